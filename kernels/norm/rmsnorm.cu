@@ -1,0 +1,94 @@
+// kernels/norm/rmsnorm.cu — one CTA per token row; each thread keeps its slice of the row in
+// registers between the reduction and the write, so the row is read from global memory once.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "kernels/norm/rmsnorm.h"
+
+namespace tessera::kernels {
+namespace {
+
+template <typename T> __device__ __forceinline__ float to_f32(T v);
+template <> __device__ __forceinline__ float to_f32(float v) { return v; }
+template <> __device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
+template <> __device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T> __device__ __forceinline__ T from_f32(float v);
+template <> __device__ __forceinline__ float from_f32(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f32(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f32(float v) { return __float2bfloat16_rn(v); }
+
+constexpr int kThreads = 256;
+constexpr int kMaxPerThread = 32;  // hidden <= 8192 stays in registers; larger rows re-read
+
+__device__ float block_sum(float v) {
+  __shared__ float partial[kThreads / 32];
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  float total = 0.f;
+  for (int i = 0; i < kThreads / 32; ++i) total += partial[i];
+  return total;
+}
+
+template <typename T, bool kHasResidual>
+__global__ void __launch_bounds__(kThreads) rms_norm_kernel(RmsNormParams p) {
+  const int64_t row = blockIdx.x;
+  const T* x = static_cast<const T*>(p.x) + row * p.x_row_stride;
+  T* res = kHasResidual ? static_cast<T*>(p.residual) + row * p.residual_row_stride : nullptr;
+  T* y = static_cast<T*>(p.y) + row * p.y_row_stride;
+  const T* w = static_cast<const T*>(p.weight);
+
+  float vals[kMaxPerThread];
+  float sum_sq = 0.f;
+  int n = 0;
+  for (int64_t i = threadIdx.x; i < p.hidden; i += kThreads, ++n) {
+    float v = to_f32(x[i]);
+    if constexpr (kHasResidual) {
+      // Round the sum to T, as the unfused `residual = residual + x` in T would.
+      const T s = from_f32<T>(v + to_f32(res[i]));
+      res[i] = s;
+      v = to_f32(s);
+    }
+    if (n < kMaxPerThread) vals[n] = v;
+    sum_sq += v * v;
+  }
+  const float inv = rsqrtf(block_sum(sum_sq) / static_cast<float>(p.hidden) + p.eps);
+  n = 0;
+  for (int64_t i = threadIdx.x; i < p.hidden; i += kThreads, ++n) {
+    float v;
+    if (n < kMaxPerThread) {
+      v = vals[n];
+    } else {
+      v = kHasResidual ? to_f32(res[i]) : to_f32(x[i]);
+    }
+    // HF: weight * (x * inv).to(dtype)
+    y[i] = from_f32<T>(to_f32(w[i]) * to_f32(from_f32<T>(v * inv)));
+  }
+}
+
+template <typename T>
+cudaError_t launch(const RmsNormParams& p, cudaStream_t stream) {
+  if (p.residual) {
+    rms_norm_kernel<T, true><<<static_cast<unsigned>(p.num_tokens), kThreads, 0, stream>>>(p);
+  } else {
+    rms_norm_kernel<T, false><<<static_cast<unsigned>(p.num_tokens), kThreads, 0, stream>>>(p);
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t rms_norm(const RmsNormParams& p, cudaStream_t stream) {
+  if (p.num_tokens == 0) return cudaSuccess;
+  if (p.num_tokens < 0 || p.hidden <= 0 || p.num_tokens > 0x7fffffff || !p.x || !p.y || !p.weight)
+    return cudaErrorInvalidValue;
+  switch (p.dtype) {
+    case FloatType::kF32: return launch<float>(p, stream);
+    case FloatType::kF16: return launch<__half>(p, stream);
+    case FloatType::kBF16: return launch<__nv_bfloat16>(p, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace tessera::kernels

@@ -1,0 +1,310 @@
+// src/cli/commands.cpp — generate, logits, perplexity, make-model and info.
+#include "src/cli/commands.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "kernels/cpu/sampling.h"
+#include "src/cli/args.h"
+#include "src/core/mapped_file.h"
+#include "src/core/npy.h"
+#include "src/core/progress.h"
+#include "src/model/demo.h"
+#include "src/model/make_model.h"
+#include "src/model/sequence_runner.h"
+#include "tessera/tensor.h"
+
+namespace tessera::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+const FlagSpec kModelFlag{"model", true, "checkpoint folder (default: the built-in demo model)"};
+const FlagSpec kHelpFlag{"help", false, "show this help"};
+
+Status usage(const char* cmd, const char* synopsis, const std::vector<FlagSpec>& specs) {
+  std::printf("usage: tessera %s %s\n\n%s", cmd, synopsis, format_flag_help(specs).c_str());
+  return Status::ok();
+}
+
+// Resolves --model (or the demo model) and says so when the weights are random.
+Expected<std::string> resolve_model_dir(const Args& args) {
+  std::string dir;
+  if (auto m = args.get("model")) {
+    dir = *m;
+    if (!std::filesystem::is_directory(dir)) return not_found(dir + ": no such model folder");
+  } else {
+    TESSERA_ASSIGN_OR_RETURN(dir, ensure_demo_model());
+  }
+  if (is_random_weights_checkpoint(dir))
+    std::fprintf(stderr, "note: %s has RANDOM weights (made by tessera make-model): its output is meaningless\n",
+                 dir.c_str());
+  return dir;
+}
+
+Expected<std::unique_ptr<LlamaModel>> load_model(const std::string& dir) {
+  auto t0 = Clock::now();
+  TESSERA_ASSIGN_OR_RETURN(auto model, LlamaModel::load(dir));
+  std::fprintf(stderr, "loaded %s (%s, %lld layers) in %.2fs\n", dir.c_str(),
+               architecture_hf_name(model->config().arch), static_cast<long long>(model->config().num_layers),
+               seconds_since(t0));
+  return model;
+}
+
+Expected<std::vector<int32_t>> prompt_ids(const Args& args, const ModelConfig& config) {
+  if (args.has("prompt"))
+    return unimplemented("--prompt needs the tokenizer, which is not built yet; pass --prompt-ids 1,2,3");
+  TESSERA_ASSIGN_OR_RETURN(auto ids, args.get_ids("prompt-ids"));
+  if (ids.empty()) {
+    // A fixed default prompt, so the demo runs with no arguments.
+    ids = {static_cast<int32_t>(config.bos_token_id.value_or(1) % config.vocab_size)};
+    for (int32_t i = 1; i < 8; ++i) ids.push_back(static_cast<int32_t>((i * 97 + 11) % config.vocab_size));
+  }
+  for (int32_t id : ids)
+    if (id >= config.vocab_size)
+      return invalid_argument("--prompt-ids: token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                              std::to_string(config.vocab_size) + ")");
+  return ids;
+}
+
+// ---- generate -------------------------------------------------------------------------------
+Status cmd_generate(const std::vector<std::string>& argv) {
+  const std::vector<FlagSpec> specs = {
+      kModelFlag,
+      {"prompt-ids", true, "prompt token ids, e.g. 1,2,3 (default: a fixed 8-token prompt)"},
+      {"prompt", true, "prompt text (needs the tokenizer)"},
+      {"n", true, "tokens to generate, also -n (default 32)"},
+      {"temperature", true, "0 = greedy (default 0.8)"},
+      {"top-k", true, "keep the k most likely tokens (0 = off, default 0)"},
+      {"top-p", true, "nucleus sampling mass (default 1.0 = off)"},
+      {"min-p", true, "drop tokens below min-p x the top probability (default 0 = off)"},
+      {"seed", true, "sampling seed (default 0)"},
+      {"ignore-eos", false, "keep generating past end-of-sequence tokens"},
+      {"device", true, "cpu (cuda arrives with the GPU runtime)"},
+      kHelpFlag};
+  TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
+  if (args.has("help")) return usage("generate", "[flags]", specs);
+  TESSERA_ASSIGN_OR_RETURN(int64_t n, args.get_int("n", 32, 0, 1 << 20));
+  TESSERA_ASSIGN_OR_RETURN(double temperature, args.get_double("temperature", 0.8, 0.0, 100.0));
+  TESSERA_ASSIGN_OR_RETURN(int64_t top_k, args.get_int("top-k", 0, 0, INT32_MAX));
+  TESSERA_ASSIGN_OR_RETURN(double top_p, args.get_double("top-p", 1.0, 1e-6, 1.0));
+  TESSERA_ASSIGN_OR_RETURN(double min_p, args.get_double("min-p", 0.0, 0.0, 1.0));
+  TESSERA_ASSIGN_OR_RETURN(int64_t seed, args.get_int("seed", 0, 0, INT64_MAX));
+  if (args.get_or("device", "cpu") != "cpu")
+    return unimplemented("--device " + args.get_or("device", "") + ": only cpu is available in this build");
+
+  TESSERA_ASSIGN_OR_RETURN(std::string dir, resolve_model_dir(args));
+  TESSERA_ASSIGN_OR_RETURN(auto model, load_model(dir));
+  const ModelConfig& cfg = model->config();
+  TESSERA_ASSIGN_OR_RETURN(auto prompt, prompt_ids(args, cfg));
+  const int64_t capacity = static_cast<int64_t>(prompt.size()) + std::max<int64_t>(n, 1);
+  if (capacity > cfg.max_position_embeddings)
+    return invalid_argument("prompt (" + std::to_string(prompt.size()) + ") + n (" + std::to_string(n) +
+                            ") exceeds the model's context of " + std::to_string(cfg.max_position_embeddings) + " tokens");
+  TESSERA_ASSIGN_OR_RETURN(SequenceRunner runner, SequenceRunner::create(*model, capacity));
+
+  kernels::cpu::SamplingParams sp;
+  sp.temperature = static_cast<float>(temperature);
+  sp.top_k = static_cast<int32_t>(top_k);
+  sp.top_p = static_cast<float>(top_p);
+  sp.min_p = static_cast<float>(min_p);
+
+  std::fprintf(stderr, "prompt (%zu tokens):", prompt.size());
+  for (int32_t id : prompt) std::fprintf(stderr, " %d", id);
+  std::fprintf(stderr, "\n");
+  auto t0 = Clock::now();
+  TESSERA_ASSIGN_OR_RETURN(auto logits, runner.append(prompt));
+  const double prefill_s = seconds_since(t0);
+  auto t1 = Clock::now();
+  int64_t generated = 0;
+  const char* finish = "length";
+  for (; generated < n; ++generated) {
+    const int32_t tok = kernels::cpu::sample_token(logits.data(), cfg.vocab_size, sp,
+                                                   kernels::cpu::uniform_from(static_cast<uint64_t>(seed), static_cast<uint64_t>(generated)));
+    std::printf("%s%d", generated ? " " : "", tok);
+    std::fflush(stdout);
+    const bool is_eos = std::find(cfg.eos_token_ids.begin(), cfg.eos_token_ids.end(), tok) != cfg.eos_token_ids.end();
+    if (is_eos && !args.has("ignore-eos")) {
+      ++generated;
+      finish = "eos";
+      break;
+    }
+    if (generated + 1 < n) {
+      TESSERA_ASSIGN_OR_RETURN(logits, runner.append({tok}));
+    }
+  }
+  std::printf("\n");
+  const double decode_s = seconds_since(t1);
+  std::fprintf(stderr,
+               "prefill: %zu tokens in %.3fs (%.1f tok/s) | decode: %lld tokens in %.3fs (%.2f tok/s) | finish: %s\n",
+               prompt.size(), prefill_s, static_cast<double>(prompt.size()) / prefill_s,
+               static_cast<long long>(generated), decode_s,
+               generated > 1 ? static_cast<double>(generated - 1) / decode_s : 0.0, finish);
+  return Status::ok();
+}
+
+// ---- logits ---------------------------------------------------------------------------------
+Status cmd_logits(const std::vector<std::string>& argv) {
+  const std::vector<FlagSpec> specs = {kModelFlag,
+                                       {"prompt-ids", true, "token ids, e.g. 1,2,3 (required)"},
+                                       {"out", true, "output .npy file: float32 [tokens, vocab] (required)"},
+                                       {"device", true, "cpu"},
+                                       kHelpFlag};
+  TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
+  if (args.has("help")) return usage("logits", "--prompt-ids IDS --out F.npy [flags]", specs);
+  if (!args.has("prompt-ids")) return invalid_argument("logits: --prompt-ids is required");
+  if (!args.has("out")) return invalid_argument("logits: --out is required");
+  if (args.get_or("device", "cpu") != "cpu") return unimplemented("--device: only cpu is available in this build");
+  TESSERA_ASSIGN_OR_RETURN(std::string dir, resolve_model_dir(args));
+  TESSERA_ASSIGN_OR_RETURN(auto model, load_model(dir));
+  TESSERA_ASSIGN_OR_RETURN(auto ids, prompt_ids(args, model->config()));
+  if (ids.empty()) return invalid_argument("--prompt-ids is empty");
+  TESSERA_ASSIGN_OR_RETURN(SequenceRunner runner, SequenceRunner::create(*model, static_cast<int64_t>(ids.size())));
+  TESSERA_ASSIGN_OR_RETURN(auto logits, runner.append(ids, /*all_logits=*/true));
+  const std::string out = *args.get("out");
+  TESSERA_RETURN_IF_ERROR(write_npy_f32(out, logits.data(), {static_cast<int64_t>(ids.size()), model->config().vocab_size}));
+  std::fprintf(stderr, "wrote %s: float32 [%zu, %lld]\n", out.c_str(), ids.size(),
+               static_cast<long long>(model->config().vocab_size));
+  return Status::ok();
+}
+
+// ---- perplexity -----------------------------------------------------------------------------
+Status cmd_perplexity(const std::vector<std::string>& argv) {
+  const std::vector<FlagSpec> specs = {kModelFlag,
+                                       {"file", true, "token ids separated by spaces, commas or newlines (required)"},
+                                       {"ctx", true, "window length in tokens (default min(1024, model context))"},
+                                       {"device", true, "cpu"},
+                                       kHelpFlag};
+  TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
+  if (args.has("help")) return usage("perplexity", "--file F [flags]", specs);
+  if (!args.has("file")) return invalid_argument("perplexity: --file is required");
+  if (args.get_or("device", "cpu") != "cpu") return unimplemented("--device: only cpu is available in this build");
+  const std::string file = *args.get("file");
+  TESSERA_ASSIGN_OR_RETURN(std::string text, read_text_file(file));
+  TESSERA_ASSIGN_OR_RETURN(auto ids, parse_id_list(text, file));
+  if (ids.size() < 2) return invalid_argument(file + ": needs at least 2 token ids, found " + std::to_string(ids.size()));
+  TESSERA_ASSIGN_OR_RETURN(std::string dir, resolve_model_dir(args));
+  TESSERA_ASSIGN_OR_RETURN(auto model, load_model(dir));
+  const ModelConfig& cfg = model->config();
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] >= cfg.vocab_size)
+      return invalid_argument(file + ": token id " + std::to_string(ids[i]) + " (position " + std::to_string(i) +
+                              ") is outside the vocabulary [0, " + std::to_string(cfg.vocab_size) + ")");
+  TESSERA_ASSIGN_OR_RETURN(int64_t ctx, args.get_int("ctx", std::min<int64_t>(1024, cfg.max_position_embeddings), 2,
+                                                     cfg.max_position_embeddings));
+  TESSERA_ASSIGN_OR_RETURN(SequenceRunner runner, SequenceRunner::create(*model, ctx));
+  // Non-overlapping windows: each predicts tokens 1..len-1 of itself from the ones before.
+  double nll = 0.0;
+  int64_t count = 0;
+  auto t0 = Clock::now();
+  ProgressBar bar("perplexity", ids.size(), "tokens");
+  for (size_t begin = 0; begin + 1 < ids.size(); begin += static_cast<size_t>(ctx)) {
+    const size_t end = std::min(ids.size(), begin + static_cast<size_t>(ctx));
+    std::vector<int32_t> window(ids.begin() + static_cast<std::ptrdiff_t>(begin), ids.begin() + static_cast<std::ptrdiff_t>(end));
+    runner.reset();
+    TESSERA_ASSIGN_OR_RETURN(auto logits, runner.append(window, true));
+    const int64_t V = cfg.vocab_size;
+    for (size_t i = 0; i + 1 < window.size(); ++i) {
+      const float* row = logits.data() + static_cast<int64_t>(i) * V;
+      double mx = row[0];
+      for (int64_t j = 1; j < V; ++j) mx = std::max<double>(mx, row[j]);
+      double sum = 0.0;
+      for (int64_t j = 0; j < V; ++j) sum += std::exp(row[j] - mx);
+      nll += (mx + std::log(sum)) - row[window[i + 1]];
+      ++count;
+    }
+    bar.advance(window.size());
+  }
+  bar.finish();
+  const double secs = seconds_since(t0);
+  std::printf("perplexity: %.4f over %lld predicted tokens (window %lld)\n", std::exp(nll / static_cast<double>(count)),
+              static_cast<long long>(count), static_cast<long long>(ctx));
+  std::fprintf(stderr, "%.1f tokens/s\n", static_cast<double>(ids.size()) / secs);
+  return Status::ok();
+}
+
+// ---- make-model -----------------------------------------------------------------------------
+Status cmd_make_model(const std::vector<std::string>& argv) {
+  const std::vector<FlagSpec> specs = {{"preset", true, "tiny | llama-3.2-1b | llama-3-8b | qwen2.5-0.5b (default tiny)"},
+                                       {"out", true, "output folder (required)"},
+                                       {"seed", true, "random seed (default 0)"},
+                                       {"dtype", true, "bf16 | f16 | f32 (default bf16)"},
+                                       {"max-shard-size", true, "bytes per safetensors shard (default 5000000000)"},
+                                       kHelpFlag};
+  TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
+  if (args.has("help")) return usage("make-model", "--preset P --out DIR [flags]", specs);
+  MakeModelOptions o;
+  o.preset = args.get_or("preset", "tiny");
+  if (!args.has("out")) return invalid_argument("make-model: --out is required");
+  o.out_dir = *args.get("out");
+  TESSERA_ASSIGN_OR_RETURN(int64_t seed, args.get_int("seed", 0, 0, INT64_MAX));
+  o.seed = static_cast<uint64_t>(seed);
+  auto dtype = parse_dtype(args.get_or("dtype", "bf16"));
+  if (!dtype || dtype == DType::kI8 || dtype == DType::kI32 || dtype == DType::kI64)
+    return invalid_argument("--dtype must be bf16, f16 or f32, got '" + args.get_or("dtype", "") + "'");
+  o.dtype = *dtype;
+  TESSERA_ASSIGN_OR_RETURN(int64_t shard, args.get_int("max-shard-size", 5'000'000'000ll, 1, INT64_MAX));
+  o.max_shard_bytes = static_cast<uint64_t>(shard);
+  TESSERA_ASSIGN_OR_RETURN(ModelConfig cfg, model_preset(o.preset));
+  std::fprintf(stderr, "make-model: %s, %.3g parameters, %s, RANDOM weights -> %s\n", o.preset.c_str(),
+               static_cast<double>(cfg.num_parameters()), std::string(dtype_name(o.dtype)).c_str(), o.out_dir.c_str());
+  TESSERA_RETURN_IF_ERROR(make_random_model(o));
+  std::printf("%s\n", o.out_dir.c_str());
+  return Status::ok();
+}
+
+// ---- info -----------------------------------------------------------------------------------
+Status cmd_info(const std::vector<std::string>& argv) {
+  const std::vector<FlagSpec> specs = {kModelFlag, kHelpFlag};
+  TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
+  if (args.has("help")) return usage("info", "[--model DIR]", specs);
+  TESSERA_ASSIGN_OR_RETURN(std::string dir, resolve_model_dir(args));
+  TESSERA_ASSIGN_OR_RETURN(Checkpoint ckpt, Checkpoint::open(dir));
+  TESSERA_RETURN_IF_ERROR(validate_checkpoint(ckpt));
+  const ModelConfig& c = ckpt.config();
+  const char* rope = c.rope.type == RopeType::kLlama3 ? "llama3" : c.rope.type == RopeType::kLinear ? "linear" : "default";
+  const int64_t params = c.num_parameters();
+  const int64_t kv_bytes_per_token_bf16 = 2 * c.num_layers * c.kv_size() * 2;
+  std::printf("model         %s\n", dir.c_str());
+  std::printf("architecture  %s%s\n", architecture_hf_name(c.arch), is_random_weights_checkpoint(dir) ? " (random weights)" : "");
+  std::printf("layers        %lld, hidden %lld, intermediate %lld\n", static_cast<long long>(c.num_layers),
+              static_cast<long long>(c.hidden_size), static_cast<long long>(c.intermediate_size));
+  std::printf("attention     %lld heads, %lld kv heads, head_dim %lld%s\n", static_cast<long long>(c.num_heads),
+              static_cast<long long>(c.num_kv_heads), static_cast<long long>(c.head_dim),
+              c.qkv_bias ? ", qkv bias" : "");
+  std::printf("rope          %s, theta %g%s\n", rope, c.rope.theta,
+              c.rope.type == RopeType::kDefault ? "" : (", factor " + std::to_string(c.rope.factor)).c_str());
+  std::printf("vocab         %lld%s\n", static_cast<long long>(c.vocab_size), c.tie_word_embeddings ? " (tied embeddings)" : "");
+  std::printf("context       %lld tokens\n", static_cast<long long>(c.max_position_embeddings));
+  std::printf("parameters    %lld (%.3g)\n", static_cast<long long>(params), static_cast<double>(params));
+  std::string dtypes;
+  for (const auto& [name, count] : ckpt.params_by_dtype())
+    dtypes += (dtypes.empty() ? "" : ", ") + name + " " + std::to_string(count);
+  std::printf("stored dtypes %s\n", dtypes.c_str());
+  std::printf("on disk       %s\n", format_bytes(ckpt.total_tensor_bytes()).c_str());
+  std::printf("memory (cpu)  %s of fp32 weights + %s of KV cache per 1k tokens\n",
+              format_bytes(static_cast<uint64_t>(params) * 4).c_str(),
+              format_bytes(static_cast<uint64_t>(kv_bytes_per_token_bf16) * 2 * 1000).c_str());
+  std::printf("memory (gpu)  %s of bf16 weights + %s of bf16 KV cache per 1k tokens\n",
+              format_bytes(static_cast<uint64_t>(params) * 2).c_str(),
+              format_bytes(static_cast<uint64_t>(kv_bytes_per_token_bf16) * 1000).c_str());
+  return Status::ok();
+}
+
+}  // namespace
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> kCommands = {
+      {"generate", "generate tokens from a prompt, streaming them as they come", cmd_generate},
+      {"logits", "write the logits of a prompt to a .npy file", cmd_logits},
+      {"perplexity", "perplexity of a model on a file of token ids", cmd_perplexity},
+      {"make-model", "write a checkpoint with random weights in Hugging Face layout", cmd_make_model},
+      {"info", "describe a checkpoint: architecture, parameters, dtypes, memory", cmd_info},
+  };
+  return kCommands;
+}
+
+}  // namespace tessera::cli

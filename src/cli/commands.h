@@ -1,0 +1,20 @@
+// src/cli/commands.h — the `tessera` subcommands. Each returns a Status; main() prints a non-ok
+// one as a single line and exits non-zero (2 for usage errors, 1 otherwise).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tessera/status.h"
+
+namespace tessera::cli {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  Status (*run)(const std::vector<std::string>& args);
+};
+
+const std::vector<Command>& commands();
+
+}  // namespace tessera::cli

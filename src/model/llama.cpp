@@ -1,0 +1,167 @@
+// src/model/llama.cpp — the Llama-family forward pass on the CPU backend (see llama.h).
+#include "src/model/llama.h"
+
+#include <cmath>
+
+#include "kernels/cpu/ops.h"
+
+namespace tessera {
+
+namespace cpu = kernels::cpu;
+
+Expected<CpuKvCache> CpuKvCache::create(const ModelConfig& config, int32_t num_blocks,
+                                        int32_t block_size) {
+  if (num_blocks <= 0 || block_size <= 0)
+    return invalid_argument("KV cache needs a positive number of blocks and block size");
+  CpuKvCache cache;
+  cache.layout = {num_blocks, block_size, static_cast<int32_t>(config.num_kv_heads),
+                  static_cast<int32_t>(config.head_dim)};
+  const Shape shape = {num_blocks, block_size, config.num_kv_heads, config.head_dim};
+  for (int64_t i = 0; i < config.num_layers; ++i) {
+    TESSERA_ASSIGN_OR_RETURN(Tensor k, Tensor::zeros(shape, DType::kF32));
+    TESSERA_ASSIGN_OR_RETURN(Tensor v, Tensor::zeros(shape, DType::kF32));
+    cache.k.push_back(std::move(k));
+    cache.v.push_back(std::move(v));
+  }
+  return cache;
+}
+
+static cpu::RopeSpec rope_spec(const ModelConfig& c) {
+  cpu::RopeSpec s;
+  s.kind = c.rope.type == RopeType::kLinear  ? cpu::RopeKind::kLinear
+           : c.rope.type == RopeType::kLlama3 ? cpu::RopeKind::kLlama3
+                                              : cpu::RopeKind::kDefault;
+  s.theta = c.rope.theta;
+  s.factor = c.rope.factor;
+  s.low_freq_factor = c.rope.low_freq_factor;
+  s.high_freq_factor = c.rope.high_freq_factor;
+  s.original_max_position_embeddings = static_cast<double>(c.rope.original_max_position_embeddings);
+  s.rotary_dim = static_cast<int32_t>(c.head_dim);
+  return s;
+}
+
+LlamaModel::LlamaModel(ModelConfig config, ModelWeights weights)
+    : config_(std::move(config)), weights_(std::move(weights)), inv_freq_(cpu::rope_inv_freq(rope_spec(config_))) {}
+
+Expected<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& model_dir) {
+  TESSERA_ASSIGN_OR_RETURN(Checkpoint ckpt, Checkpoint::open(model_dir));
+  TESSERA_ASSIGN_OR_RETURN(ModelWeights w, load_weights_f32(ckpt));
+  return std::make_unique<LlamaModel>(ckpt.config(), std::move(w));
+}
+
+Status LlamaModel::validate(const ForwardBatch& b, const CpuKvCache& cache) const {
+  const size_t t = b.token_ids.size();
+  const int32_t n = b.num_seqs();
+  if (n <= 0) return invalid_argument("forward: empty batch");
+  if (b.positions.size() != t || b.slot_mapping.size() != t)
+    return invalid_argument("forward: token_ids, positions and slot_mapping differ in length");
+  if (b.cu_seqlens_q.size() != static_cast<size_t>(n) + 1 || b.cu_seqlens_q[0] != 0 ||
+      static_cast<size_t>(b.cu_seqlens_q[static_cast<size_t>(n)]) != t)
+    return invalid_argument("forward: cu_seqlens_q must run from 0 to the number of tokens");
+  if (b.block_table.size() != static_cast<size_t>(n) * static_cast<size_t>(b.max_blocks_per_seq))
+    return invalid_argument("forward: block_table is not [num_seqs, max_blocks_per_seq]");
+  for (size_t i = 0; i < t; ++i) {
+    if (b.token_ids[i] < 0 || b.token_ids[i] >= config_.vocab_size)
+      return invalid_argument("token id " + std::to_string(b.token_ids[i]) +
+                              " is outside the vocabulary [0, " + std::to_string(config_.vocab_size) + ")");
+    if (b.slot_mapping[i] >= cache.layout.num_slots())
+      return invalid_argument("forward: slot " + std::to_string(b.slot_mapping[i]) + " is outside the cache");
+    if (b.positions[i] < 0) return invalid_argument("forward: negative position");
+  }
+  for (int32_t s = 0; s < n; ++s) {
+    const int32_t q_len = b.cu_seqlens_q[s + 1] - b.cu_seqlens_q[s];
+    const int32_t len = b.seq_lens[static_cast<size_t>(s)];
+    if (q_len < 0 || len < q_len) return invalid_argument("forward: seq_lens shorter than the new tokens");
+    const int64_t blocks_needed = (len + cache.layout.block_size - 1) / cache.layout.block_size;
+    if (blocks_needed > b.max_blocks_per_seq)
+      return invalid_argument("forward: sequence " + std::to_string(s) + " needs more blocks than its block table has");
+    for (int64_t j = 0; j < blocks_needed; ++j) {
+      const int32_t blk = b.block_table[static_cast<size_t>(s * b.max_blocks_per_seq + j)];
+      if (blk < 0 || blk >= cache.layout.num_blocks)
+        return invalid_argument("forward: block " + std::to_string(blk) + " is outside the cache");
+    }
+  }
+  return Status::ok();
+}
+
+Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector<float>& logits) const {
+  TESSERA_RETURN_IF_ERROR(validate(b, cache));
+  const ModelConfig& c = config_;
+  const int64_t T = static_cast<int64_t>(b.token_ids.size());
+  const int64_t H = c.hidden_size, D = c.head_dim, I = c.intermediate_size, V = c.vocab_size;
+  const int64_t q_size = c.q_size(), kv_size = c.kv_size(), qkv_size = q_size + 2 * kv_size;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+
+  std::vector<float> x(static_cast<size_t>(T * H));          // residual stream [T, H]
+  std::vector<float> h(static_cast<size_t>(T * H));          // normed input    [T, H]
+  std::vector<float> qkv(static_cast<size_t>(T * qkv_size)); // [T, q | k | v]
+  std::vector<float> attn(static_cast<size_t>(T * q_size));  // [T, Hq * D]
+  std::vector<float> proj(static_cast<size_t>(T * H));       // a layer's output [T, H]
+  std::vector<float> gate_up(static_cast<size_t>(T * 2 * I));
+  std::vector<float> act(static_cast<size_t>(T * I));
+
+  cpu::embedding(b.token_ids.data(), T, weights_.embed.data<float>(), H, x.data());
+
+  cpu::PagedAttentionParams ap;
+  ap.q = qkv.data();
+  ap.q_token_stride = qkv_size;
+  ap.out = attn.data();
+  ap.out_token_stride = q_size;
+  ap.layout = cache.layout;
+  ap.batch = {b.cu_seqlens_q.data(), b.seq_lens.data(), b.block_table.data(), b.num_seqs(),
+              b.max_blocks_per_seq};
+  ap.num_heads = static_cast<int32_t>(c.num_heads);
+  ap.softmax_scale = 1.0f / std::sqrt(static_cast<float>(D));
+  ap.causal = true;
+  ap.sliding_window = static_cast<int32_t>(c.sliding_window);
+
+  auto bias_ptr = [](const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; };
+  for (size_t li = 0; li < weights_.layers.size(); ++li) {
+    const LayerWeights& L = weights_.layers[li];
+    if (li == 0) {
+      cpu::rms_norm(x.data(), L.input_norm.data<float>(), T, H, eps, h.data());
+    } else {
+      cpu::add_rms_norm(x.data(), proj.data(), L.input_norm.data<float>(), T, H, eps, h.data());
+    }
+    cpu::linear(h.data(), T, H, L.qkv.data<float>(), bias_ptr(L.qkv_bias), qkv_size, qkv.data());
+    float* q = qkv.data();
+    float* k = q + q_size;
+    float* v = k + kv_size;
+    cpu::apply_rope(q, T, qkv_size, static_cast<int32_t>(c.num_heads), static_cast<int32_t>(D), b.positions.data(), inv_freq_.data());
+    cpu::apply_rope(k, T, qkv_size, static_cast<int32_t>(c.num_kv_heads), static_cast<int32_t>(D), b.positions.data(), inv_freq_.data());
+    float* k_cache = cache.k[li].data<float>();
+    float* v_cache = cache.v[li].data<float>();
+    cpu::reshape_and_cache(k, qkv_size, v, qkv_size, b.slot_mapping.data(), T, cache.layout, k_cache, v_cache);
+    ap.k_cache = k_cache;
+    ap.v_cache = v_cache;
+    cpu::paged_attention(ap);
+    cpu::linear(attn.data(), T, q_size, L.o.data<float>(), bias_ptr(L.o_bias), H, proj.data());
+
+    cpu::add_rms_norm(x.data(), proj.data(), L.post_norm.data<float>(), T, H, eps, h.data());
+    cpu::linear(h.data(), T, H, L.gate_up.data<float>(), bias_ptr(L.gate_up_bias), 2 * I, gate_up.data());
+    cpu::silu_mul(gate_up.data(), T, I, act.data());
+    cpu::linear(act.data(), T, I, L.down.data<float>(), bias_ptr(L.down_bias), H, proj.data());
+  }
+  // Final residual add, then norm only the rows whose logits are wanted.
+  for (int64_t i = 0; i < T * H; ++i) x[static_cast<size_t>(i)] += proj[static_cast<size_t>(i)];
+  std::vector<float> rows;
+  int64_t num_rows = T;
+  const float* final_in = x.data();
+  if (!b.all_logits) {
+    num_rows = b.num_seqs();
+    rows.resize(static_cast<size_t>(num_rows * H));
+    for (int32_t s = 0; s < b.num_seqs(); ++s) {
+      const int64_t last = b.cu_seqlens_q[s + 1] - 1;
+      if (last < b.cu_seqlens_q[s]) return invalid_argument("forward: a sequence with no new tokens has no last-token logits");
+      std::copy_n(x.begin() + last * H, H, rows.begin() + s * H);
+    }
+    final_in = rows.data();
+  }
+  std::vector<float> normed(static_cast<size_t>(num_rows * H));
+  cpu::rms_norm(final_in, weights_.final_norm.data<float>(), num_rows, H, eps, normed.data());
+  logits.resize(static_cast<size_t>(num_rows * V));
+  cpu::linear(normed.data(), num_rows, H, weights_.lm_head.data<float>(), nullptr, V, logits.data());
+  return Status::ok();
+}
+
+}  // namespace tessera

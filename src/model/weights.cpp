@@ -1,0 +1,152 @@
+// src/model/weights.cpp — HF tensor names/shapes for the Llama family, checkpoint validation and
+// fp32 loading with fused projections.
+#include "src/model/weights.h"
+
+#include <cstring>
+
+#include "src/core/logging.h"
+#include "src/core/progress.h"
+#include "src/core/thread_pool.h"
+
+namespace tessera {
+namespace {
+
+std::string layer_prefix(int64_t i) { return "model.layers." + std::to_string(i) + "."; }
+
+bool is_float_dtype(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
+
+// Converts `src` (any float dtype, contiguous) into `dst` starting at element `offset`.
+void convert_into(const Tensor& src, float* dst, ProgressBar& bar) {
+  const int64_t n = src.numel();
+  const size_t esize = dtype_size(src.dtype());
+  const char* base = static_cast<const char*>(src.data_ptr());
+  constexpr int64_t kChunk = 1 << 18;
+  parallel_for((n + kChunk - 1) / kChunk, 1, [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c) {
+      const int64_t begin = c * kChunk;
+      const int64_t len = std::min(kChunk, n - begin);
+      convert_to_f32(src.dtype(), base + static_cast<size_t>(begin) * esize, dst + begin,
+                     static_cast<size_t>(len));
+    }
+  });
+  bar.advance(src.nbytes());
+}
+
+// Stacks the given checkpoint tensors along dim 0 into one fp32 tensor.
+Expected<Tensor> load_stacked(const Checkpoint& ckpt, const std::vector<std::string>& names,
+                              ProgressBar& bar) {
+  std::vector<Tensor> parts;
+  int64_t rows = 0;
+  for (const auto& name : names) {
+    TESSERA_ASSIGN_OR_RETURN(Tensor t, ckpt.get(name));
+    rows += t.size(0);
+    parts.push_back(std::move(t));
+  }
+  Shape shape = parts[0].shape();
+  shape[0] = rows;
+  TESSERA_ASSIGN_OR_RETURN(Tensor out, Tensor::empty(shape, DType::kF32));
+  float* dst = out.data<float>();
+  for (const Tensor& t : parts) {
+    convert_into(t, dst, bar);
+    dst += t.numel();
+  }
+  return out;
+}
+
+Expected<Tensor> load_one(const Checkpoint& ckpt, const std::string& name, ProgressBar& bar) {
+  return load_stacked(ckpt, {name}, bar);
+}
+
+}  // namespace
+
+std::vector<TensorSpec> hf_weight_specs(const ModelConfig& c, DType dtype) {
+  std::vector<TensorSpec> specs;
+  auto add = [&](std::string name, Shape shape) { specs.push_back({std::move(name), dtype, std::move(shape)}); };
+  const int64_t h = c.hidden_size, q = c.q_size(), kv = c.kv_size(), inter = c.intermediate_size;
+  add("model.embed_tokens.weight", {c.vocab_size, h});
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string p = layer_prefix(i);
+    add(p + "input_layernorm.weight", {h});
+    add(p + "self_attn.q_proj.weight", {q, h});
+    if (c.qkv_bias) add(p + "self_attn.q_proj.bias", {q});
+    add(p + "self_attn.k_proj.weight", {kv, h});
+    if (c.qkv_bias) add(p + "self_attn.k_proj.bias", {kv});
+    add(p + "self_attn.v_proj.weight", {kv, h});
+    if (c.qkv_bias) add(p + "self_attn.v_proj.bias", {kv});
+    add(p + "self_attn.o_proj.weight", {h, q});
+    if (c.o_bias) add(p + "self_attn.o_proj.bias", {h});
+    add(p + "post_attention_layernorm.weight", {h});
+    add(p + "mlp.gate_proj.weight", {inter, h});
+    if (c.mlp_bias) add(p + "mlp.gate_proj.bias", {inter});
+    add(p + "mlp.up_proj.weight", {inter, h});
+    if (c.mlp_bias) add(p + "mlp.up_proj.bias", {inter});
+    add(p + "mlp.down_proj.weight", {h, inter});
+    if (c.mlp_bias) add(p + "mlp.down_proj.bias", {h});
+  }
+  add("model.norm.weight", {h});
+  if (!c.tie_word_embeddings) add("lm_head.weight", {c.vocab_size, h});
+  return specs;
+}
+
+Status validate_checkpoint(const Checkpoint& ckpt) {
+  const auto specs = hf_weight_specs(ckpt.config(), DType::kF32);
+  const std::string cfg = ckpt.dir() + "/config.json";
+  for (const auto& spec : specs) {
+    if (!ckpt.contains(spec.name))
+      return not_found(ckpt.dir() + ": tensor '" + spec.name + "' is missing (" + cfg +
+                       " implies shape " + shape_to_string(spec.shape) + ")");
+    TESSERA_ASSIGN_OR_RETURN(Tensor t, ckpt.get(spec.name));
+    if (t.shape() != spec.shape)
+      return invalid_argument(ckpt.file_of(spec.name) + ": tensor '" + spec.name + "' has shape " +
+                              t.shape_string() + " but " + cfg + " implies " +
+                              shape_to_string(spec.shape));
+    if (!is_float_dtype(t.dtype()))
+      return unimplemented(ckpt.file_of(spec.name) + ": tensor '" + spec.name + "' has dtype " +
+                           std::string(dtype_name(t.dtype())) + "; expected F32, F16 or BF16");
+  }
+  size_t known = specs.size();
+  if (ckpt.config().tie_word_embeddings && ckpt.contains("lm_head.weight")) ++known;
+  if (ckpt.tensor_names().size() > known)
+    LOG_WARN(ckpt.dir() << ": " << ckpt.tensor_names().size() - known
+                        << " tensor(s) in the checkpoint are not used by " << architecture_hf_name(ckpt.config().arch));
+  return Status::ok();
+}
+
+Expected<ModelWeights> load_weights_f32(const Checkpoint& ckpt) {
+  TESSERA_RETURN_IF_ERROR(validate_checkpoint(ckpt));
+  const ModelConfig& c = ckpt.config();
+  ProgressBar bar("loading weights", ckpt.total_tensor_bytes());
+  ModelWeights w;
+  TESSERA_ASSIGN_OR_RETURN(w.embed, load_one(ckpt, "model.embed_tokens.weight", bar));
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string p = layer_prefix(i);
+    LayerWeights l;
+    TESSERA_ASSIGN_OR_RETURN(l.input_norm, load_one(ckpt, p + "input_layernorm.weight", bar));
+    TESSERA_ASSIGN_OR_RETURN(l.qkv, load_stacked(ckpt, {p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight"}, bar));
+    if (c.qkv_bias) {
+      TESSERA_ASSIGN_OR_RETURN(l.qkv_bias, load_stacked(ckpt, {p + "self_attn.q_proj.bias", p + "self_attn.k_proj.bias", p + "self_attn.v_proj.bias"}, bar));
+    }
+    TESSERA_ASSIGN_OR_RETURN(l.o, load_one(ckpt, p + "self_attn.o_proj.weight", bar));
+    if (c.o_bias) {
+      TESSERA_ASSIGN_OR_RETURN(l.o_bias, load_one(ckpt, p + "self_attn.o_proj.bias", bar));
+    }
+    TESSERA_ASSIGN_OR_RETURN(l.post_norm, load_one(ckpt, p + "post_attention_layernorm.weight", bar));
+    TESSERA_ASSIGN_OR_RETURN(l.gate_up, load_stacked(ckpt, {p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, bar));
+    TESSERA_ASSIGN_OR_RETURN(l.down, load_one(ckpt, p + "mlp.down_proj.weight", bar));
+    if (c.mlp_bias) {
+      TESSERA_ASSIGN_OR_RETURN(l.gate_up_bias, load_stacked(ckpt, {p + "mlp.gate_proj.bias", p + "mlp.up_proj.bias"}, bar));
+      TESSERA_ASSIGN_OR_RETURN(l.down_bias, load_one(ckpt, p + "mlp.down_proj.bias", bar));
+    }
+    w.layers.push_back(std::move(l));
+  }
+  TESSERA_ASSIGN_OR_RETURN(w.final_norm, load_one(ckpt, "model.norm.weight", bar));
+  if (c.tie_word_embeddings) {
+    w.lm_head = w.embed;
+  } else {
+    TESSERA_ASSIGN_OR_RETURN(w.lm_head, load_one(ckpt, "lm_head.weight", bar));
+  }
+  bar.finish();
+  return w;
+}
+
+}  // namespace tessera

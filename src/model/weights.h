@@ -1,0 +1,46 @@
+// src/model/weights.h — the tensors of a Llama-family model: their Hugging Face names and shapes
+// (derived from the config alone), validation of a checkpoint against them, and loading into fp32
+// host memory for the CPU backend with q/k/v and gate/up fused into one matrix each.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "src/model/checkpoint.h"
+#include "src/model/config.h"
+
+namespace tessera {
+
+// Every tensor a checkpoint of this config holds, in the order transformers writes them, with
+// their shapes. `lm_head.weight` is absent when embeddings are tied.
+std::vector<TensorSpec> hf_weight_specs(const ModelConfig& config, DType dtype);
+
+// Checks that `ckpt` has every tensor of hf_weight_specs with the right shape and a float dtype.
+// The first problem is returned, naming the file, the tensor, and the expected shape.
+Status validate_checkpoint(const Checkpoint& ckpt);
+
+struct LayerWeights {
+  Tensor input_norm;     // [hidden]
+  Tensor qkv;            // [q_size + 2 * kv_size, hidden]: q_proj, k_proj, v_proj stacked
+  Tensor qkv_bias;       // [q_size + 2 * kv_size] or undefined
+  Tensor o;              // [hidden, q_size]
+  Tensor o_bias;         // [hidden] or undefined
+  Tensor post_norm;      // [hidden]
+  Tensor gate_up;        // [2 * intermediate, hidden]: gate_proj then up_proj
+  Tensor gate_up_bias;   // [2 * intermediate] or undefined
+  Tensor down;           // [hidden, intermediate]
+  Tensor down_bias;      // [hidden] or undefined
+};
+
+struct ModelWeights {
+  Tensor embed;          // [vocab, hidden]
+  std::vector<LayerWeights> layers;
+  Tensor final_norm;     // [hidden]
+  Tensor lm_head;        // [vocab, hidden]; the same buffer as embed when tied
+};
+
+// Validates and converts every weight to contiguous fp32 on the host, in parallel, with a
+// progress bar over the bytes read.
+Expected<ModelWeights> load_weights_f32(const Checkpoint& ckpt);
+
+}  // namespace tessera

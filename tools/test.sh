@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# tools/test.sh — the README's second command: set up, build everything with warnings as errors
+# (CUDA kernels too where nvcc exists), and run the test suite. Exits non-zero if any test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh
+cmake --preset ci
+cmake --build build/ci
+cd build/ci
+ctest --output-on-failure
