@@ -1,6 +1,8 @@
 // src/cli/args.cpp — flag parsing with errors that name the flag.
 #include "src/cli/args.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>

@@ -1,6 +1,8 @@
 // src/cli/commands.cpp — generate, logits, perplexity, make-model and info.
 #include "src/cli/commands.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <chrono>
 #include <cmath>
 #include <cstdio>

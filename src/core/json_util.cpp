@@ -1,5 +1,6 @@
 #include "src/core/json_util.h"
 
+#include <cstdint>
 #include <cmath>
 
 namespace tessera {

@@ -3,6 +3,7 @@
 // got \"abc\"". Used by every JSON reader (config, safetensors headers, tokenizer files).
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>

@@ -1,6 +1,7 @@
 // src/model/llama.cpp — the Llama-family forward pass on the CPU backend (see llama.h).
 #include "src/model/llama.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/ops.h"

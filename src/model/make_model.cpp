@@ -1,6 +1,7 @@
 // src/model/make_model.cpp — random-weight checkpoints of real model shapes.
 #include "src/model/make_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 

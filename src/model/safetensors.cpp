@@ -8,6 +8,7 @@
 // tensors back to back in the given order, header padded with spaces to a multiple of 8 bytes.
 #include "src/model/safetensors.h"
 
+#include <cstdint>
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>

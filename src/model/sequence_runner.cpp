@@ -1,6 +1,8 @@
 // src/model/sequence_runner.cpp — single-sequence driver of LlamaModel::forward.
 #include "src/model/sequence_runner.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <numeric>
 
 namespace tessera {

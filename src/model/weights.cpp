@@ -2,6 +2,7 @@
 // fp32 loading with fused projections.
 #include "src/model/weights.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "src/core/logging.h"

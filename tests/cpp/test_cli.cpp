@@ -1,6 +1,7 @@
 // The `tessera` binary end to end: each command on a small model, and every bad-input case of the
 // [foundation] issue giving exactly one stderr line that names the file and the problem, with a
 // non-zero exit and no crash.
+#include <algorithm>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 

@@ -4,9 +4,11 @@
 // Bar (issue [foundation]): max |logit error| <= 1e-4 x max |logit|, and the 16-token greedy
 // continuation identical. Also: splitting the prompt into chunks, or batching two sequences in
 // one forward, does not change the answer (what the engine relies on).
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 
 #include "kernels/cpu/sampling.h"

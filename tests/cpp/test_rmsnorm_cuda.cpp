@@ -1,5 +1,6 @@
 // CUDA RMSNorm against the CPU backend's fp32 math, for every float dtype, with poisoned outputs
 // and odd sizes. Skips (does not fail) on a machine without a GPU; tools/gpu.sh runs it on one.
+#include <algorithm>
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 

@@ -1,6 +1,7 @@
 // Weight validation against the config: missing tensors, wrong shapes, unusable dtypes.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "src/core/mapped_file.h"
