@@ -139,6 +139,7 @@ Status cmd_generate(const std::vector<std::string>& argv) {
     }
   }
   std::printf("\n");
+  std::fflush(stdout);  // the token line ends before the stats line on a shared terminal
   const double decode_s = seconds_since(t1);
   std::fprintf(stderr,
                "prefill: %zu tokens in %.3fs (%.1f tok/s) | decode: %lld tokens in %.3fs (%.2f tok/s) | finish: %s\n",
