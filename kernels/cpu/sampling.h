@@ -17,6 +17,15 @@ struct SamplingParams {
   float min_p = 0.0f;        // 0: off
 };
 
+// splitmix64: a 64-bit mixer, the counter-based source of every random number in tessera's
+// CPU code (sampling draws, random checkpoints).
+inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
 // Index of the largest logit; ties go to the lowest index (as torch.argmax).
 int32_t argmax(const float* logits, int64_t vocab);
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "kernels/cpu/sampling.h"
 #include "src/core/mapped_file.h"
 #include "src/core/thread_pool.h"
 #include "src/model/checkpoint.h"
@@ -15,16 +16,9 @@ namespace {
 
 constexpr float kInitStd = 0.02f;  // transformers' initializer_range
 
-uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
 // Standard normal from a counter (Box-Muller on two 32-bit halves): element i of tensor `stream`.
 float normal_at(uint64_t stream, uint64_t i) {
-  const uint64_t r = mix64(stream ^ mix64(i));
+  const uint64_t r = kernels::cpu::splitmix64(stream ^ kernels::cpu::splitmix64(i));
   const double u1 = (static_cast<double>(r >> 32) + 1.0) * 0x1.0p-32;  // (0, 1]
   const double u2 = static_cast<double>(r & 0xffffffffu) * 0x1.0p-32;
   return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
@@ -140,7 +134,7 @@ Status make_random_model(const ModelConfig& config, const std::string& out_dir, 
   const std::vector<TensorSpec> specs = hf_weight_specs(c, dtype);
   const TensorFill fill = [&](size_t index, void* dst, size_t nbytes) -> Status {
     const TensorSpec& spec = specs[index];
-    const uint64_t stream = mix64(seed * 0x100000001b3ull + index);
+    const uint64_t stream = kernels::cpu::splitmix64(seed * 0x100000001b3ull + index);
     const bool norm = is_norm(spec.name);
     const bool bias = spec.name.size() > 5 && spec.name.ends_with(".bias");
     const int64_t n = static_cast<int64_t>(nbytes / dtype_size(dtype));
