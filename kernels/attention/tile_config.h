@@ -1,0 +1,53 @@
+// kernels/attention/tile_config.h — every tile size of the mma.sync attention kernels, chosen in one
+// place with its reason. Kernels read nothing else: change a size here and every instantiation follows.
+//
+// Constraints the kernels rely on:
+//   block_m == num_warps * 16 * warp_m_tiles   (each warp owns warp_m_tiles stacked 16-row mma tiles)
+//   block_n % 16 == 0, head_dim % 16 == 0
+//   shared memory <= 227 KB per CTA (H100/H200 opt-in limit)
+#pragma once
+
+namespace tessera::kernels::attention {
+
+struct FwdTiles {
+  int block_m;       // query rows per CTA
+  int block_n;       // keys per main-loop step
+  int num_warps;     // warps per CTA, all split along the query rows
+  int warp_m_tiles;  // 16-row mma tiles per warp
+};
+
+// Forward. The per-thread register budget (255) is what bounds the tiles: each thread holds
+// warp_m_tiles * head_dim / 2 fp32 of O and warp_m_tiles * block_n / 2 fp32 of S.
+//  - d = 64: 4 warps x 32 rows. Two m-tiles per warp reuse every K/V fragment loaded from shared
+//    memory twice, halving ldmatrix traffic per FLOP; O + S are 128 registers (251 used, no spill).
+//  - d = 96, 128: 8 warps x 16 rows. Two m-tiles would need up to 128 (O) + 64 (S) accumulator
+//    registers and spill (d = 96 spilled 72 bytes); one m-tile with 8 warps keeps the 128-row CTA.
+//  - d = 256: 64 x 32 with 4 warps: O alone is 128 registers per thread; 64 keys per step spilled
+//    272 bytes, 32 keys halve S.
+constexpr FwdTiles fwd_tiles(int head_dim) {
+  if (head_dim <= 64) return {128, 64, 4, 2};
+  if (head_dim <= 128) return {128, 64, 8, 1};
+  return {64, 32, 4, 1};
+}
+
+struct BwdTiles {
+  int block_m;       // dK/dV pass: query rows per inner step
+  int block_n;       // dK/dV pass: keys per CTA
+  int num_warps;     // dK/dV pass: warps split block_n, 16 keys each
+  int dq_block_m;    // dQ pass (deterministic mode): query rows per CTA, 16 per warp
+  int dq_block_n;    // dQ pass: keys per step
+};
+
+// Backward, dK/dV pass: each CTA owns block_n keys of one KV head (so dK, dV accumulate in registers
+// with no atomics, GQA included: the CTA loops over the query heads of its group) and walks the
+// query blocks. Each warp owns 16 keys: dK and dV take head_dim / 2 fp32 registers each per thread,
+// S^T and dP^T block_m / 2 each: 192 at d = 128, so d = 256 (256 for dK + dV alone) is not offered
+// by this generation (attention_bwd_supports_head_dim says so).
+// The dQ pass (deterministic mode) has the forward's shape: block_m queries per CTA walking the keys.
+constexpr int kBwdMaxHeadDim = 128;
+constexpr BwdTiles bwd_tiles(int head_dim) {
+  (void)head_dim;
+  return {64, 128, 8, 64, 64};
+}
+
+}  // namespace tessera::kernels::attention
