@@ -56,8 +56,8 @@ struct ChatContext {
   // Any further template variables (HF's **kwargs of apply_chat_template): date_string,
   // enable_thinking, custom_tools, ... Must be an object. They override the names above.
   OrderedJson variables = OrderedJson::object();
-  // The clock strftime_now() reads, as Unix seconds in local time (as Python's datetime.now());
-  // unset = the real clock. Tests pin it.
+  // The clock strftime_now() reads: unset = the real clock in local time (as Python's
+  // datetime.now()); set = these Unix seconds, broken down as UTC. Tests pin it.
   std::optional<std::int64_t> now_unix_seconds;
 };
 

@@ -68,12 +68,12 @@ class Parser {
   Body parse_body(const std::vector<std::string>& end_tags, std::string* end) {
     DepthGuard g(this);
     Body body;
-    int open_line = cur().line;
+    int open_line = pos_ > 0 ? t_[pos_ - 1].line : cur().line;  // the opening tag's end
     while (true) {
       const Token& tok = cur();
       if (tok.kind == TokenKind::kEof) {
         if (!end_tags.empty()) {
-          fail("unexpected end of template: missing '{% " + end_tags.front() + " %}' for the block opened here", open_line);
+          fail("unexpected end of template: missing '{% " + end_tags.back() + " %}' for the block opened on this line", open_line);
         }
         return body;
       }
