@@ -1,1 +1,0 @@
-// Placeholder until the tokenizer lands; replaced by the real sources.
