@@ -27,6 +27,8 @@ from torch import Tensor
 from . import _ops
 
 _DTYPES = (torch.float16, torch.bfloat16)
+# "meta" lets shapes be traced without a GPU; tests/python adds "cpu" with a reference kernel.
+_DEVICE_TYPES = ("cuda", "meta")
 
 
 def _fail(fn: str, message: str) -> None:
@@ -38,7 +40,7 @@ def _check_tensor(fn: str, name: str, t, ndim: int, layout: str) -> None:
         _fail(fn, f"{name} must be a torch.Tensor, got {type(t).__name__}")
     if t.dtype not in _DTYPES:
         _fail(fn, f"{name} has dtype {t.dtype}; only torch.float16 and torch.bfloat16 are supported")
-    if t.device.type not in ("cuda", "meta"):
+    if t.device.type not in _DEVICE_TYPES:
         _fail(fn, f"{name} is on {t.device}; the kernels need CUDA tensors")
     if t.dim() != ndim:
         _fail(fn, f"{name} must be {ndim}-D {layout}, got shape {tuple(t.shape)}")
