@@ -1,4 +1,4 @@
-// src/cli/commands.cpp — generate, logits, perplexity, make-model and info.
+// src/cli/commands.cpp — generate, logits, perplexity, make-model, info, tokenize and detokenize.
 #include "src/cli/commands.h"
 
 #include <algorithm>
@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "kernels/cpu/sampling.h"
 #include "src/cli/args.h"
@@ -16,6 +18,7 @@
 #include "src/model/demo.h"
 #include "src/model/make_model.h"
 #include "src/model/sequence_runner.h"
+#include "src/tokenizer/tokenizer.h"
 #include "tessera/tensor.h"
 
 namespace tessera::cli {
@@ -297,6 +300,149 @@ Status cmd_info(const std::vector<std::string>& argv) {
   return Status::ok();
 }
 
+// ---- tokenize / detokenize ------------------------------------------------------------------
+// tokenize --batch F reads one hex-encoded string per line (binary safe: the HF comparison in
+// tests/python feeds it invalid UTF-8 too) and prints one JSON array or "error: ..." per line.
+Expected<std::string> model_dir_of(const Args& args) {
+  if (auto m = args.get("model")) return *m;
+  return ensure_demo_model();
+}
+
+std::string ids_json(const std::vector<int32_t>& ids) {
+  std::string s = "[";
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? ", " : "") + std::to_string(ids[i]);
+  return s + "]";
+}
+
+Expected<std::string> read_whole_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return not_found(path + ": cannot open");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Expected<std::string> from_hex(const std::string& line, const std::string& where) {
+  if (line.size() % 2) return invalid_argument(where + ": odd number of hex digits");
+  std::string out;
+  out.reserve(line.size() / 2);
+  auto nibble = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1; };
+  for (size_t i = 0; i < line.size(); i += 2) {
+    const int hi = nibble(line[i]), lo = nibble(line[i + 1]);
+    if (hi < 0 || lo < 0) return invalid_argument(where + ": not a hex digit");
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
+
+Expected<Tokenizer> load_model_tokenizer(const std::string& model_dir) {
+  const std::string file = (std::filesystem::path(model_dir) / "tokenizer.json").string();
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec))
+    return not_found(model_dir + ": has no tokenizer.json (text needs the model's Hugging Face tokenizer)");
+  return Tokenizer::load(file);
+}
+
+Status cmd_tokenize(const std::vector<std::string>& argv) {
+  const std::vector<FlagSpec> specs = {kModelFlag,
+                                       {"text", true, "text to tokenize"},
+                                       {"file", true, "file whose contents to tokenize"},
+                                       {"batch", true, "file with one hex-encoded string per line; one result line each"},
+                                       {"no-special", false, "do not add the post-processor's special tokens (BOS ...)"},
+                                       kHelpFlag};
+  TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
+  if (args.has("help")) {
+    std::printf("usage: tessera tokenize [--model DIR] (--text T | --file F | --batch F)\n\n%s", format_flag_help(specs).c_str());
+    return Status::ok();
+  }
+  const int given = args.has("text") + args.has("file") + args.has("batch");
+  if (given != 1) return invalid_argument("tokenize: give exactly one of --text, --file, --batch");
+  TESSERA_ASSIGN_OR_RETURN(std::string dir, model_dir_of(args));
+  TESSERA_ASSIGN_OR_RETURN(Tokenizer tok, load_model_tokenizer(dir));
+  const bool add_special = !args.has("no-special");
+  if (auto batch = args.get("batch")) {
+    TESSERA_ASSIGN_OR_RETURN(std::string all, read_whole_file(*batch));
+    std::istringstream lines(all);
+    std::string line, out;
+    for (size_t n = 1; std::getline(lines, line); ++n) {
+      TESSERA_ASSIGN_OR_RETURN(std::string text, from_hex(line, *batch + ":" + std::to_string(n)));
+      auto ids = tok.encode(text, add_special);
+      out += ids ? ids_json(*ids) : "error: " + ids.status().message();
+      out += '\n';
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return Status::ok();
+  }
+  std::string text;
+  if (auto t = args.get("text")) {
+    text = *t;
+  } else {
+    TESSERA_ASSIGN_OR_RETURN(text, read_whole_file(*args.get("file")));
+  }
+  auto ids = tok.encode(text, add_special);
+  if (!ids) return ids.status().with_context(args.has("file") ? *args.get("file") + ": " : "--text: ");
+  std::printf("%s\n", ids_json(*ids).c_str());
+  return Status::ok();
+}
+
+Status cmd_detokenize(const std::vector<std::string>& argv) {
+  const std::vector<FlagSpec> specs = {kModelFlag,
+                                       {"ids", true, "token ids: \"[1,2,3]\", \"1,2,3\" or \"1 2 3\""},
+                                       {"skip-special", false, "leave special tokens out of the text"},
+                                       {"batch", true, "file with one id list per line; prints the hex of each text"},
+                                       {"stream", false, "with --batch: decode through the streaming decoder"},
+                                       kHelpFlag};
+  TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
+  if (args.has("help")) {
+    std::printf("usage: tessera detokenize [--model DIR] --ids IDS\n\n%s", format_flag_help(specs).c_str());
+    return Status::ok();
+  }
+  if (auto batch = args.get("batch")) {
+    // One id list per line in ("1 2 3"), the hex of the decoded text per line out (binary safe).
+    TESSERA_ASSIGN_OR_RETURN(std::string all, read_whole_file(*batch));
+    TESSERA_ASSIGN_OR_RETURN(std::string dir, model_dir_of(args));
+    TESSERA_ASSIGN_OR_RETURN(Tokenizer tok, load_model_tokenizer(dir));
+    std::istringstream lines(all);
+    std::string line, out;
+    for (size_t n = 1; std::getline(lines, line); ++n) {
+      TESSERA_ASSIGN_OR_RETURN(auto ids, parse_id_list(line, *batch + ":" + std::to_string(n)));
+      std::string text;
+      if (args.has("stream")) {
+        StreamDecoder stream(tok, args.has("skip-special"));
+        for (int32_t id : ids) text += stream.step(id);
+        text += stream.flush();
+      } else {
+        text = tok.decode(ids, args.has("skip-special"));
+      }
+      static const char* kHex = "0123456789abcdef";
+      for (unsigned char c : text) out += kHex[c >> 4], out += kHex[c & 15];
+      out += '\n';
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return Status::ok();
+  }
+  if (!args.has("ids")) return invalid_argument("detokenize: --ids is required");
+  std::string list = *args.get("ids");
+  // Accept the JSON form `tokenize` prints.
+  const size_t b = list.find_first_not_of(" \t\n");
+  if (b != std::string::npos && list[b] == '[') {
+    const size_t e = list.find_last_not_of(" \t\n");
+    if (list[e] != ']') return invalid_argument("--ids: a list that starts with '[' must end with ']'");
+    list = list.substr(b + 1, e - b - 1);
+  }
+  TESSERA_ASSIGN_OR_RETURN(auto ids, parse_id_list(list, "--ids"));
+  TESSERA_ASSIGN_OR_RETURN(std::string dir, model_dir_of(args));
+  TESSERA_ASSIGN_OR_RETURN(Tokenizer tok, load_model_tokenizer(dir));
+  for (int32_t id : ids)
+    if (id >= tok.vocab_size())
+      return invalid_argument("--ids: token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                              std::to_string(tok.vocab_size()) + ")");
+  const std::string text = tok.decode(ids, args.has("skip-special"));
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::printf("\n");
+  return Status::ok();
+}
+
 }  // namespace
 
 const std::vector<Command>& commands() {
@@ -306,6 +452,8 @@ const std::vector<Command>& commands() {
       {"perplexity", "perplexity of a model on a file of token ids", cmd_perplexity},
       {"make-model", "write a checkpoint with random weights in Hugging Face layout", cmd_make_model},
       {"info", "describe a checkpoint: architecture, parameters, dtypes, memory", cmd_info},
+      {"tokenize", "text to token ids with the model's tokenizer.json", cmd_tokenize},
+      {"detokenize", "token ids to text", cmd_detokenize},
   };
   return kCommands;
 }
