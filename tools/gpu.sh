@@ -1,32 +1,68 @@
 #!/usr/bin/env bash
 # tools/gpu.sh — the one entry point on the GPU machine (DESIGN.md).
 #
-# Configures the `cuda` preset for sm_90a, builds with every core, runs the C++ test suite
-# (CPU tests plus the CUDA kernel tests), runs compute-sanitizer on the CUDA tests where it works,
-# and runs any extra step asked for. Logs and results go to $OUT (default ./gpu-out).
+# Configures the `cuda` preset for sm_90a with the Python extension (-DTESSERA_PYTHON=ON), builds
+# with every core, runs the C++ tests (CPU + CUDA kernels) and the GPU pytest suite (tests/gpu),
+# runs compute-sanitizer memcheck + racecheck on the CUDA kernel tests and on a short attention
+# driver, and runs the attention benchmark. Nothing is installed: the machine has torch, nanobind
+# and pytest, and no package registry.
 #
-#   tools/gpu.sh                 build + tests + sanitizer
-#   tools/gpu.sh --quick         build + CUDA kernel tests only
-#   tools/gpu.sh --golden        also regenerate tests/data/golden with HF transformers (torch there)
-#   tools/gpu.sh --bench-cpu     also time `tessera generate` on the llama-3.2-1b preset on the CPU
+#   tools/gpu.sh                     build + all tests + sanitizer + attention benchmark
+#   tools/gpu.sh --quick             build + CUDA kernel tests + `pytest tests/gpu --quick` (no sanitizer,
+#                                    no benchmark unless --bench, which is then the quick one)
+#   tools/gpu.sh --tests-only        the full run without the benchmark
+#   tools/gpu.sh --bench-only        build + attention benchmark only (with --quick: its quick subset)
+#   tools/gpu.sh --bench             also benchmark in a --quick run
+#   tools/gpu.sh --pytest-args "-k varlen -x"   extra arguments for pytest tests/gpu
+#   tools/gpu.sh --golden            also regenerate tests/data/golden with HF transformers (torch there)
+#   tools/gpu.sh --bench-cpu         also time `tessera generate` on the llama-3.2-1b preset on the CPU
+#
+# Output ($OUT, default ./gpu-out). Only a few files come back from the machine, so the top level
+# holds: summary.txt (machine, every step's result, test and benchmark summaries), logs.tgz (every
+# log: configure, build, ctest, pytest, sanitizer, benchmark), attention_bench.json,
+# attention_bench.md (the docs/benchmarks.md tables), attention_fwd.png, attention_fwd_bwd.png
+# (when matplotlib is there) and golden.tgz (--golden). Environment: PYTHON (default python3).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 OUT="${OUT:-$PWD/gpu-out}"
-mkdir -p "$OUT"
-quick=0 golden=0 bench_cpu=0
-for a in "$@"; do
-  case "$a" in
+PYTHON="${PYTHON:-python3}"
+quick=0 golden=0 bench_cpu=0 tests=1 bench=default pytest_args=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --quick) quick=1 ;;
     --golden) golden=1 ;;
     --bench-cpu) bench_cpu=1 ;;
-    *) echo "gpu.sh: unknown option $a" >&2; exit 2 ;;
+    --tests-only) bench=0 ;;
+    --bench-only) tests=0; bench=1 ;;
+    --bench) bench=1 ;;
+    --pytest-args) shift; pytest_args="${1:-}" ;;
+    --pytest-args=*) pytest_args="${1#--pytest-args=}" ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | grep '^#'; exit 0 ;;
+    *) echo "gpu.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
+  shift
 done
+if [ "$bench" = default ]; then bench=$((1 - quick)); fi
+quick_flag=""
+if [ "$quick" = 1 ]; then quick_flag="--quick"; fi
+
+mkdir -p "$OUT"
+LOGS="$OUT/logs"
+rm -rf "$LOGS" "$OUT/summary.txt"
+mkdir -p "$LOGS"
+
 status=0
 step() { echo "== $*" | tee -a "$OUT/summary.txt"; }
+note() { echo "$*" | tee -a "$OUT/summary.txt"; }
+# Pack the logs into one archive whatever happens (few files come back from $OUT).
+# shellcheck disable=SC2317 # called through the trap
+pack_logs() { tar czf "$OUT/logs.tgz" -C "$OUT" logs 2>/dev/null && rm -rf "$LOGS"; }
+trap pack_logs EXIT
 
-{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv; nvcc --version | tail -1; } \
-  > "$OUT/machine.txt" 2>&1
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv; nvcc --version | tail -1
+  "$PYTHON" -c "import torch, nanobind; print('python', __import__('sys').version.split()[0], 'torch', torch.__version__, 'nanobind', nanobind.__version__)"
+  git log -1 --format='commit %h %s' 2>/dev/null; } > "$LOGS/machine.txt" 2>&1
+cat "$LOGS/machine.txt" >> "$OUT/summary.txt"
 
 # The GPU image has no OpenBLAS: the Debian packages that tools/fetch_debs.sh downloads into .debs/
 # (carried there) are unpacked into a prefix.
@@ -36,35 +72,77 @@ if [ -d .debs ] && ! ldconfig -p | grep -q libopenblas; then
   export LD_LIBRARY_PATH=/opt/tessera-deps/usr/lib/x86_64-linux-gnu/openblas-pthread:/opt/tessera-deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
 
-step "configure + build (cuda preset, sm_90a)"
-cmake --preset cuda > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
-cmake --build build/cuda -j "$(nproc)" > "$OUT/build.log" 2>&1 || { grep -E "error" "$OUT/build.log" | head -40; exit 1; }
+step "configure + build (cuda preset, sm_90a, TESSERA_PYTHON=ON)"
+cmake --preset cuda -DTESSERA_PYTHON=ON -DPython_EXECUTABLE="$(command -v "$PYTHON")" \
+  > "$LOGS/configure.log" 2>&1 || { tail -30 "$LOGS/configure.log" | tee -a "$OUT/summary.txt"; exit 1; }
+cmake --build build/cuda -j "$(nproc)" > "$LOGS/build.log" 2>&1 \
+  || { grep -E "error" "$LOGS/build.log" | head -40 | tee -a "$OUT/summary.txt"; exit 1; }
+export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
 
-if [ "$quick" = 1 ]; then
-  step "cuda kernel tests"
-  ./build/cuda/tests/cpp/cuda_kernel_tests 2>&1 | tee "$OUT/cuda_tests.log" | tail -5 || status=1
-else
-  step "ctest (all C++ tests, CUDA included)"
-  (cd build/cuda && ctest --output-on-failure -j 8) > "$OUT/ctest.log" 2>&1 || status=1
-  tail -15 "$OUT/ctest.log"
-  step "compute-sanitizer memcheck + racecheck on the CUDA kernel tests"
-  for tool in memcheck racecheck; do
-    compute-sanitizer --tool "$tool" --error-exitcode 1 ./build/cuda/tests/cpp/cuda_kernel_tests \
-      > "$OUT/sanitizer_$tool.log" 2>&1 && echo "$tool: clean" || { echo "$tool: FAILED (see sanitizer_$tool.log)"; tail -5 "$OUT/sanitizer_$tool.log"; status=1; }
-  done | tee -a "$OUT/summary.txt"
+if [ "$tests" = 1 ]; then
+  if [ "$quick" = 1 ]; then
+    step "cuda kernel tests"
+    ./build/cuda/tests/cpp/cuda_kernel_tests > "$LOGS/cuda_tests.log" 2>&1 || status=1
+    tail -5 "$LOGS/cuda_tests.log" | tee -a "$OUT/summary.txt"
+  else
+    step "ctest (all C++ tests, CUDA included)"
+    (cd build/cuda && ctest --output-on-failure -j 8) > "$LOGS/ctest.log" 2>&1 || status=1
+    tail -15 "$LOGS/ctest.log" | tee -a "$OUT/summary.txt"
+  fi
+
+  step "pytest tests/gpu $quick_flag $pytest_args"
+  # shellcheck disable=SC2086 # pytest_args is a list of words on purpose
+  "$PYTHON" -m pytest tests/gpu -q -rfEs -p no:cacheprovider -s --durations=15 \
+    $quick_flag $pytest_args > "$LOGS/pytest_gpu.log" 2>&1 || status=1
+  grep -E "^\[memory\]|^(FAILED|ERROR) |passed|failed|error" "$LOGS/pytest_gpu.log" | tail -40 \
+    | tee -a "$OUT/summary.txt"
+  step "pytest tests/python (package plumbing, CPU)"
+  "$PYTHON" -m pytest tests/python -q -p no:cacheprovider > "$LOGS/pytest_python.log" 2>&1 || status=1
+  tail -3 "$LOGS/pytest_python.log" | tee -a "$OUT/summary.txt"
+
+  if [ "$quick" = 0 ]; then
+    step "compute-sanitizer memcheck + racecheck (CUDA kernel tests; attention through Python)"
+    for tool in memcheck racecheck; do
+      compute-sanitizer --tool "$tool" --error-exitcode 1 ./build/cuda/tests/cpp/cuda_kernel_tests \
+        > "$LOGS/sanitizer_${tool}_cpp.log" 2>&1 && note "$tool (C++ kernel tests): clean" \
+        || { note "$tool (C++ kernel tests): FAILED (logs/sanitizer_${tool}_cpp.log)"
+             tail -5 "$LOGS/sanitizer_${tool}_cpp.log" | tee -a "$OUT/summary.txt"; status=1; }
+      # Only tessera's kernels are instrumented (torch's own are not ours to check).
+      compute-sanitizer --tool "$tool" --error-exitcode 1 --target-processes all \
+        --kernel-name kns=attention_ "$PYTHON" tests/gpu/sanitize_attention.py \
+        > "$LOGS/sanitizer_${tool}_py.log" 2>&1 && note "$tool (attention via Python): clean" \
+        || { note "$tool (attention via Python): FAILED (logs/sanitizer_${tool}_py.log)"
+             tail -5 "$LOGS/sanitizer_${tool}_py.log" | tee -a "$OUT/summary.txt"; status=1; }
+    done
+  fi
+fi
+
+if [ "$bench" = 1 ]; then
+  step "attention benchmark $quick_flag"
+  # shellcheck disable=SC2086 # empty or one word
+  "$PYTHON" bench/kernels/attention.py --out "$OUT" $quick_flag \
+    > "$LOGS/bench_attention.log" 2>&1 || status=1
+  grep -vE "^wrote|^no plots" "$LOGS/bench_attention.log" | tee -a "$OUT/summary.txt" > /dev/null
+  grep -E "^wrote|^no plots|Error" "$LOGS/bench_attention.log" | tee -a "$OUT/summary.txt"
+  if [ -f "$OUT/attention_bench.json" ]; then
+    "$PYTHON" bench/kernels/attention_report.py "$OUT/attention_bench.json" \
+      > "$OUT/attention_bench.md" 2> "$LOGS/attention_report.log" || status=1
+  fi
 fi
 
 if [ "$golden" = 1 ]; then
   step "golden data from HF transformers"
-  python3 tools/make_golden.py --out tests/data/golden 2>&1 | tee "$OUT/golden.log" || status=1
+  "$PYTHON" tools/make_golden.py --out tests/data/golden > "$LOGS/golden.log" 2>&1 || status=1
+  tail -5 "$LOGS/golden.log"
   tar czf "$OUT/golden.tgz" tests/data/golden
 fi
 
 if [ "$bench_cpu" = 1 ]; then
   step "CPU generate on llama-3.2-1b (random weights)"
-  ./build/cuda/tessera make-model --preset llama-3.2-1b --out /tmp/llama-3.2-1b > /dev/null 2> "$OUT/make_model.log"
+  ./build/cuda/tessera make-model --preset llama-3.2-1b --out /tmp/llama-3.2-1b > /dev/null 2> "$LOGS/make_model.log"
   TESSERA_NUM_THREADS="$(nproc)" ./build/cuda/tessera generate --model /tmp/llama-3.2-1b -n 16 --temperature 0 \
-    > "$OUT/bench_cpu.out" 2> "$OUT/bench_cpu.log"
-  tail -2 "$OUT/bench_cpu.log"
+    > "$LOGS/bench_cpu.out" 2> "$LOGS/bench_cpu.log"
+  tail -2 "$LOGS/bench_cpu.log" | tee -a "$OUT/summary.txt"
 fi
+note "== exit status $status"
 exit $status
