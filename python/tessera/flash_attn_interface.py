@@ -14,7 +14,6 @@ dim is not contiguous is copied first.
 
 from __future__ import annotations
 
-from typing import Optional
 
 from torch import Tensor
 
