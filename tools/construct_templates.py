@@ -118,3 +118,78 @@ CONSTRUCTS = [
     ("err_macro_bad_kwarg", "{% macro m(a) %}{% endmacro %}{{ m(b=1) }}", {}),
     ("err_split_empty_sep", "{{ 'abc'.split('') }}", {}),
 ]
+
+
+# ---- random expressions: a seeded differential check of values, operators, filters, tests and
+# methods in combination (jinja2's result, output or error, is the truth). -------------------------
+import random
+import re
+
+_ATOMS = ["0", "1", "-3", "2.5", "1e20", "0.1", "'abc'", "''", "' Hé llo \\n'", "'日本'", "'a,b,,c'", "\"it's\"",
+          "'AbC dEf'", "none", "true", "false", "[1, 2, 3]", "['b', 'A', 'c']", "[]", "{'k': 1, 'a': 'x'}", "{}",
+          "x", "m", "m[0]", "m[1].content", "d", "s", "n", "(1, 'two')", "[3, 1.5, -2]", "[none, '', 0, 'z']"]
+_BINOPS = ["+", "-", "*", "/", "//", "%", "~", "==", "!=", "<", ">", "<=", ">=", "in", "not in", "and", "or"]
+_FILTERS = ["trim", "length", "lower", "upper", "title", "capitalize", "string", "tojson", "tojson(indent=2)",
+            "first", "last", "list", "sort", "sort(reverse=true)", "unique|list", "reverse|list", "join(',')",
+            "default('z')", "default('z', true)", "int", "float", "abs", "items|list", "round", "round(1)",
+            "indent(2)", "replace('a', 'b')", "map('string')|list", "select|list", "reject|list", "sum", "max",
+            "min", "dictsort", "safe", "e", "count", "selectattr('role', 'equalto', 'user')|list",
+            "map(attribute='role')|join('/')", "trim('a')", "batch(2)"]
+_TESTS = ["string", "number", "defined", "undefined", "none", "mapping", "iterable", "sequence", "integer",
+          "float", "boolean", "odd", "even", "true", "false", "lower", "upper", "callable"]
+_METHODS = [".strip()", ".split()", ".split(',')", ".upper()", ".lower()", ".startswith('a')", ".endswith('c')",
+            ".replace('a', 'X')", ".title()", ".get('k')", ".get('role', 'dflt')", ".items()|list", ".keys()|list",
+            ".values()|list", ".rstrip('\\n')", ".lstrip()", ".count('a')", ".find('b')", ".splitlines()",
+            ".capitalize()", ".rsplit(',', 1)", ".index(2)"]
+_SUBSCRIPTS = ["[0]", "[-1]", "[1:]", "[::-1]", "[:2]", "[1:-1]", "['k']", ".k", ".role", "[5]"]
+
+RANDOM_VARIABLES = {
+    "m": [{"role": "user", "content": "Hi <&>"}, {"role": "assistant", "content": " Yo ", "extra": [1, {"z": None}]}],
+    "d": {"k": 1, "b": [1, "two"], "c": {"x": "y"}, "é": "ü"},
+    "s": "  Mixed Case ßtraße Ωμέγα \t",
+    "n": 42,
+}
+
+
+def _expr(rng, depth):
+    r = rng.random()
+    if depth <= 0 or r < 0.3:
+        return rng.choice(_ATOMS)
+    if r < 0.45:
+        return f"({_expr(rng, depth - 1)} {rng.choice(_BINOPS)} {_expr(rng, depth - 1)})"
+    if r < 0.65:
+        return f"({_expr(rng, depth - 1)})|{rng.choice(_FILTERS)}"
+    if r < 0.75:
+        neg = "not " if rng.random() < 0.3 else ""
+        return f"({_expr(rng, depth - 1)} is {neg}{rng.choice(_TESTS)})"
+    if r < 0.85:
+        return f"({_expr(rng, depth - 1)}){rng.choice(_METHODS)}"
+    if r < 0.93:
+        # jinja2's optimizer folds all-constant subscripts through a different path than runtime
+        # ones (e.g. 1e20[1:] folds to undefined, n[1:] raises); real templates subscript variables.
+        inner = _expr(rng, depth - 1)
+        if not re.search(r"\b(x|m|d|s|n)\b", re.sub(r"'[^']*'|\"[^\"]*\"", "", inner)):
+            inner = rng.choice(["x", "m", "d", "s", "n", "m[1]"])
+        return f"({inner}){rng.choice(_SUBSCRIPTS)}"
+    if r < 0.97:
+        return f"({_expr(rng, depth - 1)} if {_expr(rng, depth - 1)} else {_expr(rng, depth - 1)})"
+    return f"(not {_expr(rng, depth - 1)})"
+
+
+def random_constructs(count=1500, seed=1234):
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        e = _expr(rng, 3)
+        form = rng.random()
+        if form < 0.7:
+            src = "{{ " + e + " }}"
+        elif form < 0.85:
+            src = "{% for v in " + e + " %}[{{ v }}]{% else %}empty{% endfor %}"
+        else:
+            src = "{% if " + e + " %}T{% else %}F{% endif %}"
+        out.append((f"random_{i}", src, dict(RANDOM_VARIABLES)))
+    return out
+
+
+CONSTRUCTS += random_constructs()

@@ -20,6 +20,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import sys
 
 import jinja2
@@ -210,6 +211,8 @@ def construct_cases():
         ctx = {"variables": variables}
         case = {"name": name, "source": source, "messages": [], "add_generation_prompt": False, "context": ctx}
         case.update(render(source, [], False, ctx))
+        if re.search(r"at0x[0-9a-f]{6,}", re.sub(r"[^a-z0-9]", "", case.get("expected", "").lower())):
+            continue  # jinja2 printed a Python object address: not reproducible, tessera refuses it
         cases.append(case)
     return cases
 

@@ -14,13 +14,13 @@ namespace {
 const char* const kFilters[] = {
     "abs", "attr", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first",
     "float", "forceescape", "indent", "int", "items", "join", "last", "length", "list", "lower",
-    "map", "max", "min", "reject", "rejectattr", "replace", "reverse", "round", "safe", "select",
+    "map", "max", "min", "reject", "batch", "rejectattr", "replace", "reverse", "round", "safe", "select",
     "selectattr", "sort", "string", "sum", "title", "tojson", "trim", "unique", "upper",
     // known to jinja2, not supported here (an error when reached)
-    "batch", "center", "filesizeformat", "format", "groupby", "pprint", "random", "slice",
+    "center", "filesizeformat", "format", "groupby", "pprint", "random", "slice",
     "striptags", "truncate", "urlencode", "urlize", "wordcount", "wordwrap", "xmlattr"};
 const char* const kUnsupportedFilters[] = {
-    "batch", "center", "filesizeformat", "format", "groupby", "pprint", "random", "slice",
+    "center", "filesizeformat", "format", "groupby", "pprint", "random", "slice",
     "striptags", "truncate", "urlencode", "urlize", "wordcount", "wordwrap", "xmlattr"};
 const char* const kTests[] = {
     "boolean", "callable", "defined", "divisibleby", "eq", "equalto", "==", "escaped", "even",
@@ -61,6 +61,17 @@ Value attr_path(const Value& item, const std::string& path) {
 
 Value generator(std::vector<Value> items) { return Value(make_list(std::move(items), ListFlavor::kGenerator)); }
 
+bool is_iterable(const Value& v) {
+  return v.is_undefined() || v.is_string() || v.is_list() || (v.is_dict() && !v.as_dict()->is_namespace);
+}
+
+// What a lazy jinja2 filter returns for an input it cannot iterate: a generator that fails when used.
+Value failing_generator(const Value& input) {
+  auto l = make_list({}, ListFlavor::kGenerator);
+  l->deferred_error = "'" + type_name(input) + "' object is not iterable";
+  return Value(l);
+}
+
 Value fold_case(const Value& v, bool case_sensitive) {
   return (!case_sensitive && v.is_string()) ? Value(py_lower(v.as_string())) : v;
 }
@@ -95,6 +106,8 @@ Value select_items(Interpreter& in, const Value& input, CallArgs& args, bool wit
   }
   if (!args.keyword.empty()) fail(fname + "() takes no keyword arguments");
   std::vector<Value> out;
+  if (!truthy(input)) return generator({});  // jinja2 tests `if value:` before iterating
+  if (!is_iterable(input)) return failing_generator(input);
   for (const Value& item : iterate(input)) {
     in.step();
     Value subject = with_attr ? attr_path(item, attr) : item;
@@ -314,7 +327,10 @@ Value call_filter(Interpreter& in, const std::string& name, const Value& input, 
   }
   if (name == "indent") {
     Args args(a, name, {"width", "first", "blank"});
-    return indent_filter(to_str(input), args.get(0), args.get_bool(1, false), args.get_bool(2, false));
+    // jinja2 appends "\n" to the value itself: anything but a string fails there.
+    if (input.is_undefined()) fail(input.undefined_hint());
+    if (!input.is_string()) fail("unsupported operand type(s) for +=: '" + type_name(input) + "' and 'str'");
+    return indent_filter(input.as_string(), args.get(0), args.get_bool(1, false), args.get_bool(2, false));
   }
   if (name == "join") {
     Args args(a, name, {"d", "attribute"});
@@ -333,6 +349,7 @@ Value call_filter(Interpreter& in, const std::string& name, const Value& input, 
     Args(a, name, {});
     if (input.is_list() && input.as_list()->flavor == ListFlavor::kGenerator) {
       List& l = *input.as_list();
+      if (!l.deferred_error.empty()) fail(l.deferred_error);
       if (l.consumed < l.items.size()) return l.items[l.consumed++];
       return Value::undefined("No first item, sequence was empty.");
     }
@@ -357,7 +374,11 @@ Value call_filter(Interpreter& in, const std::string& name, const Value& input, 
   if (name == "items") {
     Args(a, name, {});
     if (input.is_undefined()) return generator({});
-    if (!input.is_dict() || input.as_dict()->is_namespace) fail("Can only get item pairs from a mapping.");
+    if (!input.is_dict() || input.as_dict()->is_namespace) {
+      auto l = make_list({}, ListFlavor::kGenerator);
+      l->deferred_error = "Can only get item pairs from a mapping.";
+      return Value(l);
+    }
     std::vector<Value> out;
     for (const auto& [k, v] : input.as_dict()->items) out.emplace_back(make_list({Value(k), v}, ListFlavor::kTuple));
     return generator(std::move(out));
@@ -379,7 +400,8 @@ Value call_filter(Interpreter& in, const std::string& name, const Value& input, 
     return generator(std::move(items));
   }
   if (name == "map") {
-    std::vector<Value> items = iterate(input);
+    if (truthy(input) && !is_iterable(input)) return failing_generator(input);
+    std::vector<Value> items = truthy(input) ? iterate(input) : std::vector<Value>{};  // `if value:` first
     std::vector<Value> out;
     bool has_attr = false;
     std::string attr;
@@ -416,6 +438,27 @@ Value call_filter(Interpreter& in, const std::string& name, const Value& input, 
     }
     return generator(std::move(out));
   }
+  if (name == "batch") {
+    Args args(a, name, {"linecount", "fill_with"});
+    std::int64_t n = args.get_int(0, -1);
+    if (n < 1) fail("batch(): linecount must be a positive integer");
+    if (!is_iterable(input)) return failing_generator(input);
+    std::vector<Value> rows, row;
+    for (const Value& v : iterate(input)) {
+      if (static_cast<std::int64_t>(row.size()) == n) {
+        rows.emplace_back(make_list(std::move(row)));
+        row.clear();
+      }
+      row.push_back(v);
+    }
+    if (!row.empty()) {
+      if (args.has(1) && !args.get(1).is_none()) {
+        while (static_cast<std::int64_t>(row.size()) < n) row.push_back(args.get(1));
+      }
+      rows.emplace_back(make_list(std::move(row)));
+    }
+    return generator(std::move(rows));
+  }
   if (name == "select") return select_items(in, input, a, false, true, name);
   if (name == "reject") return select_items(in, input, a, false, false, name);
   if (name == "selectattr") return select_items(in, input, a, true, true, name);
@@ -440,8 +483,12 @@ Value call_filter(Interpreter& in, const std::string& name, const Value& input, 
     bool cs = args.get_bool(0, false);
     std::string attr = args.has(1) && !args.get(1).is_none() ? to_str(args.get(1)) : "";
     std::vector<Value> seen, out;
+    if (!is_iterable(input)) return failing_generator(input);
     for (const Value& v : iterate(input)) {
       Value key = fold_case(attr.empty() ? v : attr_path(v, attr), cs);
+      if (key.is_dict() || (key.is_list() && key.as_list()->flavor != ListFlavor::kTuple)) {
+        fail("unhashable type: '" + type_name(key) + "'");
+      }
       bool dup = false;
       for (const Value& s : seen) dup = dup || equals(s, key);
       if (!dup) {
@@ -534,7 +581,25 @@ Value call_filter(Interpreter& in, const std::string& name, const Value& input, 
     if (!input.is_number()) fail("round(): value must be a number, got " + type_name(input));
     double x = input.to_double();
     double scale = std::pow(10.0, static_cast<double>(precision));
-    if (method == "common") return Value(round_half_even(x, precision));
+    if (method == "common") {
+      if (!input.is_float()) {  // Python's round() of an int (or bool) stays an int
+        std::int64_t v = input.is_bool() ? input.as_bool() : input.as_int();
+        if (precision >= 0) return Value(v);
+        if (precision < -18) return Value(std::int64_t{0});
+        std::int64_t unit = 1;
+        for (std::int64_t i = 0; i < -precision; ++i) unit *= 10;
+        std::int64_t q = v / unit, r = v % unit;
+        if (r < 0) {
+          q -= 1;
+          r += unit;
+        }
+        if (2 * r > unit || (2 * r == unit && q % 2 != 0)) q += 1;
+        std::int64_t out;
+        if (__builtin_mul_overflow(q, unit, &out)) fail("integer overflow");
+        return Value(out);
+      }
+      return Value(round_half_even(x, precision));
+    }
     if (method == "ceil") return Value(std::ceil(x * scale) / scale);
     if (method == "floor") return Value(std::floor(x * scale) / scale);
     fail("method must be common, ceil or floor");
@@ -597,9 +662,14 @@ bool call_test(Interpreter& in, const std::string& name, const Value& v, CallArg
     } else {
       no_args();
     }
+    if (v.is_float()) {  // Python: value % m on a float
+      double r = std::fmod(v.as_float(), static_cast<double>(m));
+      if (r != 0 && ((r < 0) != (m < 0))) r += static_cast<double>(m);
+      return name == "odd" ? r == 1.0 : r == 0.0;
+    }
     if (!v.is_int() && !v.is_bool()) {
       if (v.is_undefined()) fail(v.undefined_hint());
-      fail("test '" + name + "' needs an integer, got " + type_name(v));
+      fail("test '" + name + "' needs a number, got " + type_name(v));
     }
     std::int64_t x = v.is_bool() ? v.as_bool() : v.as_int();
     std::int64_t r = m == -1 ? 0 : ((x % m) + m) % m;

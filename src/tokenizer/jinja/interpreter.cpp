@@ -3,6 +3,7 @@
 // limits live here; filters, tests and methods are in builtins.cpp / methods.cpp.
 #include "src/tokenizer/jinja/interpreter.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "src/tokenizer/jinja/builtins.h"
@@ -154,6 +155,25 @@ void Interpreter::assign(const std::vector<std::string>& targets, bool unpack, c
   for (size_t i = 0; i < targets.size(); ++i) frame[targets[i]] = items[i];
 }
 
+namespace {
+
+// Whether v is or holds `target` (a namespace): storing it there would make a cycle.
+bool contains_container(const Value& v, const Dict* target) {
+  if (v.is_dict()) {
+    if (v.as_dict().get() == target) return true;
+    for (const auto& kv : v.as_dict()->items) {
+      if (contains_container(kv.second, target)) return true;
+    }
+  } else if (v.is_list()) {
+    for (const auto& item : v.as_list()->items) {
+      if (contains_container(item, target)) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 void Interpreter::exec_set(const Node& n) {
   Value v = eval(*n.expr);
   if (n.attr.empty()) {
@@ -163,6 +183,9 @@ void Interpreter::exec_set(const Node& n) {
   Value ns = lookup(n.text);
   if (!ns.is_dict() || !ns.as_dict()->is_namespace) {
     fail("cannot assign attribute on non-namespace object '" + n.text + "'");
+  }
+  if (contains_container(v, ns.as_dict().get())) {
+    fail("cannot store namespace '" + n.text + "' inside itself");
   }
   ns.as_dict()->set(n.attr, std::move(v));
 }
@@ -190,12 +213,13 @@ Interpreter::Flow Interpreter::exec_for(const Node& n) {
   const auto length = static_cast<std::int64_t>(items.size());
   auto cycle = std::make_shared<Callable>();
   cycle->name = "loop.cycle";
-  std::int64_t index0 = 0;
-  cycle->fn = [&index0](Interpreter&, CallArgs& args) -> Value {
+  auto position = std::make_shared<std::int64_t>(0);  // shared: a stored loop.cycle outlives the loop
+  cycle->fn = [position](Interpreter&, CallArgs& args) -> Value {
     if (args.positional.empty()) fail("no items for cycling given");
-    return args.positional[static_cast<size_t>(index0) % args.positional.size()];
+    return args.positional[static_cast<size_t>(*position) % args.positional.size()];
   };
-  for (index0 = 0; index0 < length; ++index0) {
+  for (std::int64_t index0 = 0; index0 < length; ++index0) {
+    *position = index0;
     step();
     Frame frame;
     scopes_.push_back(&frame);
@@ -217,6 +241,8 @@ Interpreter::Flow Interpreter::exec_for(const Node& n) {
                                          : Value::undefined("there is no next item")},
         {"cycle", Value(cycle)},
     };
+    for (const auto& kv : loop->items) loop->depth = std::max(loop->depth, depth_of(kv.second) + 1);
+    if (loop->depth > kMaxValueDepth) fail("value nested too deeply (limit " + std::to_string(kMaxValueDepth) + ")");
     frame["loop"] = Value(loop);
     Flow f = exec_body(n.body);
     scopes_.pop_back();
@@ -395,6 +421,62 @@ Value repeat(Interpreter& in, const Value& seq, std::int64_t n) {
   return Value(make_list(std::move(out), seq.as_list()->flavor));
 }
 
+// Python's str % args for the conversions templates use (%s %r %d %i %%, optionally %(key)s);
+// flags, width and precision are refused rather than guessed.
+std::string percent_format(const std::string& fmt, const Value& args) {
+  const bool is_tuple = args.is_list() && args.as_list()->flavor == ListFlavor::kTuple;
+  // CPython treats anything with __getitem__ but tuple and str as a mapping (no leftover check);
+  // jinja2's Undefined has __getitem__ too.
+  const bool is_mapping = (args.is_dict() || args.is_list() || args.is_undefined()) && !is_tuple;
+  std::vector<Value> positional = is_tuple ? args.as_list()->items : std::vector<Value>{args};
+  size_t next = 0;
+  std::string out;
+  for (size_t i = 0; i < fmt.size(); ++i) {
+    if (fmt[i] != '%') {
+      out += fmt[i];
+      continue;
+    }
+    if (++i >= fmt.size()) fail("incomplete format");
+    if (fmt[i] == '%') {
+      out += '%';
+      continue;
+    }
+    Value arg;
+    if (fmt[i] == '(') {
+      size_t close = fmt.find(')', i);
+      if (close == std::string::npos) fail("incomplete format key");
+      if (args.is_undefined()) fail(args.undefined_hint());
+      if (!args.is_dict()) fail("format requires a mapping");
+      const Value* v = args.as_dict()->find(std::string_view(fmt).substr(i + 1, close - i - 1));
+      if (v == nullptr) fail("KeyError in % formatting");
+      arg = *v;
+      i = close + 1;
+      if (i >= fmt.size()) fail("incomplete format");
+    } else {
+      if (next >= positional.size()) fail("not enough arguments for format string");
+      arg = positional[next++];
+    }
+    char conv = fmt[i];
+    if (conv == 's') {
+      out += to_str(arg);
+    } else if (conv == 'r') {
+      out += repr(arg);
+    } else if (conv == 'd' || conv == 'i') {
+      if (arg.is_int() || arg.is_bool()) {
+        out += std::to_string(arg.is_bool() ? arg.as_bool() : arg.as_int());
+      } else if (arg.is_float() && std::isfinite(arg.as_float()) && std::fabs(arg.as_float()) < 9.2e18) {
+        out += std::to_string(static_cast<std::int64_t>(arg.as_float()));
+      } else {
+        fail(std::string("%") + conv + " format: a real number is required, not " + type_name(arg));
+      }
+    } else {
+      fail(std::string("'%") + conv + "' in a % format string is not supported");
+    }
+  }
+  if (!is_mapping && next < positional.size()) fail("not all arguments converted during string formatting");
+  return out;
+}
+
 bool plain_sequence(const Value& v) {
   return v.is_list() && (v.as_list()->flavor == ListFlavor::kList || v.as_list()->flavor == ListFlavor::kTuple);
 }
@@ -462,7 +544,11 @@ Value Interpreter::eval_binary(const Expr& e) {
     bad_operands(op, a, b);
   }
   if (op == "/" || op == "//" || op == "%") {
-    if (a.is_string() && op == "%") fail("printf-style string formatting ('%') is not supported");
+    if (a.is_string() && op == "%") {
+      std::string formatted = percent_format(a.as_string(), b);
+      check_size(formatted.size());
+      return Value(std::move(formatted));
+    }
     if (!nums) bad_operands(op, a, b);
     if (b.to_double() == 0) fail(op == "%" ? "integer modulo by zero" : "division by zero");
     if (op == "/") return Value(a.to_double() / b.to_double());

@@ -404,6 +404,7 @@ Value dict_method(const DictPtr& d, const std::string& name) {
       Args(a, "copy", {});
       auto c = make_dict();
       c->items = d->items;
+      c->depth = d->depth;
       return Value(c);
     });
   }
@@ -515,9 +516,19 @@ Value get_slice(Interpreter& in, const Value& obj, const Value& start_v, const V
   std::int64_t step = step_v.is_none() ? 1 : as_index(step_v, &ok);
   std::int64_t start = as_index(start_v, &ok);
   std::int64_t stop = as_index(stop_v, &ok);
+  // jinja2 compiles slices to a plain Python subscript (no sandbox getitem fallback to
+  // undefined), so slicing anything but a sequence is an error.
   bool seq = obj.is_string() || (obj.is_list() && (obj.as_list()->flavor == ListFlavor::kList ||
-                                                   obj.as_list()->flavor == ListFlavor::kTuple));
-  if (!ok || !seq) return Value::undefined(std::string("'") + object_desc(obj) + "' cannot be sliced that way");
+                                                   obj.as_list()->flavor == ListFlavor::kTuple ||
+                                                   obj.as_list()->flavor == ListFlavor::kRange));
+  if (!seq) {
+    if (obj.is_dict()) fail("unhashable type: 'slice'");
+    std::string msg = "'";
+    msg += type_name(obj);
+    msg += "' object is not subscriptable";
+    fail(msg);
+  }
+  if (!ok) fail("slice indices must be integers or None or have an __index__ method");
   if (step == 0) fail("slice step cannot be zero");
   std::vector<char32_t> cps;
   std::int64_t len;
@@ -603,6 +614,7 @@ void install_globals(Frame* globals) {
     if (a.positional.size() == 1) {
       if (!a.positional[0].is_dict()) fail("namespace() positional argument must be a dict");
       ns->items = a.positional[0].as_dict()->items;
+      ns->depth = a.positional[0].as_dict()->depth;
     }
     for (auto& [k, v] : a.keyword) ns->set(k, v);
     return Value(ns);

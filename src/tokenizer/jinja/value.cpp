@@ -2,6 +2,7 @@
 // truthiness, iteration, UTF-8 code points and simple case mapping.
 #include "src/tokenizer/jinja/value.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -11,10 +12,20 @@ namespace tessera::jinja {
 
 void fail(std::string message, int line) { throw JinjaError{std::move(message), line}; }
 
+int depth_of(const Value& v) {
+  if (v.is_list()) return v.as_list()->depth;
+  if (v.is_dict()) return v.as_dict()->depth;
+  return 0;
+}
+
 ListPtr make_list(std::vector<Value> items, ListFlavor flavor) {
   auto l = std::make_shared<List>();
+  int depth = 1;
+  for (const Value& v : items) depth = std::max(depth, depth_of(v) + 1);
+  if (depth > kMaxValueDepth) fail("value nested too deeply (limit " + std::to_string(kMaxValueDepth) + ")");
   l->items = std::move(items);
   l->flavor = flavor;
+  l->depth = depth;
   return l;
 }
 
@@ -35,6 +46,9 @@ Value* Dict::find(std::string_view key) {
 }
 
 void Dict::set(std::string key, Value v) {
+  int d = depth_of(v) + 1;
+  if (d > kMaxValueDepth) fail("value nested too deeply (limit " + std::to_string(kMaxValueDepth) + ")");
+  depth = std::max(depth, d);
   if (Value* slot = find(key)) {
     *slot = std::move(v);
   } else {
@@ -280,6 +294,7 @@ std::vector<Value> iterate(const Value& v) {
   if (v.is_undefined()) return {};
   if (v.is_list()) {
     List& l = *v.as_list();
+    if (!l.deferred_error.empty()) fail(l.deferred_error);
     if (l.flavor == ListFlavor::kGenerator) {
       std::vector<Value> rest(l.items.begin() + static_cast<std::ptrdiff_t>(l.consumed), l.items.end());
       l.consumed = l.items.size();

@@ -89,18 +89,29 @@ class Value {
 // range, reversed): those iterate like lists but print as Python objects, which we refuse.
 enum class ListFlavor { kList, kTuple, kGenerator, kDictView, kRange };
 
+// Containers record their nesting depth (1 + deepest child) so that no value can nest deeper than
+// kMaxValueDepth: recursive printing, comparison and destruction then stay within the stack.
+// Containers cannot form cycles (lists are immutable; a namespace cannot be stored into itself).
+constexpr int kMaxValueDepth = 256;
+int depth_of(const Value& v);
+
 struct List {
   std::vector<Value> items;
+  int depth = 1;
   ListFlavor flavor = ListFlavor::kList;
   std::size_t consumed = 0;  // generators are single-use: items before this were taken already
+  // A jinja2 filter generator is lazy: a bad input (5|map('x')) fails only when iterated. Such a
+  // generator carries the error it raises then.
+  std::string deferred_error;
 };
 
 struct Dict {
   std::vector<std::pair<std::string, Value>> items;  // insertion order
   bool is_namespace = false;                         // jinja2 namespace(): attributes assignable
+  int depth = 1;
   const Value* find(std::string_view key) const;
   Value* find(std::string_view key);
-  void set(std::string key, Value v);
+  void set(std::string key, Value v);  // fails past kMaxValueDepth
 };
 
 // A positional + keyword argument list.

@@ -100,7 +100,7 @@ TEST(ChatTemplate, RuntimeErrorsNameTheLine) {
   EXPECT_NE(render_error("{{ 'a' + 1 }}").find("can only concatenate str"), std::string::npos);
   EXPECT_NE(render_error("\n\n{{ 1 // 0 }}").find("line 3"), std::string::npos);
   EXPECT_NE(render_error("{{ [1].append(2) }}").find("unsafe"), std::string::npos);
-  EXPECT_NE(render_error("{{ '%s' % 1 }}").find("not supported"), std::string::npos);
+  EXPECT_NE(render_error("{{ '%5s' % 1 }}").find("not supported"), std::string::npos);
   EXPECT_NE(render_error("{{ 'x'.format(1) }}").find("'format' is not supported"), std::string::npos);
   EXPECT_NE(render_error("{{ 'x' | wordwrap }}").find("not supported"), std::string::npos);
   EXPECT_NE(render_error("{{ [1]|map('upper') }}").find("generator"), std::string::npos);
@@ -133,6 +133,21 @@ TEST(ChatTemplate, LimitsStopHostileTemplates) {
   std::string ifs;
   for (int i = 0; i < 1000; ++i) ifs += "{% if true %}";
   EXPECT_NE(parse_error(ifs).find("nested too deeply"), std::string::npos);
+}
+
+TEST(ChatTemplate, ValuesCannotNestWithoutBoundOrFormCycles) {
+  // Each round wraps the previous value once more: stopped at the value depth limit, so printing,
+  // comparing and freeing it never recurse past the stack.
+  EXPECT_NE(render_error("{% set ns = namespace(x=1) %}{% for i in range(2000) %}{% set ns.x = [ns.x] %}"
+                         "{% endfor %}{{ ns.x }}")
+                .find("nested too deeply"),
+            std::string::npos);
+  EXPECT_NE(render_error("{% set ns = namespace() %}{% set ns.me = [ns] %}").find("inside itself"),
+            std::string::npos);
+  // A loop.cycle kept after its loop still works.
+  EXPECT_EQ(render_ok("{% set ns = namespace() %}{% for x in [1, 2] %}{% set ns.c = loop.cycle %}{% endfor %}"
+                      "{{ ns.c('a', 'b') }}"),
+            "b");
 }
 
 TEST(ChatTemplate, MalformedInputIsAnError) {
