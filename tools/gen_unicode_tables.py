@@ -8,8 +8,8 @@ Unicode 16.0, so the classes come from unicodedata2==16.0.0 (PyPI). Its NFC norm
 added later have combining class 0 and no decomposition there. So the NFC data starts from
 Unicode 16.0 and keeps only the entries on which HF's own NFC/NFD agree, checked code point by
 code point against the installed `tokenizers`. Run with a Python that has `tokenizers` and
-unicodedata2 16.0.0 importable (tools/test.sh's venv has both):
-    build/venv-tok/bin/python tools/gen_unicode_tables.py
+unicodedata2 16.0.0 (tools/setup.sh's venv has tokenizers):
+    build/venv/bin/pip install unicodedata2==16.0.0 && build/venv/bin/python tools/gen_unicode_tables.py
 """
 import os
 import sys

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tools/setup.sh — installs what tessera needs to build and test on Debian/Ubuntu, from Debian's
-# packages. Idempotent and quick when everything is already there (no apt-get update then).
+# packages, and a Python venv (build/venv) with HF `tokenizers` and jinja2 from PyPI for the tests that
+# compare against them. Idempotent and quick when everything is already there (no apt-get update then).
 set -euo pipefail
-pkgs=(g++ cmake ninja-build pkg-config libopenblas-dev nlohmann-json3-dev libgtest-dev)
+pkgs=(g++ cmake ninja-build pkg-config libopenblas-dev nlohmann-json3-dev libgtest-dev python3 python3-venv)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -13,4 +14,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# The reference implementations the tokenizer and chat-template tests compare against.
+cd "$(dirname "$0")/.."
+venv=build/venv
+if ! "$venv/bin/python" -c "import tokenizers, jinja2" 2>/dev/null; then
+  echo "setup: creating $venv with tokenizers and jinja2 (PyPI)" >&2
+  mkdir -p build
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check tokenizers jinja2 >&2
 fi

@@ -19,6 +19,7 @@
 #include "src/model/make_model.h"
 #include "src/model/sequence_runner.h"
 #include "src/tokenizer/tokenizer.h"
+#include "src/tokenizer/tokenizer_config.h"
 #include "tessera/tensor.h"
 
 namespace tessera::cli {
@@ -59,10 +60,41 @@ Expected<std::unique_ptr<LlamaModel>> load_model(const std::string& dir) {
   return model;
 }
 
-Expected<std::vector<int32_t>> prompt_ids(const Args& args, const ModelConfig& config) {
-  if (args.has("prompt"))
-    return unimplemented("--prompt needs the tokenizer, which is not built yet; pass --prompt-ids 1,2,3");
-  TESSERA_ASSIGN_OR_RETURN(auto ids, args.get_ids("prompt-ids"));
+Expected<Tokenizer> load_model_tokenizer(const std::string& model_dir);  // below, with `tokenize`
+
+// The text prompt of --prompt or --chat as ids through the model's tokenizer (nullopt when the
+// prompt is given as ids). --chat renders the model's chat template around the message first.
+Expected<std::optional<std::vector<int32_t>>> text_prompt_ids(const Args& args, const std::string& dir,
+                                                               const Tokenizer& tok) {
+  if (args.has("prompt")) {
+    auto ids = tok.encode(*args.get("prompt"), /*add_special_tokens=*/true);  // HF's default: BOS etc.
+    if (!ids) return ids.status().with_context("--prompt: ");
+    return std::optional<std::vector<int32_t>>(std::move(*ids));
+  }
+  if (!args.has("chat")) return std::optional<std::vector<int32_t>>();
+  TESSERA_ASSIGN_OR_RETURN(TokenizerConfig config, load_tokenizer_config(dir));
+  auto tmpl = config.chat_template();
+  if (!tmpl) return tmpl.status().with_context("--chat: " + dir + ": ");
+  std::vector<ChatMessage> messages;
+  if (auto sys = args.get("system")) messages.emplace_back("system", *sys);
+  messages.emplace_back("user", *args.get("chat"));
+  TESSERA_ASSIGN_OR_RETURN(std::string rendered, tmpl->render(messages, /*add_generation_prompt=*/true, config.chat_context()));
+  // The template writes the special tokens itself (as transformers' apply_chat_template does).
+  auto ids = tok.encode(rendered, /*add_special_tokens=*/false);
+  if (!ids) return ids.status().with_context("--chat: ");
+  std::fprintf(stderr, "chat prompt:\n%s\n", rendered.c_str());
+  return std::optional<std::vector<int32_t>>(std::move(*ids));
+}
+
+Expected<std::vector<int32_t>> prompt_ids(const Args& args, const ModelConfig& config,
+                                          const std::optional<std::vector<int32_t>>& text_ids) {
+  std::vector<int32_t> ids;
+  if (text_ids) {
+    ids = *text_ids;
+    if (ids.empty()) return invalid_argument("the prompt encodes to no tokens; give some text");
+  } else {
+    TESSERA_ASSIGN_OR_RETURN(ids, args.get_ids("prompt-ids"));
+  }
   if (ids.empty()) {
     // A fixed default prompt, so the demo runs with no arguments.
     ids = {static_cast<int32_t>(config.bos_token_id.value_or(1) % config.vocab_size)};
@@ -70,8 +102,8 @@ Expected<std::vector<int32_t>> prompt_ids(const Args& args, const ModelConfig& c
   }
   for (int32_t id : ids)
     if (id >= config.vocab_size)
-      return invalid_argument("--prompt-ids: token id " + std::to_string(id) + " is outside the vocabulary [0, " +
-                              std::to_string(config.vocab_size) + ")");
+      return invalid_argument(std::string(text_ids ? "prompt" : "--prompt-ids") + ": token id " + std::to_string(id) +
+                              " is outside the vocabulary [0, " + std::to_string(config.vocab_size) + ")");
   return ids;
 }
 
@@ -80,7 +112,9 @@ Status cmd_generate(const std::vector<std::string>& argv) {
   const std::vector<FlagSpec> specs = {
       kModelFlag,
       {"prompt-ids", true, "prompt token ids, e.g. 1,2,3 (default: a fixed 8-token prompt)"},
-      {"prompt", true, "prompt text (needs the tokenizer)"},
+      {"prompt", true, "prompt text, tokenized with the model's tokenizer.json; the output is then text"},
+      {"chat", true, "a user message, put in the model's chat template; the output is then text"},
+      {"system", true, "with --chat: a system message before the user's"},
       {"n", true, "tokens to generate, also -n (default 32)"},
       {"temperature", true, "0 = greedy (default 0.8)"},
       {"top-k", true, "keep the k most likely tokens (0 = off, default 0)"},
@@ -104,7 +138,19 @@ Status cmd_generate(const std::vector<std::string>& argv) {
   TESSERA_ASSIGN_OR_RETURN(std::string dir, resolve_model_dir(args));
   TESSERA_ASSIGN_OR_RETURN(auto model, load_model(dir));
   const ModelConfig& cfg = model->config();
-  TESSERA_ASSIGN_OR_RETURN(auto prompt, prompt_ids(args, cfg));
+  if (args.has("prompt") + args.has("chat") + args.has("prompt-ids") > 1)
+    return invalid_argument("generate: give at most one of --prompt, --chat, --prompt-ids");
+  if (args.has("system") && !args.has("chat")) return invalid_argument("generate: --system needs --chat");
+  // Text in means text out, streamed through the incremental decoder; ids in means ids out.
+  std::optional<Tokenizer> tokenizer;
+  std::optional<std::vector<int32_t>> text_ids;
+  if (args.has("prompt") || args.has("chat")) {
+    TESSERA_ASSIGN_OR_RETURN(tokenizer, load_model_tokenizer(dir));
+    TESSERA_ASSIGN_OR_RETURN(text_ids, text_prompt_ids(args, dir, *tokenizer));
+  }
+  TESSERA_ASSIGN_OR_RETURN(auto prompt, prompt_ids(args, cfg, text_ids));
+  std::optional<StreamDecoder> stream;
+  if (tokenizer) stream.emplace(*tokenizer, /*skip_special_tokens=*/true);
   const int64_t capacity = static_cast<int64_t>(prompt.size()) + std::max<int64_t>(n, 1);
   if (capacity > cfg.max_position_embeddings)
     return invalid_argument("prompt (" + std::to_string(prompt.size()) + ") + n (" + std::to_string(n) +
@@ -129,7 +175,12 @@ Status cmd_generate(const std::vector<std::string>& argv) {
   for (; generated < n; ++generated) {
     const int32_t tok = kernels::cpu::sample_token(logits.data(), cfg.vocab_size, sp,
                                                    kernels::cpu::uniform_from(static_cast<uint64_t>(seed), static_cast<uint64_t>(generated)));
-    std::printf("%s%d", generated ? " " : "", tok);
+    if (stream) {
+      const std::string piece = stream->step(tok);
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+    } else {
+      std::printf("%s%d", generated ? " " : "", tok);
+    }
     std::fflush(stdout);
     const bool is_eos = std::find(cfg.eos_token_ids.begin(), cfg.eos_token_ids.end(), tok) != cfg.eos_token_ids.end();
     if (is_eos && !args.has("ignore-eos")) {
@@ -140,6 +191,10 @@ Status cmd_generate(const std::vector<std::string>& argv) {
     if (generated + 1 < n) {
       TESSERA_ASSIGN_OR_RETURN(logits, runner.append({tok}));
     }
+  }
+  if (stream) {
+    const std::string rest = stream->flush();
+    std::fwrite(rest.data(), 1, rest.size(), stdout);
   }
   std::printf("\n");
   std::fflush(stdout);  // the token line ends before the stats line on a shared terminal
@@ -166,7 +221,7 @@ Status cmd_logits(const std::vector<std::string>& argv) {
   if (args.get_or("device", "cpu") != "cpu") return unimplemented("--device: only cpu is available in this build");
   TESSERA_ASSIGN_OR_RETURN(std::string dir, resolve_model_dir(args));
   TESSERA_ASSIGN_OR_RETURN(auto model, load_model(dir));
-  TESSERA_ASSIGN_OR_RETURN(auto ids, prompt_ids(args, model->config()));
+  TESSERA_ASSIGN_OR_RETURN(auto ids, prompt_ids(args, model->config(), std::nullopt));
   if (ids.empty()) return invalid_argument("--prompt-ids is empty");
   TESSERA_ASSIGN_OR_RETURN(SequenceRunner runner, SequenceRunner::create(*model, static_cast<int64_t>(ids.size())));
   TESSERA_ASSIGN_OR_RETURN(auto logits, runner.append(ids, /*all_logits=*/true));

@@ -6,12 +6,23 @@
 
 #include <string>
 
+#include "src/model/config.h"
 #include "tessera/status.h"
 
 namespace tessera {
 
 std::string tessera_home();
-// Returns the demo model's folder, creating it if needed.
+// Returns the demo model's folder, creating it if needed (and adding a tokenizer.json to a demo
+// folder made before tokenizers existed).
 Expected<std::string> ensure_demo_model();
+
+// A small byte-level BPE tokenizer.json (Llama-3 split pattern, ByteLevel decoder) for random-
+// weight checkpoints, so that they take and print text. Its merges are learned, deterministically,
+// from a paragraph of English built into tessera; its ids never reach config.vocab_size, and its
+// special tokens sit at the config's bos/eos ids. Built with nlohmann-json only: the model library
+// does not depend on the tokenizer library.
+std::string demo_tokenizer_json(const ModelConfig& config);
+// The matching tokenizer_config.json: bos/eos and a plain chat template ("user: ...\nassistant:").
+std::string demo_tokenizer_config_json(const ModelConfig& config);
 
 }  // namespace tessera

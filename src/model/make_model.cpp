@@ -9,6 +9,7 @@
 #include "src/core/mapped_file.h"
 #include "src/core/thread_pool.h"
 #include "src/model/checkpoint.h"
+#include "src/model/demo.h"
 #include "src/model/weights.h"
 
 namespace tessera {
@@ -130,6 +131,10 @@ Status make_random_model(const ModelConfig& config, const std::string& out_dir, 
       "# " + label + " — RANDOM WEIGHTS\n\nWritten by `tessera make-model` (seed " + std::to_string(seed) +
           "). The shapes are those of the real model; the weights are random, so the text it generates is "
           "meaningless. Use it for demos, tests and benchmarks only.\n"));
+
+  // A small tokenizer (not the real model's) so that the checkpoint takes and prints text.
+  TESSERA_RETURN_IF_ERROR(write_text_file(out_dir + "/tokenizer.json", demo_tokenizer_json(c)));
+  TESSERA_RETURN_IF_ERROR(write_text_file(out_dir + "/tokenizer_config.json", demo_tokenizer_config_json(c)));
 
   const std::vector<TensorSpec> specs = hf_weight_specs(c, dtype);
   const TensorFill fill = [&](size_t index, void* dst, size_t nbytes) -> Status {

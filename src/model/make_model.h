@@ -2,7 +2,8 @@
 // the demo model, tests and benchmarks (`tessera make-model`). The shapes of each preset are those
 // of the real model; the weights are N(0, 0.02) as transformers initializes them, norms are 1.
 // Output is deterministic in the seed (independent of thread count). The folder is marked as
-// random weights twice: `"tessera_random_weights": true` in config.json and a README.md.
+// random weights twice: `"tessera_random_weights": true` in config.json and a README.md. It also
+// gets a small demo tokenizer.json and tokenizer_config.json (see demo.h), not the real model's.
 #pragma once
 
 #include <string>

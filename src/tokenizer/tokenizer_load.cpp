@@ -445,6 +445,22 @@ Expected<std::shared_ptr<TokenizerImpl>> load_tokenizer_json(const std::string& 
   } catch (const std::exception& e) {  // nlohmann type errors on shapes we did not check
     return invalid_argument(source + ": malformed tokenizer.json: " + e.what());
   }
+  // Ids of added tokens as HF assigns them (it ignores the file's id when they differ, with a
+  // warning): the id of the same content in the vocabulary, else the next id after the model's
+  // vocabulary and the added tokens so far.
+  const int64_t model_size = static_cast<int64_t>(t->token_ids.size());
+  int64_t max_added = -1;
+  for (AddedToken& tok : t->added) {
+    if (auto id = t->token_ids.find(tok.content)) {
+      tok.id = *id;
+    } else {
+      const int64_t next = max_added < 0 ? model_size : (max_added >= model_size ? max_added + 1 : model_size);
+      if (next >= kMaxTokenId) return invalid_argument(source + ": added_tokens: too many tokens");
+      tok.id = static_cast<int32_t>(next);
+      t->token_ids.insert(tok.content, tok.id);
+    }
+    max_added = std::max<int64_t>(max_added, tok.id);
+  }
   for (const AddedToken& tok : t->added) {
     l.set_token(tok.id, tok.content);
     if (tok.special) t->is_special[static_cast<size_t>(tok.id)] = 1;

@@ -247,6 +247,12 @@ def main():
             specials = ["<s>", "</s>", "<|user|>", "<|end|>", "[tool]", "word", "<x>"]
             corpus = make_corpus(random.Random(args.seed + 1), args.count, specials)
             ok &= compare(kind, hf, d, args.binary, corpus, report, tmp)
+        # The demo tokenizer that `tessera make-model` writes (C++-built JSON; HF must read it alike).
+        if not args.only or "demo" in args.only:
+            d = os.path.join(tmp, "demo")
+            subprocess.run([args.binary, "make-model", "--preset", "tiny", "--out", d], check=True, capture_output=True)
+            ok &= compare("demo (make-model)", Tokenizer.from_file(os.path.join(d, "tokenizer.json")), d, args.binary,
+                          make_corpus(random.Random(args.seed + 2), args.count, ["<|begin_of_text|>", "<|end_of_text|>"]), report, tmp)
         tok_root = os.path.join(args.shared_data, "tokenizers")
         if not os.path.isdir(tok_root):
             print(f"SKIP real tokenizers: {tok_root} is absent")

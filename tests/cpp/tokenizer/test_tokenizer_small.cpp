@@ -28,8 +28,11 @@ std::string byte_char(unsigned b) {  // GPT-2's printable alphabet
   return s;
 }
 
-// A byte-level BPE: the 256 bytes, then merges for "he", "hel", "hell", "hello", " w", " wo".
-Json byte_level_json(bool pair_merges) {
+// A byte-level BPE: the 256 bytes, then merges for "he", "hel", "hell", "hello", " w", " wo"
+// (ids 256..261), optionally the token "hlo" (262) that no merge makes; then the added tokens
+// <|bos|> and <tool>, numbered after the vocabulary as HF numbers them.
+constexpr int32_t kBos = 262, kTool = 263;
+Json byte_level_json(bool pair_merges, bool with_hlo = false) {
   Json vocab = Json::object();
   for (unsigned b = 0; b < 256; ++b) vocab[byte_char(b)] = b;
   const std::vector<std::pair<std::string, std::string>> merges = {
@@ -40,17 +43,18 @@ Json byte_level_json(bool pair_merges) {
     vocab[a + b] = id++;
     m.push_back(pair_merges ? Json::array({a, b}) : Json(a + " " + b));
   }
+  if (with_hlo) vocab["hlo"] = id++;
   Json j;
   j["version"] = "1.0";
-  j["added_tokens"] = Json::array({{{"id", 300}, {"content", "<|bos|>"}, {"special", true}, {"normalized", false}},
-                                   {{"id", 301}, {"content", "<tool>"}, {"special", false}, {"lstrip", true},
+  j["added_tokens"] = Json::array({{{"id", id}, {"content", "<|bos|>"}, {"special", true}, {"normalized", false}},
+                                   {{"id", id + 1}, {"content", "<tool>"}, {"special", false}, {"lstrip", true},
                                     {"rstrip", true}, {"normalized", false}}});
   j["normalizer"] = nullptr;
   j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}};
   j["post_processor"] = {{"type", "TemplateProcessing"},
                          {"single", Json::array({{{"SpecialToken", {{"id", "<|bos|>"}, {"type_id", 0}}}},
                                                  {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
-                         {"special_tokens", {{"<|bos|>", {{"id", "<|bos|>"}, {"ids", {300}}, {"tokens", {"<|bos|>"}}}}}}};
+                         {"special_tokens", {{"<|bos|>", {{"id", "<|bos|>"}, {"ids", {id}}, {"tokens", {"<|bos|>"}}}}}}};
   j["decoder"] = {{"type", "ByteLevel"}};
   j["model"] = {{"type", "BPE"}, {"vocab", vocab}, {"merges", m}, {"ignore_merges", false}};
   return j;
@@ -101,31 +105,34 @@ TEST(TokenizerSmall, ByteLevelMergesBothForms) {
   for (bool pairs : {false, true}) {
     Tokenizer t = must_load(byte_level_json(pairs));
     EXPECT_EQ(enc(t, "hello world"), (std::vector<int32_t>{259, 261, 'r', 'l', 'd'}));
-    EXPECT_EQ(enc(t, "hello", true), (std::vector<int32_t>{300, 259}));
+    EXPECT_EQ(enc(t, "hello", true), (std::vector<int32_t>{kBos, 259}));
     EXPECT_EQ(t.decode(enc(t, "hello world")), "hello world");
     EXPECT_EQ(enc(t, ""), std::vector<int32_t>{});
   }
 }
 
 TEST(TokenizerSmall, IgnoreMergesTakesWholeWords) {
-  Json j = byte_level_json(false);
+  Json j = byte_level_json(false, /*with_hlo=*/true);
   // "hlo" is a token but no merge makes it: only ignore_merges finds it.
-  j["model"]["vocab"]["hlo"] = 280;
   EXPECT_EQ(enc(must_load(j), "hlo"), (std::vector<int32_t>{'h', 'l', 'o'}));
   j["model"]["ignore_merges"] = true;
-  EXPECT_EQ(enc(must_load(j), "hlo"), (std::vector<int32_t>{280}));
+  EXPECT_EQ(enc(must_load(j), "hlo"), (std::vector<int32_t>{262}));
 }
 
 TEST(TokenizerSmall, AddedTokensStripAndSpecials) {
   Tokenizer t = must_load(byte_level_json(false));
   // <tool> has lstrip and rstrip: it swallows the spaces around it.
-  EXPECT_EQ(enc(t, "hello  <tool>  hello"), (std::vector<int32_t>{259, 301, 259}));
-  EXPECT_EQ(enc(t, "<|bos|>hello"), (std::vector<int32_t>{300, 259}));
-  EXPECT_EQ(t.decode({300, 259}), "<|bos|>hello");
-  EXPECT_EQ(t.decode({300, 259}, /*skip_special_tokens=*/true), "hello");
-  EXPECT_EQ(t.token_to_id("<tool>"), 301);
-  EXPECT_TRUE(t.is_special(300));
-  EXPECT_FALSE(t.is_special(301));
+  EXPECT_EQ(enc(t, "hello  <tool>  hello"), (std::vector<int32_t>{259, kTool, 259}));
+  EXPECT_EQ(enc(t, "<|bos|>hello"), (std::vector<int32_t>{kBos, 259}));
+  EXPECT_EQ(t.decode({kBos, 259}), "<|bos|>hello");
+  EXPECT_EQ(t.decode({kBos, 259}, /*skip_special_tokens=*/true), "hello");
+  EXPECT_EQ(t.token_to_id("<tool>"), kTool);
+  EXPECT_TRUE(t.is_special(kBos));
+  EXPECT_FALSE(t.is_special(kTool));
+  // HF numbers an added token after the vocabulary whatever id the file gives it.
+  Json j = byte_level_json(false);
+  j["added_tokens"][1]["id"] = 5000;
+  EXPECT_EQ(must_load(j).token_to_id("<tool>"), kTool);
 }
 
 TEST(TokenizerSmall, SentencePieceByteFallbackAndUnk) {
