@@ -120,6 +120,61 @@ CONSTRUCTS = [
 ]
 
 
+# ---- whole templates in the style of other well-known checkpoints (not in ../shared/data) ------
+LLAMA2 = ("{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}"
+          "{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}"
+          "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+          "{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}"
+          "{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
+          "{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}")
+PY_TYPES = """{%- macro json_to_python_type(json_spec) %}
+{%- set basic_type_map = {"string": "str", "number": "float", "integer": "int", "boolean": "bool"} %}
+{%- if basic_type_map[json_spec.type] is defined %}
+    {{- basic_type_map[json_spec.type] }}
+{%- elif json_spec.type == "array" %}
+    {{- "list[" +  json_to_python_type(json_spec["items"]) + "]"}}
+{%- elif json_spec.type == "object" %}
+    {%- if json_spec.additionalProperties is defined %}
+        {{- "dict[str, " + json_to_python_type(json_spec.additionalProperties) + ']'}}
+    {%- else %}
+        {{- "dict" }}
+    {%- endif %}
+{%- elif json_spec.type is iterable %}
+    {{- "Union[" }}
+    {%- for t in json_spec.type %}
+      {{- json_to_python_type({"type": t}) }}
+      {%- if not loop.last %}{{- "," }}{%- endif %}
+    {%- endfor %}
+    {{- "]" }}
+{%- else %}
+    {{- "Any" }}
+{%- endif %}
+{%- endmacro %}
+{%- for tool in tools %}
+    {%- if tool.function is defined %}{%- set tool = tool.function %}{%- endif %}
+{{ tool.name }}({% for param_name, param_fields in tool.parameters.properties|items %}{{ param_name }}: {{ json_to_python_type(param_fields) }}{% if not loop.last %}, {% endif %}{% endfor %})
+    {%- if tool.description is defined %}
+  \"\"\"{{ tool.description | trim | indent(2) }}\"\"\"
+    {%- endif %}
+{% endfor %}
+<tools>{{ tools | tojson(indent=2) }}</tools>
+"""
+TOOLS = [{"type": "function", "function": {"name": "search", "description": "  Search the web.\nReturns results.  ",
+          "parameters": {"type": "object", "properties": {
+              "query": {"type": "string"}, "limit": {"type": "integer"}, "tags": {"type": "array", "items": {"type": "string"}},
+              "opts": {"type": "object", "additionalProperties": {"type": "number"}}, "mode": {"type": ["string", "integer"]},
+              "flag": {"type": "boolean"}, "blob": {}}}}},
+         {"name": "plain", "parameters": {"type": "object", "properties": {}}}]
+CONVO = [{"role": "system", "content": "Be nice."}, {"role": "user", "content": " Hi "}, {"role": "assistant", "content": "Hello "},
+         {"role": "user", "content": "Bye"}]
+CONSTRUCTS += [
+    ("llama2_system", LLAMA2, {"messages": CONVO, "bos_token": "<s>", "eos_token": "</s>"}),
+    ("llama2_no_system", LLAMA2, {"messages": CONVO[1:], "bos_token": "<s>", "eos_token": "</s>"}),
+    ("llama2_bad_order", LLAMA2, {"messages": CONVO[2:], "bos_token": "<s>", "eos_token": "</s>"}),
+    ("hermes_style_python_types", PY_TYPES, {"tools": TOOLS}),
+]
+
+
 # ---- random expressions: a seeded differential check of values, operators, filters, tests and
 # methods in combination (jinja2's result, output or error, is the truth). -------------------------
 import random

@@ -62,8 +62,15 @@ Expected<ChatTemplate> ChatTemplate::parse(std::string_view source, std::string_
   return t;
 }
 
-const std::string& ChatTemplate::name() const { return impl_->name(); }
-const std::string& ChatTemplate::source() const { return impl_->source(); }
+// A default-constructed ChatTemplate (never parsed) has an empty name and source.
+const std::string& ChatTemplate::name() const {
+  static const std::string kEmpty;
+  return impl_ ? impl_->name() : kEmpty;
+}
+const std::string& ChatTemplate::source() const {
+  static const std::string kEmpty;
+  return impl_ ? impl_->source() : kEmpty;
+}
 
 Expected<std::string> ChatTemplate::render(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
                                            const ChatContext& context) const {

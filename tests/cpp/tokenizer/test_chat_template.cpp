@@ -171,6 +171,9 @@ TEST(ChatTemplate, NameAndSourceKept) {
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->name(), "x.jinja");
   EXPECT_EQ(t->source(), "hi");
+  ChatTemplate unparsed;
+  EXPECT_EQ(unparsed.name(), "");
+  EXPECT_EQ(unparsed.render({}, false).status().code(), StatusCode::kInternal);
 }
 
 }  // namespace
