@@ -404,6 +404,7 @@ Status cmd_tokenize(const std::vector<std::string>& argv) {
                                        {"file", true, "file whose contents to tokenize"},
                                        {"batch", true, "file with one hex-encoded string per line; one result line each"},
                                        {"no-special", false, "do not add the post-processor's special tokens (BOS ...)"},
+                                       {"repeat", true, "with --batch: time N passes over all texts, print a JSON line (benchmark)"},
                                        kHelpFlag};
   TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
   if (args.has("help")) {
@@ -415,12 +416,39 @@ Status cmd_tokenize(const std::vector<std::string>& argv) {
   TESSERA_ASSIGN_OR_RETURN(std::string dir, model_dir_of(args));
   TESSERA_ASSIGN_OR_RETURN(Tokenizer tok, load_model_tokenizer(dir));
   const bool add_special = !args.has("no-special");
+  TESSERA_ASSIGN_OR_RETURN(int64_t repeat, args.get_int("repeat", 0, 0, 1000000));
   if (auto batch = args.get("batch")) {
     TESSERA_ASSIGN_OR_RETURN(std::string all, read_whole_file(*batch));
     std::istringstream lines(all);
     std::string line, out;
+    std::vector<std::string> texts;
     for (size_t n = 1; std::getline(lines, line); ++n) {
       TESSERA_ASSIGN_OR_RETURN(std::string text, from_hex(line, *batch + ":" + std::to_string(n)));
+      texts.push_back(std::move(text));
+    }
+    if (repeat > 0) {
+      // Benchmark mode (bench/tokenizer): encode every text, `repeat` times, on this one thread;
+      // print the median time of a pass and the totals as one JSON line.
+      std::vector<double> times;
+      int64_t bytes = 0, tokens = 0;
+      for (int64_t r = 0; r < repeat; ++r) {
+        bytes = tokens = 0;
+        const auto t0 = Clock::now();
+        for (const std::string& text : texts) {
+          auto ids = tok.encode(text, add_special);
+          if (!ids) return ids.status().with_context(*batch + ": ");
+          bytes += static_cast<int64_t>(text.size());
+          tokens += static_cast<int64_t>(ids->size());
+        }
+        times.push_back(seconds_since(t0));
+      }
+      std::sort(times.begin(), times.end());
+      std::printf("{\"texts\": %zu, \"bytes\": %lld, \"tokens\": %lld, \"runs\": %lld, \"median_s\": %.6f, \"min_s\": %.6f}\n",
+                  texts.size(), static_cast<long long>(bytes), static_cast<long long>(tokens), static_cast<long long>(repeat),
+                  times[times.size() / 2], times.front());
+      return Status::ok();
+    }
+    for (const std::string& text : texts) {
       auto ids = tok.encode(text, add_special);
       out += ids ? ids_json(*ids) : "error: " + ids.status().message();
       out += '\n';

@@ -52,17 +52,18 @@ void split_added(const AddedTokenMatcher& m, std::string_view text, TextFn&& emi
   size_t pos = 0;           // where the search continues
   while (pos < text.size() && !m.empty()) {
     const auto& cands = m.by_first_byte[static_cast<uint8_t>(text[pos])];
-    const AddedToken* hit = nullptr;
-    for (const AddedToken* t : cands)
-      if (t->content.size() <= text.size() - pos && std::memcmp(text.data() + pos, t->content.data(), t->content.size()) == 0) {
-        hit = t;
+    const AddedTokenMatcher::Entry* entry = nullptr;
+    for (const AddedTokenMatcher::Entry* e : cands)
+      if (e->text.size() <= text.size() - pos && std::memcmp(text.data() + pos, e->text.data(), e->text.size()) == 0) {
+        entry = e;
         break;
       }
-    if (!hit) {
+    if (!entry) {
       ++pos;
       continue;
     }
-    size_t start = pos, stop = pos + hit->content.size();
+    const AddedToken* hit = entry->token;
+    size_t start = pos, stop = pos + entry->text.size();
     pos = stop;
     if (hit->single_word) {
       const bool start_ok = start == 0 || !ends_with_word(text.substr(0, start));
@@ -102,7 +103,9 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
   s.swap(out);
 }
 
-void normalize(const TokenizerImpl& t, std::string& s) {
+}  // namespace
+
+void normalize_text(const TokenizerImpl& t, std::string& s) {
   for (const NormalizerStep& n : t.normalizers) {
     switch (n.kind) {
       case NormalizerStep::Kind::kNfc: s = unicode::nfc(s); break;
@@ -127,6 +130,8 @@ void normalize(const TokenizerImpl& t, std::string& s) {
     }
   }
 }
+
+namespace {
 
 // Pre-tokenizes one segment and runs the model on each piece.
 void encode_segment(const TokenizerImpl& t, const Segment& seg, std::vector<int32_t>& out) {
@@ -244,7 +249,7 @@ Expected<std::vector<int32_t>> Tokenizer::encode(std::string_view text, bool add
       [&](size_t b, size_t e) {
         Segment seg{std::string(text.substr(b, e - b)), b == 0};
         if (seg.text.empty()) return;
-        if (!no_normalizers) normalize(t, seg.text);
+        if (!no_normalizers) normalize_text(t, seg.text);
         if (t.normalized_matcher.empty()) {
           encode_segment(t, seg, out);
           return;

@@ -39,11 +39,16 @@ struct DecoderStep {
   int64_t start = 0, stop = 0;  // Strip
 };
 
-// Added tokens, matched leftmost-longest; candidates are indexed by first byte.
+// Added tokens, matched leftmost-longest; candidates are indexed by first byte. `text` is what is
+// matched: the content, or for normalized=true tokens the content normalized (as HF does).
 struct AddedTokenMatcher {
-  std::vector<const AddedToken*> tokens;
-  std::array<std::vector<const AddedToken*>, 256> by_first_byte;  // longest first
-  bool empty() const { return tokens.empty(); }
+  struct Entry {
+    std::string text;
+    const AddedToken* token;
+  };
+  std::vector<Entry> entries;
+  std::array<std::vector<const Entry*>, 256> by_first_byte;  // longest first
+  bool empty() const { return entries.empty(); }
   void build();
 };
 
@@ -65,6 +70,9 @@ struct TokenizerImpl {
 
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const;
 };
+
+// Applies the normalizers to s in place.
+void normalize_text(const TokenizerImpl& t, std::string& s);
 
 Expected<std::shared_ptr<TokenizerImpl>> load_tokenizer_json(const std::string& json_text, const std::string& source);
 

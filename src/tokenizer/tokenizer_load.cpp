@@ -418,9 +418,9 @@ int byte_from_unicode(uint32_t cp) {
 
 void AddedTokenMatcher::build() {
   for (auto& v : by_first_byte) v.clear();
-  for (const AddedToken* t : tokens) by_first_byte[static_cast<uint8_t>(t->content[0])].push_back(t);
+  for (const Entry& e : entries) by_first_byte[static_cast<uint8_t>(e.text[0])].push_back(&e);
   for (auto& v : by_first_byte)
-    std::stable_sort(v.begin(), v.end(), [](const AddedToken* x, const AddedToken* y) { return x->content.size() > y->content.size(); });
+    std::stable_sort(v.begin(), v.end(), [](const Entry* x, const Entry* y) { return x->text.size() > y->text.size(); });
 }
 
 Expected<std::shared_ptr<TokenizerImpl>> load_tokenizer_json(const std::string& json_text, const std::string& source) {
@@ -462,11 +462,18 @@ Expected<std::shared_ptr<TokenizerImpl>> load_tokenizer_json(const std::string& 
     max_added = std::max<int64_t>(max_added, tok.id);
   }
   for (const AddedToken& tok : t->added) {
-    l.set_token(tok.id, tok.content);
+    // A normalized added token reads back (id_to_token, decode) in its normalized form, as in HF.
+    std::string text = tok.content;
+    if (tok.normalized) normalize_text(*t, text);
+    l.set_token(tok.id, text.empty() ? tok.content : text);
     if (tok.special) t->is_special[static_cast<size_t>(tok.id)] = 1;
     t->token_ids.insert(tok.content, tok.id);
   }
-  for (const AddedToken& tok : t->added) (tok.normalized ? t->normalized_matcher : t->raw_matcher).tokens.push_back(&tok);
+  for (const AddedToken& tok : t->added) {
+    std::string text = tok.content;
+    if (tok.normalized) normalize_text(*t, text);
+    if (!text.empty()) (tok.normalized ? t->normalized_matcher : t->raw_matcher).entries.push_back({text, &tok});
+  }
   t->raw_matcher.build();
   t->normalized_matcher.build();
   for (int32_t id : t->post_prefix)

@@ -216,7 +216,8 @@ def train_small(kind, corpus, out_dir):
                                       limit_alphabet=200)
         tok.train_from_iterator(text, trainer)
         tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
-        tok.add_tokens([AddedToken("<|user|>", special=True, rstrip=True, normalized=False), AddedToken("<|end|>", lstrip=True, normalized=False)])
+        tok.add_tokens([AddedToken("<|user|>", special=True, rstrip=True, normalized=False), AddedToken("<|end|>", lstrip=True, normalized=False),
+                        AddedToken("quick", normalized=True)])  # matched as its normalized form "▁quick"
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "tokenizer.json")
     tok.save(path)
