@@ -216,21 +216,28 @@ void BpeModel::merge_symbols(std::vector<int32_t>& ids) const {
       s.erase(s.begin() + static_cast<std::ptrdiff_t>(best) + 1);
     }
   }
-  // Heap of candidate pairs (rank, left position); entries are checked when popped.
-  std::vector<int32_t> prev(n), next(n);
-  std::vector<bool> alive(n, true);
+  // Heap of candidate pairs (rank, left position); entries are checked when popped. Buffers are
+  // per thread: long words come one after another (SentencePiece models see whole texts).
+  thread_local std::vector<int32_t> prev, next;
+  thread_local std::vector<uint8_t> alive;
+  prev.resize(n);
+  next.resize(n);
+  alive.assign(n, 1);
   for (size_t k = 0; k < n; ++k) {
     prev[k] = static_cast<int32_t>(k) - 1;
     next[k] = k + 1 < n ? static_cast<int32_t>(k + 1) : -1;
   }
   struct Cand {
-    int32_t rank, pos, left, right;
+    int32_t rank, pos, left, right, merged;
     bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
   };
-  std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
+  thread_local std::vector<Cand> storage;
+  storage.clear();
+  std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap(std::greater<Cand>(), std::move(storage));
   auto push = [&](int32_t pos) {
     if (pos < 0 || next[pos] < 0) return;
-    if (const MergeSlot* m = find_merge(ids[pos], ids[next[pos]])) heap.push({m->rank, pos, ids[pos], ids[next[pos]]});
+    if (const MergeSlot* m = find_merge(ids[pos], ids[next[pos]]))
+      heap.push({m->rank, pos, ids[pos], ids[next[pos]], m->merged});
   };
   for (size_t k = 0; k + 1 < n; ++k) push(static_cast<int32_t>(k));
   while (!heap.empty()) {
@@ -238,8 +245,8 @@ void BpeModel::merge_symbols(std::vector<int32_t>& ids) const {
     heap.pop();
     if (!alive[c.pos] || next[c.pos] < 0 || ids[c.pos] != c.left || ids[next[c.pos]] != c.right) continue;
     const int32_t r = next[c.pos];
-    ids[c.pos] = find_merge(c.left, c.right)->merged;
-    alive[r] = false;
+    ids[c.pos] = c.merged;
+    alive[r] = 0;
     next[c.pos] = next[r];
     if (next[r] >= 0) prev[next[r]] = c.pos;
     push(prev[c.pos]);

@@ -14,11 +14,29 @@
 namespace tessera {
 namespace {
 
-constexpr int64_t kMaxTokenId = 1 << 24;
+constexpr int64_t kMaxTokenId = 1 << 22;  // 4M: 16x the largest real vocabulary
+constexpr int kMaxNesting = 32;            // Sequence inside Sequence ...
+
+// A short rendering of a value for messages. Containers are named, not dumped: dumping recurses,
+// and a hostile file can nest a million levels deep.
+std::string excerpt(const Json& v) {
+  if (v.is_array()) return "an array of " + std::to_string(v.size());
+  if (v.is_object()) return "an object";
+  return json_excerpt(v);
+}
 
 struct Loader {
   std::string source;  // the file name, for messages
   TokenizerImpl& t;
+  int depth = 0;       // Sequence nesting
+
+  // Counts one level of Sequence nesting for the scope it lives in.
+  struct Nest {
+    Loader& l;
+    explicit Nest(Loader& loader) : l(loader) { ++l.depth; }
+    ~Nest() { --l.depth; }
+    bool too_deep() const { return l.depth > kMaxNesting; }
+  };
 
   Status error(const std::string& path, const std::string& what) const {
     return invalid_argument(source + ": " + path + ": " + what);
@@ -36,34 +54,34 @@ struct Loader {
                                       std::string fallback) const {
     auto it = obj.find(key);
     if (it == obj.end() || it->is_null()) return fallback;
-    if (!it->is_string()) return error(path + "." + key, "must be a string, got " + json_excerpt(*it));
+    if (!it->is_string()) return error(path + "." + key, "must be a string, got " + excerpt(*it));
     return it->get<std::string>();
   }
   Expected<bool> get_bool_or(const Json& obj, const std::string& path, const std::string& key, bool fallback) const {
     auto it = obj.find(key);
     if (it == obj.end() || it->is_null()) return fallback;
-    if (!it->is_boolean()) return error(path + "." + key, "must be true or false, got " + json_excerpt(*it));
+    if (!it->is_boolean()) return error(path + "." + key, "must be true or false, got " + excerpt(*it));
     return it->get<bool>();
   }
   Expected<int64_t> get_int_or(const Json& obj, const std::string& path, const std::string& key, int64_t fallback,
                                int64_t lo, int64_t hi) const {
     auto it = obj.find(key);
     if (it == obj.end() || it->is_null()) return fallback;
-    if (!it->is_number_integer()) return error(path + "." + key, "must be an integer, got " + json_excerpt(*it));
+    if (!it->is_number_integer()) return error(path + "." + key, "must be an integer, got " + excerpt(*it));
     const int64_t v = it->is_number_unsigned() && it->get<uint64_t>() > INT64_MAX ? INT64_MAX : it->get<int64_t>();
     if (v < lo || v > hi)
-      return error(path + "." + key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + json_excerpt(*it));
+      return error(path + "." + key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + excerpt(*it));
     return v;
   }
   Expected<int32_t> token_id(const Json& v, const std::string& path) const {
-    if (!v.is_number_integer()) return error(path, "must be a token id (an integer), got " + json_excerpt(v));
+    if (!v.is_number_integer()) return error(path, "must be a token id (an integer), got " + excerpt(v));
     if (v.is_number_unsigned() ? v.get<uint64_t>() >= static_cast<uint64_t>(kMaxTokenId)
                                : (v.get<int64_t>() < 0 || v.get<int64_t>() >= kMaxTokenId))
-      return error(path, "token id " + json_excerpt(v) + " is outside [0, " + std::to_string(kMaxTokenId) + ")");
+      return error(path, "token id " + excerpt(v) + " is outside [0, " + std::to_string(kMaxTokenId) + ")");
     return static_cast<int32_t>(v.get<int64_t>());
   }
   Expected<std::string> type_of(const Json& obj, const std::string& path) const {
-    if (!obj.is_object()) return error(path, "must be an object or null, got " + json_excerpt(obj));
+    if (!obj.is_object()) return error(path, "must be an object or null, got " + excerpt(obj));
     return get_string(obj, path, "type");
   }
   Expected<PrependScheme> prepend_scheme(const Json& obj, const std::string& path) const {
@@ -81,13 +99,13 @@ struct Loader {
     auto it = obj.find("pattern");
     if (it == obj.end() || !it->is_object()) return error(path + ".pattern", "must be {\"String\": ...} or {\"Regex\": ...}");
     if (it->contains("String") && (*it)["String"].is_string()) return (*it)["String"].get<std::string>();
-    return unsupported(path + ".pattern", "only String patterns are supported here, got " + json_excerpt(*it));
+    return unsupported(path + ".pattern", "only String patterns are supported here, got " + excerpt(*it));
   }
   Expected<std::string> one_char(const Json& obj, const std::string& path, const std::string& key) const {
     TESSERA_ASSIGN_OR_RETURN(std::string s, get_string(obj, path, key));
     uint32_t cp;
     if (s.empty() || unicode::decode_utf8(s, 0, &cp) != s.size())
-      return error(path + "." + key, "must be a single character, got " + json_excerpt(obj[key]));
+      return error(path + "." + key, "must be a single character, got " + excerpt(obj[key]));
     return s;
   }
 
@@ -113,6 +131,8 @@ Status Loader::normalizer(const Json& obj, const std::string& path) {
   if (obj.is_null()) return Status::ok();
   TESSERA_ASSIGN_OR_RETURN(std::string type, type_of(obj, path));
   if (type == "Sequence") {
+    Nest nest(*this);
+    if (nest.too_deep()) return error(path, "Sequences nest more than " + std::to_string(kMaxNesting) + " deep");
     auto it = obj.find("normalizers");
     if (it == obj.end() || !it->is_array()) return error(path + ".normalizers", "must be an array");
     for (size_t i = 0; i < it->size(); ++i)
@@ -144,6 +164,8 @@ Status Loader::pre_tokenizer(const Json& obj, const std::string& path) {
   if (obj.is_null()) return Status::ok();
   TESSERA_ASSIGN_OR_RETURN(std::string type, type_of(obj, path));
   if (type == "Sequence") {
+    Nest nest(*this);
+    if (nest.too_deep()) return error(path, "Sequences nest more than " + std::to_string(kMaxNesting) + " deep");
     auto it = obj.find("pretokenizers");
     if (it == obj.end() || !it->is_array()) return error(path + ".pretokenizers", "must be an array");
     for (size_t i = 0; i < it->size(); ++i)
@@ -182,6 +204,8 @@ Status Loader::decoder(const Json& obj, const std::string& path) {
   t.has_decoder = true;
   TESSERA_ASSIGN_OR_RETURN(std::string type, type_of(obj, path));
   if (type == "Sequence") {
+    Nest nest(*this);
+    if (nest.too_deep()) return error(path, "Sequences nest more than " + std::to_string(kMaxNesting) + " deep");
     auto it = obj.find("decoders");
     if (it == obj.end() || !it->is_array()) return error(path + ".decoders", "must be an array");
     for (size_t i = 0; i < it->size(); ++i)
@@ -220,6 +244,8 @@ Status Loader::post_processor(const Json& obj, const std::string& path, std::vec
   if (obj.is_null()) return Status::ok();
   TESSERA_ASSIGN_OR_RETURN(std::string type, type_of(obj, path));
   if (type == "Sequence") {
+    Nest nest(*this);
+    if (nest.too_deep()) return error(path, "Sequences nest more than " + std::to_string(kMaxNesting) + " deep");
     auto it = obj.find("processors");
     if (it == obj.end() || !it->is_array()) return error(path + ".processors", "must be an array");
     for (size_t i = 0; i < it->size(); ++i) {
@@ -313,7 +339,7 @@ Status Loader::model(const Json& m) {
     if (!v.empty()) return unsupported(std::string("model.") + key, "must be empty or null, got \"" + v + "\"");
   }
   if (auto d = m.find("dropout"); d != m.end() && !d->is_null() && !(d->is_number() && d->get<double>() == 0.0))
-    return unsupported("model.dropout", "BPE dropout is not supported (it makes encoding random), got " + json_excerpt(*d));
+    return unsupported("model.dropout", "BPE dropout is not supported (it makes encoding random), got " + excerpt(*d));
 
   t.model.vocab().reserve(vocab->size());
   t.token_ids.reserve(vocab->size());
@@ -346,14 +372,14 @@ Status Loader::model(const Json& m) {
       const std::string& s = e.get_ref<const std::string&>();
       const size_t sp = s.find(' ');
       if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
-        return error(path, "must be two tokens separated by one space, got " + json_excerpt(e));
+        return error(path, "must be two tokens separated by one space, got " + excerpt(e));
       a = s.substr(0, sp);
       b = s.substr(sp + 1);
     } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
       a = e[0].get<std::string>();
       b = e[1].get<std::string>();
     } else {
-      return error(path, "must be \"a b\" or [\"a\", \"b\"], got " + json_excerpt(e));
+      return error(path, "must be \"a b\" or [\"a\", \"b\"], got " + excerpt(e));
     }
     auto ia = t.token_ids.find(a);
     auto ib = t.token_ids.find(b);

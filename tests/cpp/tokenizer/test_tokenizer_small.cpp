@@ -226,6 +226,11 @@ TEST(TokenizerSmall, MalformedFilesGiveOneClearError) {
       {[](Json& j) { j["model"]["dropout"] = 0.1; }, "model.dropout"},
       {[](Json& j) { j["model"]["unk_token"] = "<missing>"; }, "model.unk_token"},
       {[](Json& j) { j = Json::array(); }, "JSON object"},
+      {[](Json& j) {
+         Json p = {{"type", "ByteLevel"}};
+         for (int k = 0; k < 100; ++k) p = {{"type", "Sequence"}, {"pretokenizers", Json::array({p})}};
+         j["pre_tokenizer"] = p;
+       }, "nest"},
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     Json j = byte_level_json(false);
@@ -235,6 +240,9 @@ TEST(TokenizerSmall, MalformedFilesGiveOneClearError) {
     EXPECT_NE(t.status().message().find("bad.json"), std::string::npos) << t.status().message();
     EXPECT_NE(t.status().message().find(cases[i].expect), std::string::npos) << "case " << i << ": " << t.status().message();
   }
+  // A value nested a hundred thousand deep is an error, not a stack overflow.
+  std::string deep = "{\"model\": {\"vocab\": {\"x\": " + std::string(100000, '[') + std::string(100000, ']') + "}}}";
+  EXPECT_FALSE(Tokenizer::from_json(deep, "deep.json").has_value());
   auto t = Tokenizer::from_json("{\"model\": ", "trunc.json");
   ASSERT_FALSE(t.has_value());
   EXPECT_NE(t.status().message().find("trunc.json"), std::string::npos);
