@@ -2,6 +2,9 @@
 //
 // Each decoder step maps a list of token strings to a new list, as HF's decode_chain does; the
 // final list is concatenated. With no decoder, tokens are joined by spaces (HF's behaviour).
+#include <string>
+#include <vector>
+
 #include "src/tokenizer/tokenizer_impl.h"
 #include "src/tokenizer/unicode.h"
 

@@ -6,6 +6,7 @@
 //   3. each remaining segment is pre-tokenized into pieces, and each piece is merged by the model.
 // Empty segments vanish at every step, as HF drops empty splits.
 #include <cstring>
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <filesystem>

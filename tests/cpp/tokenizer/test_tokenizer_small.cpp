@@ -4,6 +4,9 @@
 // each of which must be one clear error naming the field (never a crash).
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <functional>
+
 #include <nlohmann/json.hpp>
 
 #include "src/tokenizer/pretokenize.h"
