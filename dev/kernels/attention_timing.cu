@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "kernels/attention/params.h"
@@ -54,9 +55,13 @@ __global__ void fill(unsigned short* p, size_t n, unsigned seed) {
 }
 
 int main() {
+  const char* only_d = std::getenv("TIMING_D");      // e.g. "128": one head dim only
+  const bool skip_bwd = std::getenv("TIMING_NO_BWD") != nullptr;
+  const bool det = std::getenv("TIMING_DETERMINISTIC") != nullptr;
   std::printf("%-6s %-4s %-6s %-6s %10s %10s %10s %10s\n", "S", "D", "causal", "B", "fwd ms", "fwd TF/s", "bwd ms",
               "bwd TF/s");
   for (int d : {64, 128}) {
+    if (only_d != nullptr && std::atoi(only_d) != d) continue;
     for (bool causal : {false, true}) {
       for (int s : {512, 1024, 2048, 4096, 8192, 16384}) {
         const int b = 16384 / s, h = 2048 / d;
@@ -88,10 +93,11 @@ int main() {
             g.dv_strides = st;
         CHECK(cudaMalloc(&ws, attention_bwd_workspace(g.shape)));
         g.workspace = ws;
+        g.deterministic = det;
         CHECK(attention_fwd(f, nullptr));
         CHECK(cudaDeviceSynchronize());
         const float fwd = median_ms([&] { attention_fwd(f, nullptr); });
-        const float bwd = median_ms([&] { attention_bwd(g, nullptr); });
+        const float bwd = skip_bwd ? 1.f : median_ms([&] { attention_bwd(g, nullptr); });
         CHECK(cudaGetLastError());
         const double flops = 4.0 * b * h * double(s) * s * d / (causal ? 2 : 1);
         std::printf("%-6d %-4d %-6d %-6d %10.3f %10.1f %10.3f %10.1f\n", s, d, int(causal), b, fwd, flops / fwd / 1e9,
