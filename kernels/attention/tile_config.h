@@ -55,6 +55,9 @@ struct BwdTiles {
 constexpr int kBwdMaxHeadDim = 128;
 constexpr BwdTiles bwd_tiles(int head_dim) {
   (void)head_dim;
+#ifdef TESSERA_BWD_BM  // tile sweeps in dev/kernels
+  return {TESSERA_BWD_BM, 128, 8, 64, 64};
+#endif
   return {64, 128, 8, 64, 64};
 }
 

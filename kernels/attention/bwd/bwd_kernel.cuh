@@ -233,6 +233,9 @@ __global__ void __launch_bounds__(kNumWarps * 32)
         zero(dq);
         warp_gemm_ss<T, ALayout::kKM, BLayout::kNN, DsTile, KvTile, kBlockN / 16>(dq, sdS, 0, 2 * q_tile, sK, 0,
                                                                                   d_part * Traits::kDqTiles);
+        // One 8-byte vector reduction (sm_90) per pair of columns instead of two scalar atomics: the
+        // backward went from 29.9 to 25.2 ms at B=1 H=16 S=16k D=128 (docs/perf-notes.md). 16-byte
+        // reductions (pairs swapped between lanes) measured no further gain.
         float* acc = dq_accum + static_cast<int64_t>(head) * kHeadDim;
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
@@ -242,8 +245,7 @@ __global__ void __launch_bounds__(kNumWarps * 32)
 #pragma unroll
           for (int j = 0; j < Traits::kDqTiles; ++j) {
             const int d = (d_part * Traits::kDqTiles + j) * 8 + 2 * (lane % 4);
-            atomicAdd(acc_row + d, dq[0][j][2 * h]);
-            atomicAdd(acc_row + d + 1, dq[0][j][2 * h + 1]);
+            atomicAdd(reinterpret_cast<float2*>(acc_row + d), make_float2(dq[0][j][2 * h], dq[0][j][2 * h + 1]));
           }
         }
       }
