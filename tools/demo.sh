@@ -8,5 +8,7 @@ tools/setup.sh
 cmake --preset cpu > build-cpu-configure.log 2>&1 || { cat build-cpu-configure.log; exit 1; }
 rm -f build-cpu-configure.log
 cmake --build build/cpu --target tessera
+# With no arguments, a text prompt through the demo tokenizer (the weights are random: so is the text).
+if [ $# -eq 0 ]; then set -- --prompt "Once upon a time"; fi
 echo "+ build/cpu/tessera generate $*" >&2
 exec build/cpu/tessera generate "$@"
