@@ -91,6 +91,18 @@ __device__ __forceinline__ float fast_exp2(float x) {
   return y;
 }
 
+// Key blocks that queries [m0, m0 + block_m) can see: all of them, or under a causal mask those
+// up to the diagonal of the block's last row (0 when even that row sees no key).
+__device__ __forceinline__ int visible_key_blocks(int m0, int block_m, int block_n, int seqlen_k, int causal_offset,
+                                                  bool causal) {
+  int n_blocks = (seqlen_k + block_n - 1) / block_n;
+  if (causal) {
+    const int last_visible = m0 + block_m - 1 + causal_offset;
+    n_blocks = min(n_blocks, last_visible < 0 ? 0 : last_visible / block_n + 1);
+  }
+  return n_blocks;
+}
+
 // Is key `col` hidden from query `row` (both 0-based within the sequence)?
 // Causal masking is aligned bottom-right: row i sees keys j <= i + (seqlen_k - seqlen_q).
 __device__ __forceinline__ bool is_masked(int row, int col, int seqlen_k, int causal_offset, bool causal) {

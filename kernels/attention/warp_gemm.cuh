@@ -61,25 +61,32 @@ __device__ __forceinline__ void load_b_pair(uint32_t (&b)[4], const T* sB, int r
   }
 }
 
+// acc[m][2*n2 .. 2*n2+1] += a[m] * B for every n-tile pair of k-step `ks`, B from shared memory.
+template <typename T, BLayout kB, typename BTile, int kMTiles, int kNTiles>
+__device__ __forceinline__ void mma_row_of_b(float (&acc)[kMTiles][kNTiles][4], const uint32_t (&a)[kMTiles][4],
+                                             const T* sB, int b_row0, int b_chunk0, int ks) {
+  static_assert(kNTiles % 2 == 0, "n-tiles are loaded in pairs");
+#pragma unroll
+  for (int n2 = 0; n2 < kNTiles / 2; ++n2) {
+    uint32_t b[4];
+    load_b_pair<kB, BTile>(b, sB, b_row0, b_chunk0, ks, n2);
+#pragma unroll
+    for (int m = 0; m < kMTiles; ++m) {
+      mma::mma_16816<T>(acc[m][2 * n2], a[m], b[0], b[1]);
+      mma::mma_16816<T>(acc[m][2 * n2 + 1], a[m], b[2], b[3]);
+    }
+  }
+}
+
 // acc += A * B, both from shared memory.
 template <typename T, ALayout kA, BLayout kB, typename ATile, typename BTile, int kKSteps, int kMTiles, int kNTiles>
 __device__ __forceinline__ void warp_gemm_ss(float (&acc)[kMTiles][kNTiles][4], const T* sA, int a_row0, int a_chunk0,
                                              const T* sB, int b_row0, int b_chunk0) {
-  static_assert(kNTiles % 2 == 0, "n-tiles are loaded in pairs");
 #pragma unroll
   for (int ks = 0; ks < kKSteps; ++ks) {
     uint32_t a[kMTiles][4];
     load_a<kA, ATile>(a, sA, a_row0, a_chunk0, ks);
-#pragma unroll
-    for (int n2 = 0; n2 < kNTiles / 2; ++n2) {
-      uint32_t b[4];
-      load_b_pair<kB, BTile>(b, sB, b_row0, b_chunk0, ks, n2);
-#pragma unroll
-      for (int m = 0; m < kMTiles; ++m) {
-        mma::mma_16816<T>(acc[m][2 * n2], a[m], b[0], b[1]);
-        mma::mma_16816<T>(acc[m][2 * n2 + 1], a[m], b[2], b[3]);
-      }
-    }
+    mma_row_of_b<T, kB, BTile>(acc, a, sB, b_row0, b_chunk0, ks);
   }
 }
 
@@ -88,22 +95,32 @@ __device__ __forceinline__ void warp_gemm_ss(float (&acc)[kMTiles][kNTiles][4], 
 template <typename T, BLayout kB, typename BTile, int kKSteps, int kMTiles, int kNTiles>
 __device__ __forceinline__ void warp_gemm_rs(float (&acc)[kMTiles][kNTiles][4], const float (&c)[kMTiles][2 * kKSteps][4],
                                              const T* sB, int b_row0, int b_chunk0) {
-  static_assert(kNTiles % 2 == 0, "n-tiles are loaded in pairs");
 #pragma unroll
   for (int ks = 0; ks < kKSteps; ++ks) {
     uint32_t a[kMTiles][4];
 #pragma unroll
     for (int m = 0; m < kMTiles; ++m) mma::c_to_a<T>(a[m], c[m][2 * ks], c[m][2 * ks + 1]);
+    mma_row_of_b<T, kB, BTile>(acc, a, sB, b_row0, b_chunk0, ks);
+  }
+}
+
+// Store one 16-row C tile stack c[kTiles] (8 columns each) of one warp into a row-major T tensor:
+// rows row0 + g (times scale_lo) and row0 + 8 + g (times scale_hi), columns 8j + 2t, 8j + 2t + 1;
+// rows at or past valid_rows are skipped.
+template <typename T, int kTiles>
+__device__ __forceinline__ void store_c_rows(T* base, int64_t row_stride, int row0, int valid_rows,
+                                             const float (&c)[kTiles][4], float scale_lo, float scale_hi) {
+  const int lane = threadIdx.x % 32;
 #pragma unroll
-    for (int n2 = 0; n2 < kNTiles / 2; ++n2) {
-      uint32_t b[4];
-      load_b_pair<kB, BTile>(b, sB, b_row0, b_chunk0, ks, n2);
+  for (int h = 0; h < 2; ++h) {
+    const int row = row0 + h * 8 + lane / 4;
+    if (row >= valid_rows) continue;
+    const float scale = h == 0 ? scale_lo : scale_hi;
+    T* out = base + static_cast<int64_t>(row) * row_stride + 2 * (lane % 4);
 #pragma unroll
-      for (int m = 0; m < kMTiles; ++m) {
-        mma::mma_16816<T>(acc[m][2 * n2], a[m], b[0], b[1]);
-        mma::mma_16816<T>(acc[m][2 * n2 + 1], a[m], b[2], b[3]);
-      }
-    }
+    for (int j = 0; j < kTiles; ++j)
+      *reinterpret_cast<uint32_t*>(out + j * 8) =
+          mma::ElementTraits<T>::pack(c[j][2 * h] * scale, c[j][2 * h + 1] * scale);
   }
 }
 

@@ -18,17 +18,14 @@
 
 #include "kernels/attention/params.h"
 #include "tessera/dtype.h"
+#include "tests/cpp/cuda_test_util.h"
 
 namespace tessera::kernels {
 namespace {
 
-bool has_gpu() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
-uint16_t to_bits(float v, FloatType t) { return t == FloatType::kF16 ? f32_to_f16(v) : f32_to_bf16(v); }
-float from_bits(uint16_t b, FloatType t) { return t == FloatType::kF16 ? f16_to_f32(b) : bf16_to_f32(b); }
+using test::from_bits;
+using test::has_gpu;
+using test::to_bits;
 
 // A device buffer of 16-bit values with its rounded host copy.
 struct Array16 {

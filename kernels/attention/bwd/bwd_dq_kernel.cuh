@@ -44,11 +44,7 @@ __global__ void __launch_bounds__(kNumWarps * 32)
   const SeqSlice dq_seq = seq_slice(p.dq_strides, shape.cu_seqlens_q, shape.seqlen_q, batch, head);
   const int seqlen_q = q_seq.len, seqlen_k = k_seq.len;
   const int causal_offset = seqlen_k - seqlen_q;
-  int n_blocks = (seqlen_k + kBlockN - 1) / kBlockN;
-  if (shape.is_causal) {
-    const int last_visible = m0 + kBlockM - 1 + causal_offset;
-    n_blocks = min(n_blocks, last_visible < 0 ? 0 : last_visible / kBlockN + 1);
-  }
+  const int n_blocks = visible_key_blocks(m0, kBlockM, kBlockN, seqlen_k, causal_offset, shape.is_causal);
 
   extern __shared__ __align__(128) unsigned char smem_raw[];
   T* sQ = reinterpret_cast<T*>(smem_raw);
@@ -129,17 +125,8 @@ __global__ void __launch_bounds__(kNumWarps * 32)
     }
   }
 
-  const float scale = shape.softmax_scale;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int row = m0 + row0 + h * 8 + lane / 4;
-    if (row >= seqlen_q) continue;
-    T* dq_row = static_cast<T*>(p.dq) + dq_seq.offset + row * dq_seq.row_stride;
-#pragma unroll
-    for (int d = 0; d < kDTiles; ++d)
-      *reinterpret_cast<uint32_t*>(dq_row + d * 8 + 2 * (lane % 4)) =
-          mma::ElementTraits<T>::pack(dq[0][d][2 * h] * scale, dq[0][d][2 * h + 1] * scale);
-  }
+  store_c_rows<T>(static_cast<T*>(p.dq) + dq_seq.offset, dq_seq.row_stride, m0 + row0, seqlen_q, dq[0],
+                  shape.softmax_scale, shape.softmax_scale);
 }
 
 }  // namespace tessera::kernels::attention

@@ -256,21 +256,9 @@ __global__ void __launch_bounds__(kNumWarps * 32)
   // Epilogue: dK = scale * sum dS^T Q, dV = sum P^T dO, rows of keys inside the sequence.
   const SeqSlice dk_seq = seq_slice(p.dk_strides, shape.cu_seqlens_k, shape.seqlen_k, batch, kv_head);
   const SeqSlice dv_seq = seq_slice(p.dv_strides, shape.cu_seqlens_k, shape.seqlen_k, batch, kv_head);
-  const float scale = shape.softmax_scale;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int key = n0 + key_row0 + h * 8 + lane / 4;
-    if (key >= seqlen_k) continue;
-    T* dk_row = static_cast<T*>(p.dk) + dk_seq.offset + key * dk_seq.row_stride;
-    T* dv_row = static_cast<T*>(p.dv) + dv_seq.offset + key * dv_seq.row_stride;
-#pragma unroll
-    for (int d = 0; d < kDTiles; ++d) {
-      const int col = d * 8 + 2 * (lane % 4);
-      *reinterpret_cast<uint32_t*>(dk_row + col) =
-          mma::ElementTraits<T>::pack(dk[0][d][2 * h] * scale, dk[0][d][2 * h + 1] * scale);
-      *reinterpret_cast<uint32_t*>(dv_row + col) = mma::ElementTraits<T>::pack(dv[0][d][2 * h], dv[0][d][2 * h + 1]);
-    }
-  }
+  store_c_rows<T>(static_cast<T*>(p.dk) + dk_seq.offset, dk_seq.row_stride, n0 + key_row0, seqlen_k, dk[0],
+                  shape.softmax_scale, shape.softmax_scale);
+  store_c_rows<T>(static_cast<T*>(p.dv) + dv_seq.offset, dv_seq.row_stride, n0 + key_row0, seqlen_k, dv[0], 1.f, 1.f);
 }
 
 }  // namespace tessera::kernels::attention

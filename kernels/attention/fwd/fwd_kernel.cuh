@@ -34,6 +34,7 @@ struct FwdKernelTraits {
   static constexpr int kSmemBytes = QTile::kBytes + 2 * KvTile::kBytes;
 };
 
+// O = acc / rowsum and lse for this warp's rows (row_base: the warp's first row in the sequence).
 template <typename T, typename Traits>
 __device__ __forceinline__ void fwd_store_rows(const AttentionFwdParams& p, const SeqSlice& o_seq, float* lse_row0,
                                                int row_base, const float (&acc)[Traits::kMTiles][Traits::kDTiles][4],
@@ -42,19 +43,14 @@ __device__ __forceinline__ void fwd_store_rows(const AttentionFwdParams& p, cons
   T* o = static_cast<T*>(p.o) + o_seq.offset;
 #pragma unroll
   for (int m = 0; m < Traits::kMTiles; ++m) {
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int row = row_base + m * 16 + h * 8 + lane / 4;
-      if (row >= o_seq.len) continue;
-      const SoftmaxState& st = softmax.row[2 * m + h];
-      const float inv = st.sum > 0.f ? 1.f / st.sum : 0.f;
-      T* orow = o + static_cast<int64_t>(row) * o_seq.row_stride;
-#pragma unroll
-      for (int d = 0; d < Traits::kDTiles; ++d) {
-        const uint32_t packed = mma::ElementTraits<T>::pack(acc[m][d][2 * h] * inv, acc[m][d][2 * h + 1] * inv);
-        *reinterpret_cast<uint32_t*>(orow + d * 8 + 2 * (lane % 4)) = packed;
-      }
-      if (lane % 4 == 0) lse_row0[row] = st.lse();
+    const SoftmaxState& lo = softmax.row[2 * m];
+    const SoftmaxState& hi = softmax.row[2 * m + 1];
+    store_c_rows<T>(o, o_seq.row_stride, row_base + m * 16, o_seq.len, acc[m], lo.sum > 0.f ? 1.f / lo.sum : 0.f,
+                    hi.sum > 0.f ? 1.f / hi.sum : 0.f);
+    if (lane % 4 == 0) {
+      const int row = row_base + m * 16 + lane / 4;
+      if (row < o_seq.len) lse_row0[row] = lo.lse();
+      if (row + 8 < o_seq.len) lse_row0[row + 8] = hi.lse();
     }
   }
 }
@@ -84,11 +80,7 @@ __global__ void __launch_bounds__(kNumWarps * 32)
 
   const int seqlen_k = k_seq.len;
   const int causal_offset = seqlen_k - q_seq.len;  // query row i sees keys <= i + causal_offset
-  int n_blocks = (seqlen_k + kBlockN - 1) / kBlockN;
-  if (shape.is_causal) {
-    const int last_visible = (m_block + 1) * kBlockM - 1 + causal_offset;  // for the block's last row
-    n_blocks = min(n_blocks, last_visible < 0 ? 0 : last_visible / kBlockN + 1);
-  }
+  const int n_blocks = visible_key_blocks(m_block * kBlockM, kBlockM, kBlockN, seqlen_k, causal_offset, shape.is_causal);
 
   extern __shared__ __align__(128) unsigned char smem_raw[];
   T* sQ = reinterpret_cast<T*>(smem_raw);
