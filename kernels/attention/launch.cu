@@ -44,7 +44,6 @@ cudaError_t validate_shape(const AttentionShape& s, bool backward) {
   return cudaSuccess;
 }
 
-template <typename Params>
 bool strides_ok(const AttentionStrides& st) {
   // Rows and heads start on 16-byte boundaries: every tile load is a 16-byte cp.async.
   return st.row % 8 == 0 && st.head % 8 == 0 && st.batch % 8 == 0;
@@ -102,7 +101,7 @@ cudaError_t attention_fwd(const AttentionFwdParams& p, cudaStream_t stream) {
   if (cudaError_t err = validate_shape(p.shape, false); err != cudaSuccess) return err;
   if (!p.q || !p.k || !p.v || !p.o || !p.lse) return invalid("q, k, v, o and lse must all be non-null");
   for (const AttentionStrides* st : {&p.q_strides, &p.k_strides, &p.v_strides, &p.o_strides})
-    if (!strides_ok<AttentionFwdParams>(*st)) return invalid("strides must be multiples of 8 elements (16 bytes)");
+    if (!strides_ok(*st)) return invalid("strides must be multiples of 8 elements (16 bytes)");
   if (p.shape.batch == 0 || p.shape.seqlen_q == 0) return cudaSuccess;
   return dispatch<FwdLaunch>(p, stream, p.shape.head_dim);
 }
@@ -113,7 +112,7 @@ cudaError_t attention_bwd(const AttentionBwdParams& p, cudaStream_t stream) {
     return invalid("q, k, v, o, dout, lse, dq, dk, dv and workspace must all be non-null");
   for (const AttentionStrides* st : {&p.q_strides, &p.k_strides, &p.v_strides, &p.o_strides, &p.dout_strides,
                                      &p.dq_strides, &p.dk_strides, &p.dv_strides})
-    if (!strides_ok<AttentionBwdParams>(*st)) return invalid("strides must be multiples of 8 elements (16 bytes)");
+    if (!strides_ok(*st)) return invalid("strides must be multiples of 8 elements (16 bytes)");
   if (reinterpret_cast<uintptr_t>(p.workspace) % 256 != 0) return invalid("workspace must be 256-byte aligned");
   return dispatch<BwdLaunch>(p, stream, p.shape.head_dim);
 }
