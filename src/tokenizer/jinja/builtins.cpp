@@ -185,23 +185,7 @@ Value indent_filter(const std::string& s_in, const Value& width, bool first, boo
                               ? std::string(static_cast<size_t>(std::clamp<std::int64_t>(width.is_bool() ? width.as_bool() : width.as_int(), 0, 1 << 16)), ' ')
                               : (width.is_undefined() ? std::string(4, ' ') : (fail("indent(): width must be an integer or a string"), ""));
   std::string s = s_in + "\n";
-  // str.splitlines() of s
-  std::vector<std::string> lines;
-  {
-    std::vector<char32_t> cps = utf8_decode(s);
-    size_t start = 0, i = 0;
-    while (i < cps.size()) {
-      if (!is_py_linebreak(cps[i])) {
-        ++i;
-        continue;
-      }
-      size_t eol = i;
-      i += (cps[i] == '\r' && i + 1 < cps.size() && cps[i + 1] == '\n') ? 2 : 1;
-      lines.push_back(utf8_encode(cps, start, eol));
-      start = i;
-    }
-    if (start < cps.size()) lines.push_back(utf8_encode(cps, start));
-  }
+  const std::vector<std::string> lines = py_splitlines(s, false);
   std::string rv;
   if (blank) {
     for (size_t i = 0; i < lines.size(); ++i) {

@@ -239,20 +239,8 @@ std::string replace_str(Interpreter& in, const std::string& s, const std::string
 }
 
 std::vector<Value> splitlines(const std::string& s, bool keepends) {
-  std::vector<char32_t> cps = utf8_decode(s);
   std::vector<Value> lines;
-  size_t start = 0, i = 0;
-  while (i < cps.size()) {
-    if (!is_py_linebreak(cps[i])) {
-      ++i;
-      continue;
-    }
-    size_t eol = i;
-    i += (cps[i] == '\r' && i + 1 < cps.size() && cps[i + 1] == '\n') ? 2 : 1;
-    lines.emplace_back(utf8_encode(cps, start, keepends ? i : eol));
-    start = i;
-  }
-  if (start < cps.size()) lines.emplace_back(utf8_encode(cps, start));
+  for (std::string& line : py_splitlines(s, keepends)) lines.emplace_back(std::move(line));
   return lines;
 }
 

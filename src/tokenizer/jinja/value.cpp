@@ -401,6 +401,24 @@ bool is_py_linebreak(char32_t c) {
          c == 0x85 || c == 0x2028 || c == 0x2029;
 }
 
+std::vector<std::string> py_splitlines(std::string_view s, bool keepends) {
+  std::vector<char32_t> cps = utf8_decode(s);
+  std::vector<std::string> lines;
+  size_t start = 0, i = 0;
+  while (i < cps.size()) {
+    if (!is_py_linebreak(cps[i])) {
+      ++i;
+      continue;
+    }
+    const size_t eol = i;
+    i += (cps[i] == '\r' && i + 1 < cps.size() && cps[i + 1] == '\n') ? 2 : 1;
+    lines.push_back(utf8_encode(cps, start, keepends ? i : eol));
+    start = i;
+  }
+  if (start < cps.size()) lines.push_back(utf8_encode(cps, start));
+  return lines;
+}
+
 // Simple (one-to-one) case mapping for the bicameral scripts a chat commonly holds: ASCII, Latin-1,
 // Latin Extended-A, Latin Extended Additional (Vietnamese), Greek, Cyrillic and fullwidth Latin.
 // Other code points map to themselves.

@@ -155,6 +155,8 @@ void utf8_append(std::string* out, char32_t cp);
 std::size_t utf8_length(std::string_view s);
 bool is_py_space(char32_t c);
 bool is_py_linebreak(char32_t c);
+// Python's str.splitlines(keepends) of s.
+std::vector<std::string> py_splitlines(std::string_view s, bool keepends);
 char32_t py_upper_simple(char32_t c);
 char32_t py_lower_simple(char32_t c);
 bool is_cased_letter(char32_t c);
