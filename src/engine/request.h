@@ -1,0 +1,75 @@
+// src/engine/request.h — one generation request as the scheduler and the KV cache manager see it.
+//
+// A request is a list of tokens (prompt, then what it generated) of which the first
+// `num_computed_tokens` have their K/V in the cache. There is no prefill or decode state: a step
+// computes some of the rest (a prompt chunk, or the one token sampled last step), and when the
+// computed tokens reach the end a new token is sampled. Preemption (recompute) sets
+// num_computed_tokens back to 0 and keeps every token, so the request resumes where it was.
+//
+// Invariants: 0 <= num_computed_tokens < num_tokens() while unfinished; block_hashes[i] is the
+// chained hash of full block i of token_ids (one entry per full block, kept up to date by
+// KvCacheManager); output_token_ids() are exactly the tokens sampled, in order.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/sampling.h"
+
+namespace tessera::engine {
+
+enum class RequestStatus { kWaiting, kRunning, kFinished };
+
+// Why a request ended. kStop: an end-of-sequence or stop token; kLength: max_tokens or the model's
+// context; kCancelled: cancel(id); kError: the model runner failed on a batch holding it.
+enum class FinishReason { kStop, kLength, kCancelled, kError };
+
+inline const char* finish_reason_name(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kError: return "error";
+  }
+  return "?";
+}
+
+struct Request {
+  std::string id;
+  uint64_t arrival_index = 0;  // order of arrival: FCFS tie-break within one priority
+  int32_t priority = 0;        // lower is served first (vLLM's convention)
+
+  std::vector<int32_t> token_ids;  // prompt, then every sampled token
+  int64_t num_prompt_tokens = 0;
+  int64_t num_computed_tokens = 0;
+  int64_t max_tokens = 0;  // cap on sampled tokens
+  int64_t max_model_len = 0;
+
+  kernels::cpu::SamplingParams sampling;
+  uint64_t seed = 0;
+  std::vector<int32_t> eos_token_ids;  // ignored when ignore_eos
+  bool ignore_eos = false;
+  std::vector<int32_t> stop_token_ids;
+
+  uint64_t cache_salt_hash = 0;       // root of the block hash chain (per-tenant salt)
+  std::vector<uint64_t> block_hashes;  // one per full block of token_ids
+
+  RequestStatus status = RequestStatus::kWaiting;
+  std::optional<FinishReason> finish_reason;
+  int64_t num_cached_prompt_tokens = -1;  // prefix-cache hit when first scheduled (-1: not yet)
+  int32_t num_preemptions = 0;
+
+  int64_t num_tokens() const { return static_cast<int64_t>(token_ids.size()); }
+  int64_t num_output_tokens() const { return num_tokens() - num_prompt_tokens; }
+  bool is_finished() const { return status == RequestStatus::kFinished; }
+};
+
+// Serves a before b: lower priority value, then earlier arrival.
+inline bool served_before(const Request& a, const Request& b) {
+  if (a.priority != b.priority) return a.priority < b.priority;
+  return a.arrival_index < b.arrival_index;
+}
+
+}  // namespace tessera::engine
