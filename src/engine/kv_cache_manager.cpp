@@ -37,8 +37,6 @@ PrefixHit KvCacheManager::find_cached_prefix(Request& r) {
     hit.blocks.push_back(block);
   }
   hit.num_tokens = static_cast<int64_t>(hit.blocks.size()) * bs;
-  prefix_query_tokens_ += r.num_tokens();
-  prefix_hit_tokens_ += hit.num_tokens;
   return hit;
 }
 
@@ -63,6 +61,8 @@ bool KvCacheManager::allocate_slots(Request& r, int64_t num_new_tokens, const Pr
     for (int32_t b : hit->blocks) pool_.touch(b);
     held.blocks.insert(held.blocks.end(), hit->blocks.begin(), hit->blocks.end());
     held.num_cached_blocks = hit_blocks;
+    prefix_query_tokens_ += r.num_tokens();
+    prefix_hit_tokens_ += hit_tokens;
   }
   const std::vector<int32_t> fresh = pool_.allocate(static_cast<int32_t>(num_new_blocks));
   held.blocks.insert(held.blocks.end(), fresh.begin(), fresh.end());

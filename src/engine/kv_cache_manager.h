@@ -43,11 +43,11 @@ class KvCacheManager {
   // of earlier blocks never change).
   void update_block_hashes(Request& r) const;
   // The longest cached prefix of r (empty without prefix caching), at most num_tokens - 1 tokens.
-  // Counts the lookup in the prefix-cache statistics.
   PrefixHit find_cached_prefix(Request& r);
   // Makes r's blocks cover r.num_computed_tokens + hit->num_tokens + num_new_tokens tokens, taking
   // the hit's blocks first (only for a request that holds no blocks). Returns false, changing
-  // nothing, when the free blocks do not suffice.
+  // nothing, when the free blocks do not suffice. A successful call with a hit (even an empty one)
+  // counts r's tokens as a prefix-cache query and the hit's tokens as hits.
   bool allocate_slots(Request& r, int64_t num_new_tokens, const PrefixHit* hit = nullptr);
   // Registers r's full, computed blocks (up to r.num_computed_tokens) in the prefix cache.
   void cache_computed_blocks(Request& r);

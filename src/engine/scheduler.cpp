@@ -1,0 +1,166 @@
+// src/engine/scheduler.cpp — token budget, running cap, chunked prefill, priorities and
+// preemption by recompute (scheduler.h).
+#include "src/engine/scheduler.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace tessera::engine {
+namespace {
+
+bool by_service(const Request* a, const Request* b) { return served_before(*a, *b); }
+
+bool contains(const std::vector<int32_t>& v, int32_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+}  // namespace
+
+Scheduler::Scheduler(const SchedulerConfig& config, KvCacheManager& kv) : config_(config), kv_(kv) {}
+
+void Scheduler::enqueue_waiting(Request* r) {
+  r->status = RequestStatus::kWaiting;
+  waiting_.insert(std::upper_bound(waiting_.begin(), waiting_.end(), r, by_service), r);
+}
+
+void Scheduler::insert_running(Request* r) {
+  r->status = RequestStatus::kRunning;
+  running_.insert(std::upper_bound(running_.begin(), running_.end(), r, by_service), r);
+}
+
+void Scheduler::remove_running(Request* r) {
+  running_.erase(std::remove(running_.begin(), running_.end(), r), running_.end());
+}
+
+void Scheduler::add_request(Request* r) {
+  r->num_computed_tokens = 0;
+  enqueue_waiting(r);
+}
+
+bool Scheduler::finish_request(Request* r, FinishReason reason) {
+  if (r->is_finished()) return false;
+  if (r->status == RequestStatus::kRunning) {
+    remove_running(r);
+    kv_.free(*r);
+  } else {
+    waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), r), waiting_.end());
+  }
+  r->status = RequestStatus::kFinished;
+  r->finish_reason = reason;
+  return true;
+}
+
+void Scheduler::preempt(Request* r, SchedulerOutput& output) {
+  remove_running(r);
+  kv_.free(*r);
+  r->num_computed_tokens = 0;
+  ++r->num_preemptions;
+  ++num_preemptions_;
+  enqueue_waiting(r);
+  output.preempted.push_back(r);
+}
+
+SchedulerOutput Scheduler::schedule() {
+  SchedulerOutput out;
+  int64_t budget = config_.max_num_batched_tokens;
+
+  // Running requests, in service order. Victims come from the back, which is not scheduled yet.
+  for (size_t i = 0; i < running_.size() && budget > 0;) {
+    Request* r = running_[i];
+    const int64_t n = std::min(r->num_tokens() - r->num_computed_tokens, budget);
+    bool allocated = false;
+    while (!(allocated = kv_.allocate_slots(*r, n))) {
+      Request* victim = running_.back();
+      preempt(victim, out);
+      if (victim == r) break;
+    }
+    if (!allocated) break;  // r preempted itself: it was the last running request
+    out.scheduled.push_back({r, r->num_computed_tokens, n, r->num_computed_tokens + n == r->num_tokens(), kv_.block_ids(*r)});
+    budget -= n;
+    ++i;
+  }
+
+  // Waiting requests, in service order, unless this step had to preempt (memory is short).
+  while (out.preempted.empty() && !waiting_.empty() && budget > 0 &&
+         static_cast<int64_t>(running_.size()) < config_.max_num_seqs) {
+    Request* r = waiting_.front();
+    const PrefixHit hit = kv_.find_cached_prefix(*r);
+    const int64_t n = std::min(r->num_tokens() - hit.num_tokens, budget);
+    if (!kv_.allocate_slots(*r, n, &hit)) break;  // the head waits; nobody overtakes it
+    waiting_.pop_front();
+    r->num_computed_tokens = hit.num_tokens;
+    if (r->num_cached_prompt_tokens < 0) r->num_cached_prompt_tokens = std::min(hit.num_tokens, r->num_prompt_tokens);
+    insert_running(r);
+    out.scheduled.push_back({r, hit.num_tokens, n, hit.num_tokens + n == r->num_tokens(), kv_.block_ids(*r)});
+    budget -= n;
+  }
+  out.num_scheduled_tokens = config_.max_num_batched_tokens - budget;
+  return out;
+}
+
+bool Scheduler::check_stop(Request& r) const {
+  const int32_t last = r.token_ids.back();
+  if ((!r.ignore_eos && contains(r.eos_token_ids, last)) || contains(r.stop_token_ids, last)) {
+    r.finish_reason = FinishReason::kStop;
+  } else if (r.num_output_tokens() >= r.max_tokens || r.num_tokens() >= r.max_model_len) {
+    r.finish_reason = FinishReason::kLength;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::vector<Request*> Scheduler::update_from_output(const SchedulerOutput& output,
+                                                    const std::vector<int32_t>& sampled) {
+  std::vector<Request*> finished;
+  for (size_t i = 0; i < output.scheduled.size(); ++i) {
+    const ScheduledRequest& s = output.scheduled[i];
+    Request* r = s.request;
+    if (r->is_finished()) continue;  // ended between schedule() and now
+    r->num_computed_tokens += s.num_new_tokens;
+    kv_.cache_computed_blocks(*r);
+    if (!s.samples) continue;
+    r->token_ids.push_back(sampled[i]);
+    if (check_stop(*r)) finished.push_back(r);
+  }
+  for (Request* r : finished) {
+    remove_running(r);
+    kv_.free(*r);
+    r->status = RequestStatus::kFinished;
+  }
+  return finished;
+}
+
+Status Scheduler::check_invariants() const {
+  std::ostringstream err;
+  if (static_cast<int64_t>(running_.size()) > config_.max_num_seqs) {
+    err << running_.size() << " running requests exceed max_num_seqs " << config_.max_num_seqs;
+    return internal_error(err.str());
+  }
+  if (!std::is_sorted(running_.begin(), running_.end(), by_service) ||
+      !std::is_sorted(waiting_.begin(), waiting_.end(), by_service))
+    return internal_error("a queue is out of service order");
+  for (const Request* r : running_) {
+    if (r->status != RequestStatus::kRunning || r->num_computed_tokens >= r->num_tokens()) {
+      err << "running request " << r->id << " has status " << static_cast<int>(r->status) << " and "
+          << r->num_computed_tokens << " of " << r->num_tokens() << " tokens computed";
+      return internal_error(err.str());
+    }
+    const int64_t covered = static_cast<int64_t>(kv_.block_ids(*r).size()) * kv_.block_size();
+    if (covered < r->num_computed_tokens) {
+      err << "running request " << r->id << " has " << r->num_computed_tokens << " computed tokens in "
+          << covered << " slots";
+      return internal_error(err.str());
+    }
+  }
+  for (const Request* r : waiting_)
+    if (r->status != RequestStatus::kWaiting || r->num_computed_tokens != 0 || !kv_.block_ids(*r).empty()) {
+      err << "waiting request " << r->id << " holds blocks or computed tokens";
+      return internal_error(err.str());
+    }
+  if (kv_.num_requests() != static_cast<int64_t>(running_.size())) {
+    err << kv_.num_requests() << " requests hold blocks but " << running_.size() << " are running";
+    return internal_error(err.str());
+  }
+  return kv_.check_invariants();
+}
+
+}  // namespace tessera::engine
