@@ -75,7 +75,10 @@ fi
 step "configure + build (cuda preset, sm_90a, TESSERA_PYTHON=ON)"
 cmake --preset cuda -DTESSERA_PYTHON=ON -DPython_EXECUTABLE="$(command -v "$PYTHON")" \
   > "$LOGS/configure.log" 2>&1 || { tail -30 "$LOGS/configure.log" | tee -a "$OUT/summary.txt"; exit 1; }
-cmake --build build/cuda -j "$(nproc)" > "$LOGS/build.log" 2>&1 \
+# A quick run builds only what it runs: the CUDA kernel tests and the Python extension.
+build_targets=()
+if [ "$quick" = 1 ]; then build_targets=(--target cuda_kernel_tests tessera_python_ext); fi
+cmake --build build/cuda -j "$(nproc)" "${build_targets[@]}" > "$LOGS/build.log" 2>&1 \
   || { grep -E "error" "$LOGS/build.log" | head -40 | tee -a "$OUT/summary.txt"; exit 1; }
 export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
 

@@ -58,12 +58,16 @@ int main() {
   const char* only_d = std::getenv("TIMING_D");      // e.g. "128": one head dim only
   const bool skip_bwd = std::getenv("TIMING_NO_BWD") != nullptr;
   const bool det = std::getenv("TIMING_DETERMINISTIC") != nullptr;
+  const char* only_s = std::getenv("TIMING_S");       // e.g. "4096": one sequence length only
+  const char* only_causal = std::getenv("TIMING_CAUSAL");  // "0" or "1"
   std::printf("%-6s %-4s %-6s %-6s %10s %10s %10s %10s\n", "S", "D", "causal", "B", "fwd ms", "fwd TF/s", "bwd ms",
               "bwd TF/s");
   for (int d : {64, 128}) {
     if (only_d != nullptr && std::atoi(only_d) != d) continue;
     for (bool causal : {false, true}) {
+      if (only_causal != nullptr && std::atoi(only_causal) != int(causal)) continue;
       for (int s : {512, 1024, 2048, 4096, 8192, 16384}) {
+        if (only_s != nullptr && std::atoi(only_s) != s) continue;
         const int b = 16384 / s, h = 2048 / d;
         const size_t n = size_t(b) * s * h * d;
         unsigned short *q, *k, *v, *o, *dout, *dq, *dk, *dv;

@@ -3,8 +3,10 @@
 // mainloop (this generation and the wgmma one), a split-KV combine and decode merge partial states
 // with merge().
 //
-// Units: scores enter already multiplied by scale_log2 = softmax_scale * log2(e) (so any scale, even a
-// negative one, is right); `max` is the running maximum of those, `sum` is sum_j exp2(s_j - max).
+// Units: `max` is the running maximum of the scaled scores s * scale_log2 (scale_log2 = softmax_scale
+// * log2(e), positive: a kernel given a negative scale negates Q instead), `sum` is
+// sum_j exp2(s_j * scale_log2 - max). ThreadSoftmax::update takes the raw scores and scale_log2, so
+// the scaling rides in the exponent's FFMA instead of a multiply per score.
 // A row that has seen no visible key has max = -inf and sum = 0; nothing here ever computes
 // (-inf) - (-inf).
 #pragma once
@@ -54,11 +56,12 @@ struct ThreadSoftmax {
     for (int r = 0; r < kRows; ++r) row[r] = SoftmaxState::empty();
   }
 
-  // Fold a tile of scaled scores s[m][n][4] in: updates max/sum, overwrites s with the unnormalized
-  // probabilities exp2(s - max), and returns in `rescale` the factor by which each row's
-  // output accumulator must be multiplied (exp2 of the old max minus the new one).
+  // Fold a tile of raw scores s[m][n][4] (masked ones -inf) in: updates max/sum, overwrites s with
+  // the unnormalized probabilities exp2(s * scale_log2 - max), and returns in `rescale` the factor by
+  // which each row's output accumulator must be multiplied (exp2 of the old max minus the new one).
+  // scale_log2 > 0, so the max of the raw scores scales to the max of the scaled ones.
   template <int kNTiles>
-  __device__ __forceinline__ void update(float (&s)[kMTiles][kNTiles][4], float (&rescale)[kRows]) {
+  __device__ __forceinline__ void update(float (&s)[kMTiles][kNTiles][4], float scale_log2, float (&rescale)[kRows]) {
 #pragma unroll
     for (int m = 0; m < kMTiles; ++m) {
 #pragma unroll
@@ -67,7 +70,7 @@ struct ThreadSoftmax {
         float tile_max = -INFINITY;
 #pragma unroll
         for (int n = 0; n < kNTiles; ++n) tile_max = fmaxf(tile_max, fmaxf(s[m][n][2 * h], s[m][n][2 * h + 1]));
-        tile_max = mma::quad_max(tile_max);
+        tile_max = mma::quad_max(tile_max) * scale_log2;
         const float new_max = fmaxf(row[r].max, tile_max);
         const float off = SoftmaxState::safe_offset(new_max);
         rescale[r] = fast_exp2(row[r].max - off);
@@ -76,7 +79,7 @@ struct ThreadSoftmax {
         for (int n = 0; n < kNTiles; ++n) {
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            const float p = fast_exp2(s[m][n][2 * h + e] - off);
+            const float p = fast_exp2(fmaf(s[m][n][2 * h + e], scale_log2, -off));
             s[m][n][2 * h + e] = p;
             tile_sum += p;
           }

@@ -84,6 +84,23 @@ __device__ __forceinline__ void load_tile_async(T* smem, const T* gmem, int64_t 
   }
 }
 
+// Flip the sign of the chunks of a [kRows][kCols] tile that this thread loaded with load_tile_async
+// (the same thread-to-chunk map, so no barrier is needed after its own cp.async group completed).
+template <int kRows, int kCols, int kThreads, typename T>
+__device__ __forceinline__ void negate_tile_own_chunks(T* smem) {
+  using Tile = SmemTile<kRows, kCols>;
+  constexpr int kChunksPerRow = kCols / 8;
+  constexpr int kChunks = kRows * kChunksPerRow;
+#pragma unroll
+  for (int i = 0; i < kChunks / kThreads; ++i) {
+    const int idx = i * kThreads + static_cast<int>(threadIdx.x);
+    uint4* chunk = reinterpret_cast<uint4*>(smem + Tile::offset(idx / kChunksPerRow, idx % kChunksPerRow));
+    uint4 v = *chunk;
+    v.x ^= 0x80008000u, v.y ^= 0x80008000u, v.z ^= 0x80008000u, v.w ^= 0x80008000u;  // sign bits of fp16 / bf16
+    *chunk = v;
+  }
+}
+
 // exp2 on the SFU (ex2.approx, flushes denormals): the softmax's only transcendental.
 __device__ __forceinline__ float fast_exp2(float x) {
   float y;

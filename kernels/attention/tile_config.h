@@ -19,22 +19,24 @@ struct FwdTiles {
 // Forward. The per-thread register budget (255) is what bounds the tiles: each thread holds
 // warp_m_tiles * head_dim / 2 fp32 of O and warp_m_tiles * block_n / 2 fp32 of S.
 //  - d = 64: 4 warps x 32 rows. Two m-tiles per warp reuse every K/V fragment loaded from shared
-//    memory twice, halving ldmatrix traffic per FLOP; O + S are 128 registers (251 used, no spill).
+//    memory twice, halving ldmatrix traffic per FLOP; O + S are 128 registers (239 used, no spill).
 //  - d = 96: 8 warps x 16 rows. Two m-tiles spilled 72 bytes; one m-tile with 8 warps keeps the
 //    128-row CTA (the K/V tile is shared by 8 warps).
-//  - d = 128: 64 x 64 with 4 warps x 16 rows (241 registers, no spill). Swept on the H200
-//    (dev/kernels/sweep_fwd128.sh, docs/perf-notes.md): 128x64 with 8 warps was 2-6% slower (one
-//    218-register CTA per SM), 128x64 with 4 warps x 2 m-tiles spilled 208 bytes and lost on causal,
-//    block_n = 32 lost 10-30% (twice the barriers per FLOP).
+//  - d = 128: 128 x 64 with 4 warps x 2 m-tiles, as d = 64: each K/V fragment feeds two m-tiles. It
+//    spilled 208 bytes while every ldmatrix resolved its own swizzled address; with the XOR
+//    addressing of warp_gemm.cuh it keeps 88-112 bytes of spilled loop invariants (the cp.async
+//    source pointers, reloaded once per key block) and beat 64 x 64 x 4 warps (220 registers, no
+//    spill) by 8-10% non-causal and 0-3% causal on the H200 (docs/perf-notes.md). 8 warps x 1 m-tile
+//    and block_n = 32 lost in earlier sweeps.
 //  - d = 256: 64 x 32 with 4 warps: O alone is 128 registers per thread; 64 keys per step spilled
 //    272 bytes, 32 keys halve S.
 constexpr FwdTiles fwd_tiles(int head_dim) {
-#ifdef TESSERA_FWD128_BM  // tile sweeps in dev/kernels/sweep_fwd128.sh
-  if (head_dim == 128) return {TESSERA_FWD128_BM, TESSERA_FWD128_BN, TESSERA_FWD128_WARPS, TESSERA_FWD128_MT};
+#ifdef TESSERA_FWD_SWEEP_D  // tile sweeps in dev/kernels/sweep_fwd.sh
+  if (head_dim == TESSERA_FWD_SWEEP_D) return {TESSERA_FWD_SWEEP_BM, TESSERA_FWD_SWEEP_BN, TESSERA_FWD_SWEEP_WARPS, TESSERA_FWD_SWEEP_MT};
 #endif
   if (head_dim <= 64) return {128, 64, 4, 2};
   if (head_dim <= 96) return {128, 64, 8, 1};
-  if (head_dim <= 128) return {64, 64, 4, 1};
+  if (head_dim <= 128) return {128, 64, 4, 2};
   return {64, 32, 4, 1};
 }
 

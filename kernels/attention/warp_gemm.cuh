@@ -32,48 +32,101 @@ __device__ __forceinline__ void zero(float (&acc)[kMTiles][kNTiles][4]) {
       for (int e = 0; e < 4; ++e) acc[m][n][e] = 0.f;
 }
 
-// The A fragments of k-step `ks` for kMTiles stacked m-tiles, from shared memory.
-template <ALayout kA, typename ATile, int kMTiles, typename T>
-__device__ __forceinline__ void load_a(uint32_t (&a)[kMTiles][4], const T* sA, int row0, int chunk0, int ks) {
+// ldmatrix addressing. Each lane resolves the shared-memory byte address of its own row and chunk
+// of a tile once (`lane_base`); the fragment of any m-tile / k-step / n-pair is then that address
+// moved by dr rows (a multiple of 8, so row % 8 and the swizzle pattern stay) and dc chunks (even,
+// while the lane's own chunk is 0 or 1). In a swizzled tile a chunk move is a XOR of the address
+// (tile bases are aligned to a row group, see kSmemAlign): one LOP3 per ldmatrix and no address
+// registers, where resolving every fragment's swizzled offset made ptxas keep dozens of them live
+// (208 bytes of spill at d = 128 with two m-tiles per warp).
+constexpr int kSmemAlign = 1024;  // alignment of every kernel's dynamic shared memory
+
+// The XOR addressing above is only right on an aligned tile base: fail loudly (a trapped launch)
+// rather than read the wrong chunks should dynamic shared memory ever start unaligned.
+__device__ __forceinline__ void check_smem_alignment(const void* smem) {
+  if (threadIdx.x == 0 && mma::smem_addr(smem) % kSmemAlign != 0) __trap();
+}
+
+template <typename Tile, typename T>
+__device__ __forceinline__ uint32_t lane_base(const T* tile, int row, int chunk) {
+  return mma::smem_addr(tile) + 2u * static_cast<uint32_t>(Tile::offset(row, chunk));
+}
+template <typename Tile>
+__device__ __forceinline__ uint32_t tile_step(uint32_t base, int dr, int dc) {
+  const uint32_t rows = static_cast<uint32_t>(dr * Tile::kStride * 2);
+  if constexpr (Tile::kSwizzled) return (base ^ (static_cast<uint32_t>(dc) * 16u)) + rows;
+  return base + static_cast<uint32_t>(dc) * 16u + rows;
+}
+
+// A operand of kMTiles stacked m-tiles starting at (row0, chunk0): the lane's base address.
+template <ALayout kA, typename ATile, typename T>
+__device__ __forceinline__ uint32_t a_lane_base(const T* sA, int row0) {
   const int lane = threadIdx.x % 32;
+  if constexpr (kA == ALayout::kMK) return lane_base<ATile>(sA, row0 + lane % 16, lane / 16);
+  // Stored [k][m]: matrix i of the x4 is (m half i % 2, k half i / 2).
+  const int mi = lane / 8;
+  return lane_base<ATile>(sA, row0 + (mi / 2) * 8 + lane % 8, mi % 2);
+}
+
+// The A fragments of k-step `ks` for kMTiles stacked m-tiles, from shared memory.
+template <ALayout kA, typename ATile, int kMTiles>
+__device__ __forceinline__ void load_a(uint32_t (&a)[kMTiles][4], uint32_t a_base, int chunk0, int ks) {
 #pragma unroll
   for (int m = 0; m < kMTiles; ++m) {
     if constexpr (kA == ALayout::kMK) {
-      mma::ldmatrix_x4(a[m], mma::smem_addr(sA + ATile::offset(row0 + m * 16 + lane % 16, chunk0 + 2 * ks + lane / 16)));
+      mma::ldmatrix_x4(a[m], tile_step<ATile>(a_base, m * 16, chunk0 + 2 * ks));
     } else {
-      // Stored [k][m]: matrix i of the x4 is (m half i % 2, k half i / 2).
-      const int mi = lane / 8;
-      mma::ldmatrix_x4_trans(a[m], mma::smem_addr(sA + ATile::offset(row0 + ks * 16 + (mi / 2) * 8 + lane % 8,
-                                                                     chunk0 + 2 * m + mi % 2)));
+      mma::ldmatrix_x4_trans(a[m], tile_step<ATile>(a_base, ks * 16, chunk0 + 2 * m));
     }
   }
 }
 
-// The B fragments of k-step `ks` for n-tiles 2*n2 and 2*n2+1: b[0..1] and b[2..3].
+// B operand starting at (row0, chunk0): the lane's base address.
 template <BLayout kB, typename BTile, typename T>
-__device__ __forceinline__ void load_b_pair(uint32_t (&b)[4], const T* sB, int row0, int chunk0, int ks, int n2) {
+__device__ __forceinline__ uint32_t b_lane_base(const T* sB, int row0) {
   const int lane = threadIdx.x % 32;
+  if constexpr (kB == BLayout::kNT) return lane_base<BTile>(sB, row0 + (lane / 16) * 8 + lane % 8, (lane / 8) % 2);
+  return lane_base<BTile>(sB, row0 + lane % 16, lane / 16);
+}
+
+// The B fragments of k-step `ks` for n-tiles 2*n2 and 2*n2+1: b[0..1] and b[2..3].
+template <BLayout kB, typename BTile>
+__device__ __forceinline__ void load_b_pair(uint32_t (&b)[4], uint32_t b_base, int chunk0, int ks, int n2) {
   if constexpr (kB == BLayout::kNT) {
-    mma::ldmatrix_x4(b, mma::smem_addr(sB + BTile::offset(row0 + n2 * 16 + (lane / 16) * 8 + lane % 8,
-                                                          chunk0 + 2 * ks + (lane / 8) % 2)));
+    mma::ldmatrix_x4(b, tile_step<BTile>(b_base, n2 * 16, chunk0 + 2 * ks));
   } else {
-    mma::ldmatrix_x4_trans(b, mma::smem_addr(sB + BTile::offset(row0 + ks * 16 + lane % 16, chunk0 + 2 * n2 + lane / 16)));
+    mma::ldmatrix_x4_trans(b, tile_step<BTile>(b_base, ks * 16, chunk0 + 2 * n2));
   }
 }
 
-// acc[m][2*n2 .. 2*n2+1] += a[m] * B for every n-tile pair of k-step `ks`, B from shared memory.
-template <typename T, BLayout kB, typename BTile, int kMTiles, int kNTiles>
-__device__ __forceinline__ void mma_row_of_b(float (&acc)[kMTiles][kNTiles][4], const uint32_t (&a)[kMTiles][4],
-                                             const T* sB, int b_row0, int b_chunk0, int ks) {
+// acc += A * B over kKSteps k-steps, B from shared memory, A from `load_a(a, ks)` (ldmatrix or a
+// conversion of registers). Software-pipelined by one step: the fragments of (k-step, n-pair) t + 1
+// are requested before the MMAs of step t issue, so each ldmatrix has four (two m-tiles: eight)
+// MMAs to land behind instead of stalling the one right after it. ncu on the H200 (d = 128 forward,
+// docs/perf-notes.md) showed the unpipelined loop waiting on ldmatrix for 1.3 of every 5.4 cycles
+// between issues, four times FlashAttention-2's share.
+template <typename T, BLayout kB, typename BTile, int kKSteps, int kMTiles, int kNTiles, typename LoadA>
+__device__ __forceinline__ void pipelined_gemm(float (&acc)[kMTiles][kNTiles][4], LoadA&& load_a, uint32_t b_base,
+                                               int b_chunk0) {
   static_assert(kNTiles % 2 == 0, "n-tiles are loaded in pairs");
+  constexpr int kPairs = kNTiles / 2;
+  constexpr int kSteps = kKSteps * kPairs;
+  uint32_t a[2][kMTiles][4];  // by k-step parity
+  uint32_t b[2][4];           // by step parity
+  load_a(a[0], 0);
+  load_b_pair<kB, BTile>(b[0], b_base, b_chunk0, 0, 0);
 #pragma unroll
-  for (int n2 = 0; n2 < kNTiles / 2; ++n2) {
-    uint32_t b[4];
-    load_b_pair<kB, BTile>(b, sB, b_row0, b_chunk0, ks, n2);
+  for (int t = 0; t < kSteps; ++t) {
+    const int ks = t / kPairs, n2 = t % kPairs;
+    if (t + 1 < kSteps) {
+      const int ks1 = (t + 1) / kPairs, n21 = (t + 1) % kPairs;
+      if (n21 == 0) load_a(a[ks1 % 2], ks1);
+      load_b_pair<kB, BTile>(b[(t + 1) % 2], b_base, b_chunk0, ks1, n21);
+    }
 #pragma unroll
     for (int m = 0; m < kMTiles; ++m) {
-      mma::mma_16816<T>(acc[m][2 * n2], a[m], b[0], b[1]);
-      mma::mma_16816<T>(acc[m][2 * n2 + 1], a[m], b[2], b[3]);
+      mma::mma_16816<T>(acc[m][2 * n2], a[ks % 2][m], b[t % 2][0], b[t % 2][1]);
+      mma::mma_16816<T>(acc[m][2 * n2 + 1], a[ks % 2][m], b[t % 2][2], b[t % 2][3]);
     }
   }
 }
@@ -82,12 +135,10 @@ __device__ __forceinline__ void mma_row_of_b(float (&acc)[kMTiles][kNTiles][4], 
 template <typename T, ALayout kA, BLayout kB, typename ATile, typename BTile, int kKSteps, int kMTiles, int kNTiles>
 __device__ __forceinline__ void warp_gemm_ss(float (&acc)[kMTiles][kNTiles][4], const T* sA, int a_row0, int a_chunk0,
                                              const T* sB, int b_row0, int b_chunk0) {
-#pragma unroll
-  for (int ks = 0; ks < kKSteps; ++ks) {
-    uint32_t a[kMTiles][4];
-    load_a<kA, ATile>(a, sA, a_row0, a_chunk0, ks);
-    mma_row_of_b<T, kB, BTile>(acc, a, sB, b_row0, b_chunk0, ks);
-  }
+  const uint32_t a_base = a_lane_base<kA, ATile>(sA, a_row0);
+  const uint32_t b_base = b_lane_base<kB, BTile>(sB, b_row0);
+  pipelined_gemm<T, kB, BTile, kKSteps>(
+      acc, [&](uint32_t(&a)[kMTiles][4], int ks) { load_a<kA, ATile>(a, a_base, a_chunk0, ks); }, b_base, b_chunk0);
 }
 
 // acc += A * B with A given as fp32 C tiles c[kMTiles][2 * kKSteps][4] (rounded to T here) and B
@@ -95,13 +146,14 @@ __device__ __forceinline__ void warp_gemm_ss(float (&acc)[kMTiles][kNTiles][4], 
 template <typename T, BLayout kB, typename BTile, int kKSteps, int kMTiles, int kNTiles>
 __device__ __forceinline__ void warp_gemm_rs(float (&acc)[kMTiles][kNTiles][4], const float (&c)[kMTiles][2 * kKSteps][4],
                                              const T* sB, int b_row0, int b_chunk0) {
+  const uint32_t b_base = b_lane_base<kB, BTile>(sB, b_row0);
+  pipelined_gemm<T, kB, BTile, kKSteps>(
+      acc,
+      [&](uint32_t(&a)[kMTiles][4], int ks) {
 #pragma unroll
-  for (int ks = 0; ks < kKSteps; ++ks) {
-    uint32_t a[kMTiles][4];
-#pragma unroll
-    for (int m = 0; m < kMTiles; ++m) mma::c_to_a<T>(a[m], c[m][2 * ks], c[m][2 * ks + 1]);
-    mma_row_of_b<T, kB, BTile>(acc, a, sB, b_row0, b_chunk0, ks);
-  }
+        for (int m = 0; m < kMTiles; ++m) mma::c_to_a<T>(a[m], c[m][2 * ks], c[m][2 * ks + 1]);
+      },
+      b_base, b_chunk0);
 }
 
 // Store one 16-row C tile stack c[kTiles] (8 columns each) of one warp into a row-major T tensor:

@@ -96,10 +96,12 @@ def test_fwd_heads(heads, kv_heads, causal, dtype):
 
 
 @pytest.mark.quick
-@pytest.mark.parametrize("scale", [0.05, 1.0, 2.5])
-def test_fwd_softmax_scale(scale):
+@pytest.mark.parametrize("scale", [0.05, 1.0, 2.5, -0.3, -1.0])
+@pytest.mark.parametrize("d", [64, 128])
+def test_fwd_softmax_scale(scale, d):
+    # A negative scale takes its own path (the kernel negates Q in shared memory).
     seed = fresh_seed()
-    check_fwd(*rand_qkv(2, 128, 128, 4, 4, 64, torch.bfloat16), True, seed, scale=scale)
+    check_fwd(*rand_qkv(2, 150, 150, 4, 4, d, torch.bfloat16), True, seed, scale=scale)
 
 
 @pytest.mark.quick

@@ -46,7 +46,8 @@ __global__ void __launch_bounds__(kNumWarps * 32)
   const int causal_offset = seqlen_k - seqlen_q;
   const int n_blocks = visible_key_blocks(m0, kBlockM, kBlockN, seqlen_k, causal_offset, shape.is_causal);
 
-  extern __shared__ __align__(128) unsigned char smem_raw[];
+  extern __shared__ __align__(kSmemAlign) unsigned char smem_raw[];
+  check_smem_alignment(smem_raw);
   T* sQ = reinterpret_cast<T*>(smem_raw);
   T* sdO = sQ + QTile::kElements;
   T* sK = sdO + QTile::kElements;  // [2]

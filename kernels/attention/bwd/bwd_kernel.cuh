@@ -125,7 +125,8 @@ __global__ void __launch_bounds__(kNumWarps * 32)
   const int num_m = max(0, m_block_max - m_block_min);
   const int iters = group * num_m;
 
-  extern __shared__ __align__(128) unsigned char smem_raw[];
+  extern __shared__ __align__(kSmemAlign) unsigned char smem_raw[];
+  check_smem_alignment(smem_raw);
   T* sK = reinterpret_cast<T*>(smem_raw);
   T* sV = sK + KvTile::kElements;
   T* sQ = sV + KvTile::kElements;          // [2] buffers

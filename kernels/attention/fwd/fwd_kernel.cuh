@@ -82,7 +82,8 @@ __global__ void __launch_bounds__(kNumWarps * 32)
   const int causal_offset = seqlen_k - q_seq.len;  // query row i sees keys <= i + causal_offset
   const int n_blocks = visible_key_blocks(m_block * kBlockM, kBlockM, kBlockN, seqlen_k, causal_offset, shape.is_causal);
 
-  extern __shared__ __align__(128) unsigned char smem_raw[];
+  extern __shared__ __align__(kSmemAlign) unsigned char smem_raw[];
+  check_smem_alignment(smem_raw);
   T* sQ = reinterpret_cast<T*>(smem_raw);
   T* sK = sQ + QTile::kElements;
   T* sV = sK + KvTile::kElements;
@@ -99,12 +100,18 @@ __global__ void __launch_bounds__(kNumWarps * 32)
     const T* q = static_cast<const T*>(p.q) + q_seq.offset;
     const T* k = static_cast<const T*>(p.k) + k_seq.offset;
     const T* v = static_cast<const T*>(p.v) + v_seq.offset;
-    const float scale_log2 = shape.softmax_scale * 1.4426950408889634f;
+    // The softmax folds a positive scale into its exponent; a negative one is moved onto Q.
+    const float scale_log2 = fabsf(shape.softmax_scale) * 1.4426950408889634f;
 
     load_tile_async<kBlockM, kHeadDim, Traits::kThreads>(sQ, q, q_seq.row_stride, m_block * kBlockM, q_seq.len);
+    mma::cp_async_commit();
     load_tile_async<kBlockN, kHeadDim, Traits::kThreads>(sK, k, k_seq.row_stride, (n_blocks - 1) * kBlockN,
                                                           seqlen_k);
     mma::cp_async_commit();
+    if (shape.softmax_scale < 0.f) {
+      mma::cp_async_wait<1>();  // this thread's Q chunks landed; the loop's barrier publishes them
+      negate_tile_own_chunks<kBlockM, kHeadDim, Traits::kThreads>(sQ);
+    }
 
     // Blocks that need a mask: the partial last one, and under causal those crossing the diagonal of
     // the CTA's first row. Walking backwards, they are exactly the first few iterations.
@@ -119,13 +126,6 @@ __global__ void __launch_bounds__(kNumWarps * 32)
       float s[kMTiles][kNTiles][4];
       zero(s);
       warp_gemm_ss<T, ALayout::kMK, BLayout::kNT, QTile, KvTile, kHeadDim / 16>(s, sQ, warp_row0, 0, sK, 0, 0);
-
-#pragma unroll
-      for (int m = 0; m < kMTiles; ++m)
-#pragma unroll
-        for (int n = 0; n < kNTiles; ++n)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) s[m][n][e] *= scale_log2;
 
       const bool needs_mask = (n_block + 1) * kBlockN > seqlen_k ||
                               (shape.is_causal && (n_block + 1) * kBlockN - 1 > first_row + causal_offset);
@@ -151,7 +151,7 @@ __global__ void __launch_bounds__(kNumWarps * 32)
       }
 
       float rescale[2 * kMTiles];
-      softmax.update(s, rescale);
+      softmax.update(s, scale_log2, rescale);
 #pragma unroll
       for (int m = 0; m < kMTiles; ++m)
 #pragma unroll
