@@ -17,24 +17,16 @@
 #include <vector>
 
 #include "kernels/cpu/sampling.h"
+#include "tessera/engine.h"
 
 namespace tessera::engine {
 
 enum class RequestStatus { kWaiting, kRunning, kFinished };
 
-// Why a request ended. kStop: an end-of-sequence or stop token; kLength: max_tokens or the model's
-// context; kCancelled: cancel(id); kError: the model runner failed on a batch holding it.
-enum class FinishReason { kStop, kLength, kCancelled, kError };
-
-inline const char* finish_reason_name(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kCancelled: return "cancelled";
-    case FinishReason::kError: return "error";
-  }
-  return "?";
-}
+// Why a request ended (tessera/engine.h): kStop for an end-of-sequence or stop token, kLength for
+// max_tokens or the context length, kCancelled for cancel(id), kError when the model runner failed
+// on a batch holding it.
+using tessera::FinishReason;
 
 struct Request {
   std::string id;

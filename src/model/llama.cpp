@@ -85,6 +85,15 @@ Status LlamaModel::validate(const ForwardBatch& b, const CpuKvCache& cache) cons
   return Status::ok();
 }
 
+void LlamaModel::linear(const float* x, int64_t m, int64_t k, const float* w, const float* bias, int64_t n,
+                        float* y) const {
+  if (!batch_invariant_) {
+    cpu::linear(x, m, k, w, bias, n, y);
+    return;
+  }
+  for (int64_t i = 0; i < m; ++i) cpu::linear(x + i * k, 1, k, w, bias, n, y + i * n);
+}
+
 Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector<float>& logits) const {
   TESSERA_RETURN_IF_ERROR(validate(b, cache));
   const ModelConfig& c = config_;
@@ -124,7 +133,7 @@ Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector
     } else {
       cpu::add_rms_norm(x.data(), proj.data(), L.input_norm.data<float>(), T, H, eps, h.data());
     }
-    cpu::linear(h.data(), T, H, L.qkv.data<float>(), bias_ptr(L.qkv_bias), qkv_size, qkv.data());
+    linear(h.data(), T, H, L.qkv.data<float>(), bias_ptr(L.qkv_bias), qkv_size, qkv.data());
     float* q = qkv.data();
     float* k = q + q_size;
     float* v = k + kv_size;
@@ -136,12 +145,12 @@ Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector
     ap.k_cache = k_cache;
     ap.v_cache = v_cache;
     cpu::paged_attention(ap);
-    cpu::linear(attn.data(), T, q_size, L.o.data<float>(), bias_ptr(L.o_bias), H, proj.data());
+    linear(attn.data(), T, q_size, L.o.data<float>(), bias_ptr(L.o_bias), H, proj.data());
 
     cpu::add_rms_norm(x.data(), proj.data(), L.post_norm.data<float>(), T, H, eps, h.data());
-    cpu::linear(h.data(), T, H, L.gate_up.data<float>(), bias_ptr(L.gate_up_bias), 2 * I, gate_up.data());
+    linear(h.data(), T, H, L.gate_up.data<float>(), bias_ptr(L.gate_up_bias), 2 * I, gate_up.data());
     cpu::silu_mul(gate_up.data(), T, I, act.data());
-    cpu::linear(act.data(), T, I, L.down.data<float>(), bias_ptr(L.down_bias), H, proj.data());
+    linear(act.data(), T, I, L.down.data<float>(), bias_ptr(L.down_bias), H, proj.data());
   }
   // Final residual add, then norm only the rows whose logits are wanted.
   for (int64_t i = 0; i < T * H; ++i) x[static_cast<size_t>(i)] += proj[static_cast<size_t>(i)];
@@ -161,7 +170,7 @@ Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector
   std::vector<float> normed(static_cast<size_t>(num_rows * H));
   cpu::rms_norm(final_in, weights_.final_norm.data<float>(), num_rows, H, eps, normed.data());
   logits.resize(static_cast<size_t>(num_rows * V));
-  cpu::linear(normed.data(), num_rows, H, weights_.lm_head.data<float>(), nullptr, V, logits.data());
+  linear(normed.data(), num_rows, H, weights_.lm_head.data<float>(), nullptr, V, logits.data());
   return Status::ok();
 }
 

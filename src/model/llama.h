@@ -53,16 +53,27 @@ class LlamaModel {
 
   const ModelConfig& config() const { return config_; }
 
+  // Batch-invariant mode: every linear layer runs one token row at a time (the same BLAS call
+  // whatever the batch), so a token's logits are bit-identical whether it is computed alone, in a
+  // prompt chunk of any size, or next to other sequences. BLAS results otherwise depend on the
+  // number of rows (gemv vs gemm, blocking). Slower for long prompts; the engine's equality tests
+  // use it. Attention, norms and RoPE are row-independent already.
+  void set_batch_invariant(bool on) { batch_invariant_ = on; }
+  bool batch_invariant() const { return batch_invariant_; }
+
   // Checks the batch against the config and the cache (ids in the vocabulary, slots and blocks in
   // range, lengths consistent), runs it, and fills `logits` with [rows, vocab] fp32.
   Status forward(const ForwardBatch& batch, CpuKvCache& cache, std::vector<float>& logits) const;
 
  private:
   Status validate(const ForwardBatch& batch, const CpuKvCache& cache) const;
+  // y[m, n] = x[m, k] · w[n, k]ᵀ (+ bias), one row at a time in batch-invariant mode.
+  void linear(const float* x, int64_t m, int64_t k, const float* w, const float* bias, int64_t n, float* y) const;
 
   ModelConfig config_;
   ModelWeights weights_;
   std::vector<float> inv_freq_;  // [head_dim / 2]
+  bool batch_invariant_ = false;
 };
 
 }  // namespace tessera

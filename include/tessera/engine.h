@@ -1,0 +1,185 @@
+// tessera/engine.h — the inference engine's public API (DESIGN.md seam 4).
+//
+// One engine thread owns the model and its KV cache; any number of threads call submit() and
+// cancel() and read the returned streams. Each step the scheduler batches every runnable request
+// (prompt chunks and decode tokens together) within a token budget over a paged KV cache with
+// prefix caching; when blocks run out a request is preempted and later recomputed, never dropped.
+//
+//   auto engine = Engine::create("/models/llama", {});          // loads config, weights, tokenizer
+//   auto stream = (*engine)->submit({.prompt_token_ids = ids, .max_tokens = 64});
+//   while (auto ev = (*stream)->next()) print(ev->text);         // deltas; the last has finish_reason
+//
+// Determinism: sampling draw n of a request depends only on (seed, n), so a request's tokens do
+// not depend on what else runs; with EngineOptions::batch_invariant the logits are bit-identical
+// too, so a request's output equals that of running it alone, preemptions included.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tessera/status.h"
+
+namespace tessera {
+
+class Tokenizer;
+namespace engine {
+class ModelRunner;
+}
+
+struct SamplingOptions {
+  float temperature = 1.0f;  // 0: greedy
+  int32_t top_k = 0;         // 0: off
+  float top_p = 1.0f;        // 1: off; in (0, 1]
+  float min_p = 0.0f;        // 0: off; in [0, 1]
+  uint64_t seed = 0;         // draw n of the request is uniform(seed, n)
+};
+
+struct GenerationRequest {
+  std::string request_id;  // empty: the engine names it "req-<n>"
+  std::vector<int32_t> prompt_token_ids;
+  int64_t max_tokens = 16;  // tokens to generate at most (>= 1)
+  SamplingOptions sampling;
+  bool ignore_eos = false;             // keep going past the model's end-of-sequence tokens
+  std::vector<int32_t> stop_token_ids;  // extra tokens that end generation (kept in the output)
+  int32_t priority = 0;                // lower is served first; FCFS within a priority
+  std::string cache_salt;              // prefixes are shared only between equal salts
+  int32_t logprobs = -1;               // -1: none; 0: the sampled token's; k <= 20: also the top k
+  bool detokenize = true;              // text deltas (when the model has a tokenizer)
+};
+
+enum class FinishReason { kStop, kLength, kCancelled, kError };
+const char* finish_reason_name(FinishReason reason);  // "stop", "length", "cancelled", "error"
+
+struct TokenLogprob {
+  int32_t token_id = 0;
+  float logprob = 0.0f;                          // log-softmax of the model's logits
+  std::vector<std::pair<int32_t, float>> top;  // the top k (token, logprob), most likely first
+};
+
+struct Usage {
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t cached_prompt_tokens = 0;  // prompt tokens taken from the prefix cache
+};
+
+struct TokenEvent {
+  std::string request_id;
+  std::vector<int32_t> token_ids;      // tokens new in this event
+  std::string text;                    // text they complete (the incremental detokenizer's delta)
+  std::vector<TokenLogprob> logprobs;  // one per new token, when asked for
+  std::optional<FinishReason> finish_reason;  // set on the last event of a request only
+  std::string error;                   // why, with FinishReason::kError
+  Usage usage;                         // totals so far
+  bool finished() const { return finish_reason.has_value(); }
+};
+
+struct StreamState;  // shared by a stream and the engine
+
+// The events of one request, in order. Thread-safe; one reader at a time.
+class RequestStream {
+ public:
+  explicit RequestStream(std::shared_ptr<StreamState> state);
+  const std::string& request_id() const;
+  // Blocks until the next event; nullopt after the last one (the one with finish_reason).
+  std::optional<TokenEvent> next();
+  // Like next() but gives up after `timeout`; nullopt then too (check finished()).
+  std::optional<TokenEvent> next_for(std::chrono::milliseconds timeout);
+  // True once the last event has been read.
+  bool finished() const;
+
+ private:
+  std::shared_ptr<StreamState> state_;
+};
+
+struct EngineOptions {
+  int32_t block_size = 16;                 // tokens per KV block
+  int64_t num_blocks = 0;                  // KV blocks; 0: as many as fit in kv_cache_bytes
+  int64_t kv_cache_bytes = 512ll << 20;
+  int32_t max_num_seqs = 64;               // running requests at most
+  int64_t max_num_batched_tokens = 2048;   // token budget of one step
+  int64_t max_model_len = 0;               // 0: the model's max_position_embeddings
+  bool enable_prefix_caching = true;
+  bool batch_invariant = false;            // bit-identical logits whatever the batch (slower)
+};
+
+// A histogram over fixed bucket bounds (Prometheus style: counts[i] holds values <= bounds[i],
+// the last count holds the rest).
+struct Histogram {
+  std::vector<double> bounds;
+  std::vector<int64_t> counts;
+  int64_t count = 0;
+  double sum = 0.0;
+
+  static Histogram latency_seconds();  // 1 ms .. 100 s
+  static Histogram token_counts();     // 1 .. 16384
+  void observe(double value);
+  double mean() const { return count ? sum / static_cast<double>(count) : 0.0; }
+  // Estimate of quantile q in [0, 1], interpolated within its bucket.
+  double quantile(double q) const;
+};
+
+struct EngineMetrics {
+  // Gauges.
+  int64_t num_running = 0;
+  int64_t num_waiting = 0;
+  double kv_cache_usage = 0.0;  // fraction of KV blocks held by requests
+  int64_t num_kv_blocks = 0;
+  // Counters.
+  int64_t num_steps = 0;
+  int64_t num_preemptions = 0;
+  int64_t prefix_cache_query_tokens = 0;  // tokens looked up when requests were admitted
+  int64_t prefix_cache_hit_tokens = 0;    // of those, found in the cache
+  int64_t computed_tokens = 0;            // tokens run through the model (prompt, recompute, decode)
+  int64_t generated_tokens = 0;
+  int64_t requests_finished[4] = {0, 0, 0, 0};  // by FinishReason
+  // Distributions.
+  Histogram time_to_first_token_s = Histogram::latency_seconds();
+  Histogram inter_token_latency_s = Histogram::latency_seconds();
+  Histogram e2e_latency_s = Histogram::latency_seconds();
+  Histogram queue_time_s = Histogram::latency_seconds();
+  Histogram step_tokens = Histogram::token_counts();  // tokens scheduled per step
+};
+
+struct EngineInfo {
+  int64_t max_model_len = 0;
+  int64_t vocab_size = 0;
+  int64_t num_kv_blocks = 0;
+  int32_t block_size = 0;
+  int32_t max_num_seqs = 0;
+  int64_t max_num_batched_tokens = 0;
+};
+
+class Engine {
+ public:
+  // Loads DIR (config.json, safetensors, tokenizer.json when present) on the CPU backend and
+  // starts the engine thread.
+  static Expected<std::unique_ptr<Engine>> create(const std::string& model_dir, const EngineOptions& options);
+  // Same over a given model runner (tests, other backends); tokenizer may be null (no text).
+  static Expected<std::unique_ptr<Engine>> create(std::unique_ptr<engine::ModelRunner> runner,
+                                                  std::shared_ptr<const Tokenizer> tokenizer,
+                                                  const EngineOptions& options);
+  ~Engine();  // stops the thread; unfinished streams end with FinishReason::kCancelled
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Validates (an error names the field) and queues the request.
+  Expected<std::shared_ptr<RequestStream>> submit(GenerationRequest request);
+  // Ends a request: its blocks are freed before the next step and its stream ends with
+  // FinishReason::kCancelled. False when no such request is live.
+  bool cancel(const std::string& request_id);
+  EngineMetrics metrics() const;
+  const EngineInfo& info() const;
+
+  struct Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tessera

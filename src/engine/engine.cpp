@@ -1,0 +1,250 @@
+// src/engine/engine.cpp — the engine thread and per-request streams around EngineCore
+// (tessera/engine.h).
+//
+// Threads: callers of submit()/cancel() only touch the inbox, the cancel list and the stream map,
+// under one mutex; the engine thread alone touches the EngineCore (and so the model and its KV
+// cache). A request's stream is in the map from submit() until its last event is delivered.
+// Cancels are applied before the next step is scheduled, so a cancelled request's blocks are free
+// within one step.
+#include <climits>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "src/engine/engine_core.h"
+#include "src/engine/model_runner.h"
+#include "src/tokenizer/tokenizer.h"
+#include "tessera/engine.h"
+
+namespace tessera {
+
+struct StreamState {
+  std::string request_id;
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::deque<TokenEvent> events;
+  bool done = false;  // the last event has been read
+
+  void push(TokenEvent ev) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      events.push_back(std::move(ev));
+    }
+    cv.notify_all();
+  }
+};
+
+RequestStream::RequestStream(std::shared_ptr<StreamState> state) : state_(std::move(state)) {}
+
+const std::string& RequestStream::request_id() const { return state_->request_id; }
+
+bool RequestStream::finished() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->done;
+}
+
+std::optional<TokenEvent> RequestStream::next() {
+  std::unique_lock<std::mutex> lock(state_->mu);
+  state_->cv.wait(lock, [&] { return !state_->events.empty() || state_->done; });
+  if (state_->events.empty()) return std::nullopt;
+  TokenEvent ev = std::move(state_->events.front());
+  state_->events.pop_front();
+  if (ev.finished()) state_->done = true;
+  return ev;
+}
+
+std::optional<TokenEvent> RequestStream::next_for(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(state_->mu);
+  state_->cv.wait_for(lock, timeout, [&] { return !state_->events.empty() || state_->done; });
+  if (state_->events.empty()) return std::nullopt;
+  TokenEvent ev = std::move(state_->events.front());
+  state_->events.pop_front();
+  if (ev.finished()) state_->done = true;
+  return ev;
+}
+
+struct Engine::Impl {
+  std::unique_ptr<engine::EngineCore> core;  // the engine thread's alone once it runs
+  EngineInfo info;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<GenerationRequest, std::shared_ptr<StreamState>>> inbox;
+  std::vector<std::string> cancels;
+  std::unordered_map<std::string, std::shared_ptr<StreamState>> streams;
+  EngineMetrics metrics;
+  uint64_t next_id = 0;
+  bool stop = false;
+  std::thread thread;
+
+  void deliver(std::vector<TokenEvent>& events) {
+    for (TokenEvent& ev : events) {
+      std::shared_ptr<StreamState> state;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        auto it = streams.find(ev.request_id);
+        if (it == streams.end()) continue;
+        state = it->second;
+        if (ev.finished()) streams.erase(it);
+      }
+      state->push(std::move(ev));
+    }
+  }
+
+  void publish_metrics() {
+    std::lock_guard<std::mutex> lock(mu);
+    metrics = core->metrics();
+  }
+
+  void loop() {
+    for (;;) {
+      std::vector<std::pair<GenerationRequest, std::shared_ptr<StreamState>>> arrived;
+      std::vector<std::string> cancelled;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return stop || !inbox.empty() || !cancels.empty() || core->has_unfinished(); });
+        if (stop) break;
+        arrived.swap(inbox);
+        cancelled.swap(cancels);
+      }
+      std::vector<TokenEvent> events;
+      for (auto& [request, state] : arrived) {
+        const Status st = core->add_request(request);
+        if (st.is_ok()) continue;
+        TokenEvent ev;
+        ev.request_id = request.request_id;
+        ev.finish_reason = FinishReason::kError;
+        ev.error = st.message();
+        events.push_back(std::move(ev));
+      }
+      for (const std::string& id : cancelled)
+        if (auto ev = core->abort_request(id)) events.push_back(std::move(*ev));
+      publish_metrics();
+      deliver(events);
+      if (core->has_unfinished()) {
+        std::vector<TokenEvent> stepped = core->step();
+        if (core->last_step().num_seqs == 0 && core->has_unfinished())  // cannot happen; never spin
+          stepped = core->abort_all(FinishReason::kError, "engine: the scheduler could not make progress");
+        publish_metrics();  // before the events, so a reader of a last event sees it counted
+        deliver(stepped);
+      }
+    }
+    // Shutdown: whatever is live or still queued ends as cancelled.
+    std::vector<TokenEvent> events = core->abort_all(FinishReason::kCancelled, "");
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto& [request, state] : inbox) {
+        TokenEvent ev;
+        ev.request_id = request.request_id;
+        ev.finish_reason = FinishReason::kCancelled;
+        events.push_back(std::move(ev));
+      }
+      inbox.clear();
+      metrics = core->metrics();
+    }
+    deliver(events);
+  }
+};
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Engine::~Engine() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+Expected<std::unique_ptr<Engine>> Engine::create(std::unique_ptr<engine::ModelRunner> runner,
+                                                 std::shared_ptr<const Tokenizer> tokenizer,
+                                                 const EngineOptions& options) {
+  TESSERA_ASSIGN_OR_RETURN(auto core, engine::EngineCore::create(std::move(runner), std::move(tokenizer), options));
+  auto impl = std::make_unique<Impl>();
+  impl->info = core->info();
+  impl->metrics = core->metrics();
+  impl->core = std::move(core);
+  Impl* raw = impl.get();
+  std::unique_ptr<Engine> engine(new Engine(std::move(impl)));
+  raw->thread = std::thread([raw] { raw->loop(); });
+  return engine;
+}
+
+Expected<std::unique_ptr<Engine>> Engine::create(const std::string& model_dir, const EngineOptions& options) {
+  if (options.block_size < 1) return invalid_argument("block_size: must be at least 1");
+  TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> loaded, LlamaModel::load(model_dir));
+  loaded->set_batch_invariant(options.batch_invariant);
+  std::shared_ptr<const LlamaModel> model(std::move(loaded));
+  std::shared_ptr<const Tokenizer> tokenizer;
+  if (std::filesystem::exists(std::filesystem::path(model_dir) / "tokenizer.json")) {
+    TESSERA_ASSIGN_OR_RETURN(Tokenizer tok, Tokenizer::load(model_dir));
+    tokenizer = std::make_shared<const Tokenizer>(std::move(tok));
+  }
+  int64_t num_blocks = options.num_blocks;
+  if (num_blocks <= 0) num_blocks = engine::kv_blocks_for_bytes(model->config(), options.block_size, options.kv_cache_bytes);
+  if (num_blocks < 1 || num_blocks > INT32_MAX) {
+    std::ostringstream s;
+    s << "kv_cache_bytes: " << options.kv_cache_bytes << " bytes give " << num_blocks << " KV blocks of "
+      << options.block_size << " tokens (need 1 to 2^31-1)";
+    return invalid_argument(s.str());
+  }
+  TESSERA_ASSIGN_OR_RETURN(auto runner, engine::CpuModelRunner::create(model, static_cast<int32_t>(num_blocks),
+                                                                       options.block_size));
+  return create(std::move(runner), std::move(tokenizer), options);
+}
+
+Expected<std::shared_ptr<RequestStream>> Engine::submit(GenerationRequest request) {
+  auto state = std::make_shared<StreamState>();
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (request.request_id.empty()) {
+      std::ostringstream s;
+      s << "req-" << impl_->next_id++;
+      request.request_id = s.str();
+    }
+    if (impl_->stop) return Status(StatusCode::kCancelled, "engine: shutting down");
+    if (impl_->streams.count(request.request_id)) {
+      std::ostringstream s;
+      s << "request_id: '" << request.request_id << "' is already in use";
+      return invalid_argument(s.str());
+    }
+  }
+  // validate() reads only the engine's fixed limits, so it is safe off the engine thread.
+  TESSERA_RETURN_IF_ERROR(impl_->core->validate(request));
+  state->request_id = request.request_id;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (!impl_->streams.emplace(request.request_id, state).second) {
+      std::ostringstream s;
+      s << "request_id: '" << request.request_id << "' is already in use";
+      return invalid_argument(s.str());
+    }
+    impl_->inbox.emplace_back(std::move(request), state);
+  }
+  impl_->cv.notify_all();
+  return std::make_shared<RequestStream>(state);
+}
+
+bool Engine::cancel(const std::string& request_id) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (!impl_->streams.count(request_id)) return false;
+    impl_->cancels.push_back(request_id);
+  }
+  impl_->cv.notify_all();
+  return true;
+}
+
+EngineMetrics Engine::metrics() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->metrics;
+}
+
+const EngineInfo& Engine::info() const { return impl_->info; }
+
+}  // namespace tessera

@@ -1,0 +1,88 @@
+// src/engine/engine_core.h — the engine's step loop, single-threaded and synchronous: requests in,
+// schedule → run → sample → update, token events out. Engine (engine.cpp) puts a thread and
+// per-request streams around it; tests drive it directly, step by step.
+//
+// It owns every live request (the scheduler holds pointers to them), each one's incremental
+// detokenizer and timings, and the metrics. Invariants: a request is live from add_request until
+// the event that carries its finish_reason, which is produced exactly once (finish, cancel, or a
+// runner error); sampling draw n of a request is uniform(seed, n), so tokens depend only on the
+// request's own logits.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "src/engine/model_runner.h"
+#include "src/engine/scheduler.h"
+#include "src/tokenizer/tokenizer.h"
+#include "tessera/engine.h"
+
+namespace tessera::engine {
+
+// What one step did (for tests and logs).
+struct StepStats {
+  int64_t num_scheduled_tokens = 0;
+  int64_t num_seqs = 0;
+  int64_t num_sampled = 0;
+  int64_t num_preempted = 0;
+};
+
+class EngineCore {
+ public:
+  // The runner fixes the KV geometry (options.block_size / num_blocks are not read here).
+  static Expected<std::unique_ptr<EngineCore>> create(std::unique_ptr<ModelRunner> runner,
+                                                      std::shared_ptr<const Tokenizer> tokenizer,
+                                                      const EngineOptions& options);
+
+  const EngineInfo& info() const { return info_; }
+  // Checks a request against the model, the context and the KV cache; the error names the field.
+  Status validate(const GenerationRequest& request) const;
+  // Validates and queues. request_id must be set and not live.
+  Status add_request(const GenerationRequest& request);
+  // Ends a live request now (its blocks are freed) and returns its last event (kCancelled).
+  std::optional<TokenEvent> abort_request(const std::string& request_id);
+  // Ends every live request with `reason` (shutdown); returns their last events.
+  std::vector<TokenEvent> abort_all(FinishReason reason, const std::string& error = "");
+  // One step. Returns an event for each request that got a token or finished.
+  std::vector<TokenEvent> step();
+
+  bool has_unfinished() const { return scheduler_.has_unfinished(); }
+  bool is_live(const std::string& request_id) const { return requests_.count(request_id) != 0; }
+  const EngineMetrics& metrics() const { return metrics_; }
+  const StepStats& last_step() const { return last_step_; }
+  const Scheduler& scheduler() const { return scheduler_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Live {
+    Request request;
+    int32_t logprobs = -1;
+    std::optional<StreamDecoder> decoder;
+    Clock::time_point arrival;
+    Clock::time_point last_token;
+    bool scheduled = false;
+  };
+
+  EngineCore(std::unique_ptr<ModelRunner> runner, std::shared_ptr<const Tokenizer> tokenizer,
+             const EngineOptions& options);
+  TokenEvent final_event(Live& live, FinishReason reason, const std::string& error);
+  void refresh_gauges();
+
+  std::unique_ptr<ModelRunner> runner_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  EngineInfo info_;
+  std::vector<int32_t> eos_token_ids_;
+  KvCacheManager kv_;
+  Scheduler scheduler_;
+  std::unordered_map<std::string, std::unique_ptr<Live>> requests_;
+  uint64_t next_arrival_ = 0;
+  std::vector<float> logits_;
+  EngineMetrics metrics_;
+  StepStats last_step_;
+};
+
+}  // namespace tessera::engine

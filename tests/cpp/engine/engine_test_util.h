@@ -1,0 +1,98 @@
+// Shared helpers of the engine tests: a very small random Llama checkpoint (written once per test
+// process, fp32, in batch-invariant mode so logits do not depend on the batch), engine cores over
+// it, and the "run alone" reference through SequenceRunner with the engine's sampling rule.
+#pragma once
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/sampling.h"
+#include "src/engine/engine_core.h"
+#include "src/model/make_model.h"
+#include "src/model/sequence_runner.h"
+
+namespace tessera::engine::testing {
+
+// 2 layers, hidden 64, 4 query heads over 2 KV heads of 16, vocab 512, context 2048.
+inline ModelConfig tiny_config() {
+  ModelConfig c = *model_preset("tiny");
+  c.hidden_size = 64;
+  c.num_layers = 2;
+  c.num_heads = 4;
+  c.num_kv_heads = 2;
+  c.head_dim = 16;
+  c.intermediate_size = 128;
+  c.vocab_size = 512;
+  c.max_position_embeddings = 2048;
+  c.bos_token_id = 1;
+  c.eos_token_ids = {2};
+  return c;
+}
+
+inline std::string tiny_model_dir() {
+  static const std::string dir = [] {
+    std::ostringstream name;
+    name << "tessera_engine_tiny_" << ::getpid();
+    const std::filesystem::path p = std::filesystem::temp_directory_path() / name.str();
+    std::filesystem::remove_all(p);
+    const Status st = make_random_model(tiny_config(), p.string(), /*seed=*/11, DType::kF32, 5'000'000'000ull, "engine-test");
+    if (!st.is_ok()) return std::string();
+    return p.string();
+  }();
+  return dir;
+}
+
+// The shared tiny model, batch-invariant.
+inline std::shared_ptr<LlamaModel> tiny_model() {
+  static std::shared_ptr<LlamaModel> model = []() -> std::shared_ptr<LlamaModel> {
+    auto m = LlamaModel::load(tiny_model_dir());
+    if (!m) return nullptr;
+    std::shared_ptr<LlamaModel> shared(std::move(*m));
+    shared->set_batch_invariant(true);
+    return shared;
+  }();
+  return model;
+}
+
+inline std::unique_ptr<EngineCore> make_core(int32_t num_blocks, int32_t block_size, EngineOptions options = {},
+                                             std::shared_ptr<const Tokenizer> tokenizer = nullptr) {
+  auto runner = CpuModelRunner::create(tiny_model(), num_blocks, block_size);
+  if (!runner) return nullptr;
+  auto core = EngineCore::create(std::move(*runner), std::move(tokenizer), options);
+  return core ? std::move(*core) : nullptr;
+}
+
+// The tokens a request generates when it runs alone: one SequenceRunner, the same draw rule
+// (uniform(seed, n) for token n) and the same stop rule as the engine.
+inline std::vector<int32_t> run_alone(const LlamaModel& model, const GenerationRequest& q) {
+  const ModelConfig& c = model.config();
+  auto runner = SequenceRunner::create(model, static_cast<int64_t>(q.prompt_token_ids.size()) + q.max_tokens);
+  if (!runner) return {};
+  auto logits = runner->append(q.prompt_token_ids);
+  const kernels::cpu::SamplingParams sp{q.sampling.temperature, q.sampling.top_k, q.sampling.top_p, q.sampling.min_p};
+  std::vector<int32_t> out;
+  while (logits && static_cast<int64_t>(out.size()) < q.max_tokens) {
+    const int32_t tok = kernels::cpu::sample_token(logits->data(), c.vocab_size, sp,
+                                                   kernels::cpu::uniform_from(q.sampling.seed, out.size()));
+    out.push_back(tok);
+    bool stop = false;
+    for (int64_t e : c.eos_token_ids) stop |= !q.ignore_eos && e == tok;
+    for (int32_t s : q.stop_token_ids) stop |= s == tok;
+    if (stop || static_cast<int64_t>(out.size()) == q.max_tokens) break;
+    logits = runner->append({tok});
+  }
+  return out;
+}
+
+inline std::string name(const char* prefix, int64_t i) {
+  std::ostringstream s;
+  s << prefix << i;
+  return s.str();
+}
+
+}  // namespace tessera::engine::testing

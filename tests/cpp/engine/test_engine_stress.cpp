@@ -1,0 +1,130 @@
+// The randomized engine test of issue #7: thousands of arrivals with random lengths, shared
+// prefixes, priorities, seeds and cancels, over a deliberately tiny KV cache. Every step: the
+// token budget holds and the scheduler's and block pool's invariants hold. At the end: every
+// request got exactly one final event (finished or cancelled), no block leaked, and each finished
+// request's tokens equal those it produces running alone (a cancelled one's are a prefix of them).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <random>
+
+#include "engine_test_util.h"
+
+namespace tessera::engine {
+namespace {
+
+using testing::make_core;
+using testing::name;
+using testing::run_alone;
+using testing::tiny_model;
+
+struct Seen {
+  GenerationRequest request;
+  std::vector<int32_t> tokens;
+  int finals = 0;
+  std::optional<FinishReason> finish;
+};
+
+TEST(EngineStress, ThousandsOfArrivalsCancelsAndATinyCache) {
+  ASSERT_NE(tiny_model(), nullptr);
+  const auto t0 = std::chrono::steady_clock::now();
+  constexpr int kRequests = 2500;
+  constexpr int32_t kBlocks = 24, kBlockSize = 4;  // 96 slots; one request needs up to 63
+  EngineOptions opt;
+  opt.max_num_batched_tokens = 32;
+  opt.max_num_seqs = 8;
+  auto core = make_core(kBlocks, kBlockSize, opt);
+  ASSERT_NE(core, nullptr);
+
+  std::mt19937 rng(2024);
+  auto token = [&] { return 3 + static_cast<int32_t>(rng() % 509); };
+  std::vector<std::vector<int32_t>> bases(4);
+  for (auto& b : bases)
+    for (int i = 0; i < 40; ++i) b.push_back(token());
+
+  std::map<std::string, Seen> seen;
+  std::vector<std::string> ids;
+  auto deliver = [&](std::vector<TokenEvent> events) {
+    for (TokenEvent& ev : events) {
+      Seen& s = seen.at(ev.request_id);
+      ASSERT_EQ(s.finals, 0) << ev.request_id << " got an event after its last";
+      s.tokens.insert(s.tokens.end(), ev.token_ids.begin(), ev.token_ids.end());
+      if (ev.finish_reason) {
+        ++s.finals;
+        s.finish = ev.finish_reason;
+        EXPECT_EQ(ev.usage.completion_tokens, static_cast<int64_t>(s.tokens.size()));
+      }
+    }
+  };
+
+  int arrived = 0, steps = 0;
+  while (arrived < kRequests || core->has_unfinished()) {
+    // Arrivals: 0-3 per step while they last.
+    for (int k = static_cast<int>(rng() % 4); k > 0 && arrived < kRequests; --k) {
+      GenerationRequest q;
+      q.request_id = name("s", arrived++);
+      const auto& base = bases[rng() % bases.size()];
+      q.prompt_token_ids.assign(base.begin(), base.begin() + 1 + static_cast<std::ptrdiff_t>(rng() % base.size()));
+      for (int extra = static_cast<int>(rng() % 9); extra > 0; --extra) q.prompt_token_ids.push_back(token());
+      q.max_tokens = 1 + static_cast<int64_t>(rng() % 16);
+      q.priority = static_cast<int32_t>(rng() % 3);
+      q.ignore_eos = rng() % 2;
+      q.sampling.temperature = 0.0f;
+      if (rng() % 4 == 0) q.sampling = {0.8f, 20, 0.9f, 0.0f, rng()};
+      ASSERT_TRUE(core->add_request(q).is_ok()) << q.request_id;
+      seen[q.request_id].request = q;
+      ids.push_back(q.request_id);
+    }
+    // Cancels: now and then, any request (live, finished or unknown).
+    if (!ids.empty() && rng() % 16 == 0) {
+      const std::string& id = ids[rng() % ids.size()];
+      const bool live = core->is_live(id);
+      auto ev = core->abort_request(id);
+      ASSERT_EQ(ev.has_value(), live);
+      if (ev) deliver({std::move(*ev)});
+    }
+    deliver(core->step());
+    ++steps;
+    ASSERT_LE(core->last_step().num_scheduled_tokens, opt.max_num_batched_tokens);
+    ASSERT_LE(core->last_step().num_seqs, opt.max_num_seqs);
+    const Status st = core->scheduler().check_invariants();
+    ASSERT_TRUE(st.is_ok()) << "step " << steps << ": " << st.message();
+    ASSERT_LT(steps, 200000) << "no progress";
+  }
+  const double engine_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  EXPECT_EQ(core->scheduler().kv().num_free_blocks(), kBlocks);
+  EXPECT_EQ(core->scheduler().kv().num_requests(), 0);
+  const EngineMetrics& m = core->metrics();
+  EXPECT_GT(m.num_preemptions, 0);
+  EXPECT_GT(m.prefix_cache_hit_tokens, 0);
+  int cancelled = 0, finished = 0;
+  std::map<std::tuple<std::vector<int32_t>, int64_t, bool, float, uint64_t>, std::vector<int32_t>> memo;
+  for (const auto& [id, s] : seen) {
+    ASSERT_EQ(s.finals, 1) << id;
+    const GenerationRequest& q = s.request;
+    auto key = std::make_tuple(q.prompt_token_ids, q.max_tokens, q.ignore_eos, q.sampling.temperature, q.sampling.seed);
+    auto it = memo.find(key);
+    if (it == memo.end()) it = memo.emplace(key, run_alone(*tiny_model(), q)).first;
+    const std::vector<int32_t>& alone = it->second;
+    if (s.finish == FinishReason::kCancelled) {
+      ++cancelled;
+      ASSERT_LE(s.tokens.size(), alone.size()) << id;
+      EXPECT_TRUE(std::equal(s.tokens.begin(), s.tokens.end(), alone.begin())) << id;
+    } else {
+      ++finished;
+      EXPECT_EQ(s.tokens, alone) << id;
+    }
+  }
+  EXPECT_EQ(cancelled + finished, kRequests);
+  EXPECT_GT(cancelled, 10);
+  std::printf("[ stress ] %d requests (%d cancelled) in %d steps: %lld preemptions, %lld of %lld prompt tokens "
+              "from the prefix cache, engine %.2fs\n",
+              kRequests, cancelled, steps, static_cast<long long>(m.num_preemptions),
+              static_cast<long long>(m.prefix_cache_hit_tokens), static_cast<long long>(m.prefix_cache_query_tokens),
+              engine_s);
+}
+
+}  // namespace
+}  // namespace tessera::engine
