@@ -43,24 +43,24 @@ constexpr FwdTiles fwd_tiles(int head_dim) {
 struct BwdTiles {
   int block_m;       // dK/dV pass: query rows per inner step
   int block_n;       // dK/dV pass: keys per CTA
-  int num_warps;     // dK/dV pass: warps split block_n, 16 keys each
+  int num_warps;     // dK/dV pass: warps, tiled 2-D per product (bwd_kernel.cuh)
   int dq_block_m;    // dQ pass (deterministic mode): query rows per CTA, 16 per warp
   int dq_block_n;    // dQ pass: keys per step
 };
 
-// Backward, dK/dV pass: each CTA owns block_n keys of one KV head (so dK, dV accumulate in registers
-// with no atomics, GQA included: the CTA loops over the query heads of its group) and walks the
-// query blocks. Each warp owns 16 keys: dK and dV take head_dim / 2 fp32 registers each per thread,
-// S^T and dP^T block_m / 2 each: 192 at d = 128, so d = 256 (256 for dK + dV alone) is not offered
-// by this generation (attention_bwd_supports_head_dim says so).
+// Backward, dK/dV pass: each CTA owns block_n = 128 keys of one KV head (so dK, dV accumulate in
+// registers with no atomics, GQA included: the CTA loops over the query heads of its group) and
+// walks the query blocks. Per thread: dK and dV take 2 x 128 * head_dim / 256 fp32 registers, S and
+// dP 2 x block_m * 128 / 256: 192 at d = 128 with block_m = 64; d = 64 affords block_m = 128
+// (twice the MMAs per barrier and per P/dS round trip). d = 256 (256 registers for dK + dV alone)
+// is not offered by this generation (attention_bwd_supports_head_dim says so).
 // The dQ pass (deterministic mode) has the forward's shape: block_m queries per CTA walking the keys.
 constexpr int kBwdMaxHeadDim = 128;
 constexpr BwdTiles bwd_tiles(int head_dim) {
-  (void)head_dim;
 #ifdef TESSERA_BWD_BM  // tile sweeps in dev/kernels
-  return {TESSERA_BWD_BM, 128, 8, 64, 64};
+  if (head_dim == 64) return {TESSERA_BWD_BM, 128, 8, 64, 64};
 #endif
-  return {64, 128, 8, 64, 64};
+  return {head_dim <= 64 ? 128 : 64, 128, 8, 64, 64};
 }
 
 }  // namespace tessera::kernels::attention

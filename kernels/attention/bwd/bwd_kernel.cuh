@@ -2,11 +2,11 @@
 // kernels (dsum = rowsum(dO * O), dQ accumulator -> dQ) and the dK/dV kernel.
 //
 // dK/dV kernel: one CTA owns block_n keys of one KV head and walks every (query head of its GQA
-// group, query block) pair, recomputing the scores transposed, S^T = K Q^T, so that each warp's 16
-// keys are the rows of its tiles and P^T, dS^T feed dV += P^T dO and dK += dS^T Q straight from
-// registers. dK and dV stay in registers for the whole walk: no atomics on them, GQA included.
-// Unless deterministic, the CTA also writes dS^T to shared memory and adds its share of
-// dQ = dS K into an fp32 accumulator with atomics; deterministic mode leaves dQ to bwd_dq_kernel.cuh.
+// group, query block) pair. Per step it recomputes S = Q K^T and dP = dO V^T tiled 2-D over the
+// warps, writes P and dS to shared memory, and accumulates dV += P^T dO and dK += dS^T Q with a
+// key-major warp tiling; dK and dV stay in registers for the whole walk: no atomics on them, GQA
+// included. Unless deterministic, the CTA also adds its share of dQ = dS K into an fp32
+// accumulator with atomics; deterministic mode leaves dQ to bwd_dq_kernel.cuh.
 // Q/dO tiles (and their lse/dsum rows) are double-buffered: block i+1 loads while block i computes.
 //
 // Math (scale = softmax_scale, all in fp32 from fp16/bf16 inputs):
@@ -80,20 +80,57 @@ __global__ void __launch_bounds__(256)
 
 // ---- dK/dV kernel ---------------------------------------------------------------------------------
 
+// Warp tiling of the dK/dV kernel (8 warps, block_n = 128 keys, block_m = 64 or 128 queries). Each
+// product splits 2-D over the warps so that every warp reads only the part of each shared tile its
+// outputs need; P and dS go through shared memory once to switch from the query-major S/dP tiling
+// to the key-major dK/dV one.
+//   S, dP  [block_m queries x block_n keys]  (block_m / 32) x (8 / that) warps, 32 queries each
+//   dK, dV [block_n keys x head_dim]         4 x 2 warps (32 keys x head_dim / 2 each)
+//   dQ     [block_m queries x head_dim]      as S, or twice as many warps along the queries when
+//                                            the head-dim split would leave an odd n-tile count (96)
+template <int kBlockM, int kHeadDim, int kNumWarps>
+constexpr int bwd_dq_warps_m() {
+  const int m = kBlockM / 32;
+  return (kHeadDim / (kNumWarps / m) / 8) % 2 == 0 ? m : 2 * m;
+}
+
 template <typename T, int kHeadDim, int kBlockM, int kBlockN, int kNumWarps>
 struct BwdKernelTraits {
   static constexpr int kThreads = kNumWarps * 32;
-  static constexpr int kDTiles = kHeadDim / 8;
-  static constexpr int kMTilesOfQ = kBlockM / 16;        // 16-row tiles of a query block
-  static constexpr int kDqParts = kNumWarps / kMTilesOfQ;  // warps sharing one query tile's dQ columns
-  static constexpr int kDqTiles = kDTiles / kDqParts;      // 8-column dQ tiles per warp
-  static_assert(kBlockN == 16 * kNumWarps, "each warp owns 16 keys");
-  static_assert(kNumWarps % kMTilesOfQ == 0 && kDqTiles % 2 == 0, "dQ work must split evenly over warps");
+  static_assert(kNumWarps == 8 && kBlockN == 128 && (kBlockM == 64 || kBlockM == 128),
+                "the warp tiling below is for 8 warps, 128 keys and 64 or 128 queries");
+  static constexpr int kSdpWarpsM = kBlockM / 32, kSdpWarpsN = kNumWarps / kSdpWarpsM;
+  static constexpr int kSdpMTiles = 2, kSdpNTiles = kBlockN / kSdpWarpsN / 8;
+  static constexpr int kKvWarpsN = 4, kKvWarpsD = 2;
+  static constexpr int kKvMTiles = kBlockN / kKvWarpsN / 16, kKvNTiles = kHeadDim / kKvWarpsD / 8;
+  static constexpr int kDqWarpsM = bwd_dq_warps_m<kBlockM, kHeadDim, kNumWarps>(), kDqWarpsD = kNumWarps / kDqWarpsM;
+  static constexpr int kDqMTiles = kBlockM / kDqWarpsM / 16, kDqNTiles = kHeadDim / kDqWarpsD / 8;
+  static_assert(kSdpNTiles % 2 == 0 && kKvNTiles % 2 == 0 && kDqNTiles % 2 == 0 && kDqMTiles >= 1,
+                "n-tiles are loaded in pairs");
   using QTile = SmemTile<kBlockM, kHeadDim>;
   using KvTile = SmemTile<kBlockN, kHeadDim>;
-  using DsTile = SmemTile<kBlockN, kBlockM>;  // dS^T: [key][query]
-  static constexpr int kSmemBytes = 2 * KvTile::kBytes + 4 * QTile::kBytes + DsTile::kBytes + 4 * kBlockM * 4;
+  using PTile = SmemTile<kBlockM, kBlockN>;  // P and dS: [query][key]
+  static constexpr int kSmemBytes = 2 * KvTile::kBytes + 4 * QTile::kBytes + 2 * PTile::kBytes + 4 * kBlockM * 4;
 };
+
+// Rows (g, g + 8) of the m-tiles of a C-tile stack, as (tile, half) -> row within the warp's tile.
+__device__ __forceinline__ int c_tile_row(int m_tile, int half) { return m_tile * 16 + half * 8 + (threadIdx.x % 32) / 4; }
+
+// Write a warp's C tiles c[m][n][4] as T into a [rows][cols] shared tile at (row0, col0).
+template <typename T, typename Tile, int kMTiles, int kNTiles>
+__device__ __forceinline__ void store_c_smem(T* tile, int row0, int col0, const float (&c)[kMTiles][kNTiles][4]) {
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int m = 0; m < kMTiles; ++m)
+#pragma unroll
+    for (int n = 0; n < kNTiles; ++n)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int col = col0 + n * 8 + 2 * (lane % 4);
+        *reinterpret_cast<uint32_t*>(tile + Tile::offset(row0 + c_tile_row(m, h), col / 8) + col % 8) =
+            mma::ElementTraits<T>::pack(c[m][n][2 * h], c[m][n][2 * h + 1]);
+      }
+}
 
 template <typename T, int kHeadDim, int kBlockM, int kBlockN, int kNumWarps, bool kComputeDq>
 __global__ void __launch_bounds__(kNumWarps * 32)
@@ -101,9 +138,8 @@ __global__ void __launch_bounds__(kNumWarps * 32)
   using Traits = BwdKernelTraits<T, kHeadDim, kBlockM, kBlockN, kNumWarps>;
   using QTile = typename Traits::QTile;
   using KvTile = typename Traits::KvTile;
-  using DsTile = typename Traits::DsTile;
-  constexpr int kDTiles = Traits::kDTiles;
-  constexpr int kQTiles = kBlockM / 8;  // 8-column tiles of S^T (one per 8 queries)
+  using PTile = typename Traits::PTile;
+  constexpr int kSdpM = Traits::kSdpMTiles, kSdpN = Traits::kSdpNTiles;
 
   const AttentionShape& shape = p.shape;
   const int n_block = blockIdx.x;
@@ -131,15 +167,21 @@ __global__ void __launch_bounds__(kNumWarps * 32)
   T* sV = sK + KvTile::kElements;
   T* sQ = sV + KvTile::kElements;          // [2] buffers
   T* sdO = sQ + 2 * QTile::kElements;      // [2]
-  T* sdS = sdO + 2 * QTile::kElements;
-  float* sLse = reinterpret_cast<float*>(sdS + DsTile::kElements);  // [2][kBlockM], log2 units
+  T* sP = sdO + 2 * QTile::kElements;      // P  [query][key]
+  T* sdS = sP + PTile::kElements;          // dS [query][key]
+  float* sLse = reinterpret_cast<float*>(sdS + PTile::kElements);  // [2][kBlockM], log2 units
   float* sDsum = sLse + 2 * kBlockM;                                // [2][kBlockM]
 
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
-  const int key_row0 = warp * 16;  // this warp's keys within the block
+  // S / dP tiling: this warp's queries and keys within the block.
+  const int sdp_q0 = (warp % Traits::kSdpWarpsM) * kSdpM * 16;
+  const int sdp_k0 = (warp / Traits::kSdpWarpsM) * kSdpN * 8;
+  // dK / dV tiling: this warp's keys and head-dim columns.
+  const int kv_k0 = (warp % Traits::kKvWarpsN) * Traits::kKvMTiles * 16;
+  const int kv_d0 = (warp / Traits::kKvWarpsN) * Traits::kKvNTiles * 8;
 
-  float dk[1][kDTiles][4], dv[1][kDTiles][4];
+  float dk[Traits::kKvMTiles][Traits::kKvNTiles][4], dv[Traits::kKvMTiles][Traits::kKvNTiles][4];
   zero(dk);
   zero(dv);
 
@@ -188,78 +230,82 @@ __global__ void __launch_bounds__(kNumWarps * 32)
       const float* lse = sLse + buf * kBlockM;
       const float* ds = sDsum + buf * kBlockM;
 
-      // P^T = exp2(scale_log2 * K Q^T - lse): rows = this warp's keys, columns = the block's queries.
-      float pt[1][kQTiles][4];
-      zero(pt);
-      warp_gemm_ss<T, ALayout::kMK, BLayout::kNT, KvTile, QTile, kHeadDim / 16>(pt, sK, key_row0, 0, sQb, 0, 0);
+      // S = Q K^T and dP = dO V^T for this warp's 32 x 32 tile.
+      float s[kSdpM][kSdpN][4], dp[kSdpM][kSdpN][4];
+      zero(s);
+      zero(dp);
+      warp_gemm_ss<T, ALayout::kMK, BLayout::kNT, QTile, KvTile, kHeadDim / 16>(s, sQb, sdp_q0, 0, sK, sdp_k0, 0);
+      warp_gemm_ss<T, ALayout::kMK, BLayout::kNT, QTile, KvTile, kHeadDim / 16>(dp, sdOb, sdp_q0, 0, sV, sdp_k0, 0);
+
+      // P = exp2(scale_log2 * S - lse) (0 where masked), dS = P * (dP - dsum); both to shared memory.
       const bool needs_mask = n0 + kBlockN > seqlen_k || (shape.is_causal && n0 + kBlockN - 1 > m0 + causal_offset);
 #pragma unroll
-      for (int j = 0; j < kQTiles; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int qcol = j * 8 + c_col(e);
-          float s = pt[0][j][e] * scale_log2;
-          if (needs_mask && is_masked(m0 + qcol, n0 + key_row0 + c_row(e), seqlen_k, causal_offset, shape.is_causal))
-            s = -INFINITY;
-          pt[0][j][e] = fast_exp2(s - lse[qcol]);
-        }
-
-      // dP^T = V dO^T, then dS^T = P^T * (dP^T - dsum).
-      float dst[1][kQTiles][4];
-      zero(dst);
-      warp_gemm_ss<T, ALayout::kMK, BLayout::kNT, KvTile, QTile, kHeadDim / 16>(dst, sV, key_row0, 0, sdOb, 0, 0);
-#pragma unroll
-      for (int j = 0; j < kQTiles; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) dst[0][j][e] = pt[0][j][e] * (dst[0][j][e] - ds[j * 8 + c_col(e)]);
-
-      warp_gemm_rs<T, BLayout::kNN, QTile, kBlockM / 16>(dv, pt, sdOb, 0, 0);
-      warp_gemm_rs<T, BLayout::kNN, QTile, kBlockM / 16>(dk, dst, sQb, 0, 0);
-
-      if constexpr (kComputeDq) {
-        // dS^T to shared memory ([key][query]), then dQ(block) += dS K split over the warps.
-#pragma unroll
-        for (int j = 0; j < kQTiles; ++j)
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const int key = key_row0 + h * 8 + lane / 4;
-            const int q = j * 8 + 2 * (lane % 4);
-            *reinterpret_cast<uint32_t*>(sdS + DsTile::offset(key, q / 8) + q % 8) =
-                mma::ElementTraits<T>::pack(dst[0][j][2 * h], dst[0][j][2 * h + 1]);
-          }
-        __syncthreads();
-        const int q_tile = warp % Traits::kMTilesOfQ;
-        const int d_part = warp / Traits::kMTilesOfQ;
-        float dq[1][Traits::kDqTiles][4];
-        zero(dq);
-        warp_gemm_ss<T, ALayout::kKM, BLayout::kNN, DsTile, KvTile, kBlockN / 16>(dq, sdS, 0, 2 * q_tile, sK, 0,
-                                                                                  d_part * Traits::kDqTiles);
-        // One 8-byte vector reduction (sm_90) per pair of columns instead of two scalar atomics: the
-        // backward went from 29.9 to 25.2 ms at B=1 H=16 S=16k D=128 (docs/perf-notes.md). 16-byte
-        // reductions (pairs swapped between lanes) measured no further gain.
-        float* acc = dq_accum + static_cast<int64_t>(head) * kHeadDim;
+      for (int m = 0; m < kSdpM; ++m)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          const int row = m0 + q_tile * 16 + h * 8 + lane / 4;
-          if (row >= seqlen_q) continue;
-          float* acc_row = acc + packed_row(shape, batch, row) * shape.num_heads * kHeadDim;
+          const int q = sdp_q0 + c_tile_row(m, h);
+          const float row_lse = lse[q], row_dsum = ds[q];
 #pragma unroll
-          for (int j = 0; j < Traits::kDqTiles; ++j) {
-            const int d = (d_part * Traits::kDqTiles + j) * 8 + 2 * (lane % 4);
-            atomicAdd(reinterpret_cast<float2*>(acc_row + d), make_float2(dq[0][j][2 * h], dq[0][j][2 * h + 1]));
-          }
+          for (int n = 0; n < kSdpN; ++n)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              float x = fmaf(s[m][n][2 * h + e], scale_log2, -row_lse);
+              if (needs_mask && is_masked(m0 + q, n0 + sdp_k0 + n * 8 + 2 * (lane % 4) + e, seqlen_k, causal_offset,
+                                          shape.is_causal))
+                x = -INFINITY;
+              const float pv = fast_exp2(x);
+              s[m][n][2 * h + e] = pv;
+              dp[m][n][2 * h + e] = pv * (dp[m][n][2 * h + e] - row_dsum);
+            }
         }
+      store_c_smem<T, PTile>(sP, sdp_q0, sdp_k0, s);
+      store_c_smem<T, PTile>(sdS, sdp_q0, sdp_k0, dp);
+      __syncthreads();  // P and dS of the whole block are in shared memory
+
+      // dV += P^T dO and dK += dS^T Q for this warp's keys and columns: P^T / dS^T are read
+      // transposed from the [query][key] tiles (k = queries).
+      warp_gemm_ss<T, ALayout::kKM, BLayout::kNN, PTile, QTile, kBlockM / 16>(dv, sP, 0, kv_k0 / 8, sdOb, 0, kv_d0 / 8);
+      warp_gemm_ss<T, ALayout::kKM, BLayout::kNN, PTile, QTile, kBlockM / 16>(dk, sdS, 0, kv_k0 / 8, sQb, 0, kv_d0 / 8);
+
+      if constexpr (kComputeDq) {
+        // dQ(block) += dS K for this warp's queries and columns, added into the fp32 accumulator.
+        constexpr int kDqM = Traits::kDqMTiles, kDqN = Traits::kDqNTiles;
+        const int dq_q0 = (warp % Traits::kDqWarpsM) * kDqM * 16;
+        const int dq_d0 = (warp / Traits::kDqWarpsM) * kDqN * 8;
+        float dq[kDqM][kDqN][4];
+        zero(dq);
+        warp_gemm_ss<T, ALayout::kMK, BLayout::kNN, PTile, KvTile, kBlockN / 16>(dq, sdS, dq_q0, 0, sK, 0, dq_d0 / 8);
+        // One 8-byte vector reduction (sm_90) per pair of columns instead of two scalar atomics: the
+        // backward went from 29.9 to 25.2 ms at B=1 H=16 S=16k D=128 (docs/perf-notes.md).
+        float* acc = dq_accum + static_cast<int64_t>(head) * kHeadDim;
+#pragma unroll
+        for (int m = 0; m < kDqM; ++m)
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const int row = m0 + dq_q0 + c_tile_row(m, h);
+            if (row >= seqlen_q) continue;
+            float* acc_row = acc + packed_row(shape, batch, row) * shape.num_heads * kHeadDim;
+#pragma unroll
+            for (int n = 0; n < kDqN; ++n) {
+              const int d = dq_d0 + n * 8 + 2 * (lane % 4);
+              atomicAdd(reinterpret_cast<float2*>(acc_row + d), make_float2(dq[m][n][2 * h], dq[m][n][2 * h + 1]));
+            }
+          }
       }
-      __syncthreads();  // buffer `buf` and sdS are free for the next step's loads
+      __syncthreads();  // buffer `buf`, P and dS are free for the next step
     }
   }
 
   // Epilogue: dK = scale * sum dS^T Q, dV = sum P^T dO, rows of keys inside the sequence.
   const SeqSlice dk_seq = seq_slice(p.dk_strides, shape.cu_seqlens_k, shape.seqlen_k, batch, kv_head);
   const SeqSlice dv_seq = seq_slice(p.dv_strides, shape.cu_seqlens_k, shape.seqlen_k, batch, kv_head);
-  store_c_rows<T>(static_cast<T*>(p.dk) + dk_seq.offset, dk_seq.row_stride, n0 + key_row0, seqlen_k, dk[0],
-                  shape.softmax_scale, shape.softmax_scale);
-  store_c_rows<T>(static_cast<T*>(p.dv) + dv_seq.offset, dv_seq.row_stride, n0 + key_row0, seqlen_k, dv[0], 1.f, 1.f);
+#pragma unroll
+  for (int m = 0; m < Traits::kKvMTiles; ++m) {
+    store_c_rows<T>(static_cast<T*>(p.dk) + dk_seq.offset + kv_d0, dk_seq.row_stride, n0 + kv_k0 + m * 16, seqlen_k,
+                    dk[m], shape.softmax_scale, shape.softmax_scale);
+    store_c_rows<T>(static_cast<T*>(p.dv) + dv_seq.offset + kv_d0, dv_seq.row_stride, n0 + kv_k0 + m * 16, seqlen_k,
+                    dv[m], 1.f, 1.f);
+  }
 }
 
 }  // namespace tessera::kernels::attention
