@@ -75,6 +75,7 @@ struct TokenEvent {
   std::optional<FinishReason> finish_reason;  // set on the last event of a request only
   std::string error;                   // why, with FinishReason::kError
   Usage usage;                         // totals so far
+  std::chrono::steady_clock::time_point time;  // when the engine produced it (for latency stats)
   bool finished() const { return finish_reason.has_value(); }
 };
 

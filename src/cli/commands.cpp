@@ -537,6 +537,7 @@ const std::vector<Command>& commands() {
       {"info", "describe a checkpoint: architecture, parameters, dtypes, memory", cmd_info},
       {"tokenize", "text to token ids with the model's tokenizer.json", cmd_tokenize},
       {"detokenize", "token ids to text", cmd_detokenize},
+      {"bench", "engine throughput and latency: bench --offline", cmd_bench},
   };
   return kCommands;
 }

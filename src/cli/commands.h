@@ -17,4 +17,7 @@ struct Command {
 
 const std::vector<Command>& commands();
 
+// `tessera bench --offline` (src/cli/bench.cpp).
+Status cmd_bench(const std::vector<std::string>& args);
+
 }  // namespace tessera::cli

@@ -119,6 +119,7 @@ struct Engine::Impl {
         ev.request_id = request.request_id;
         ev.finish_reason = FinishReason::kError;
         ev.error = st.message();
+        ev.time = std::chrono::steady_clock::now();
         events.push_back(std::move(ev));
       }
       for (const std::string& id : cancelled)
@@ -141,6 +142,7 @@ struct Engine::Impl {
         TokenEvent ev;
         ev.request_id = request.request_id;
         ev.finish_reason = FinishReason::kCancelled;
+        ev.time = std::chrono::steady_clock::now();
         events.push_back(std::move(ev));
       }
       inbox.clear();

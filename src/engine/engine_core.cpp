@@ -156,8 +156,9 @@ TokenEvent EngineCore::final_event(Live& live, FinishReason reason, const std::s
   ev.error = error;
   if (live.decoder) ev.text = live.decoder->flush();
   ev.usage = {r.num_prompt_tokens, r.num_output_tokens(), std::max<int64_t>(0, r.num_cached_prompt_tokens)};
+  ev.time = Clock::now();
   ++metrics_.requests_finished[static_cast<int>(reason)];
-  metrics_.e2e_latency_s.observe(seconds(Clock::now() - live.arrival));
+  metrics_.e2e_latency_s.observe(seconds(ev.time - live.arrival));
   return ev;
 }
 
@@ -250,6 +251,7 @@ std::vector<TokenEvent> EngineCore::step() {
       ev.usage = {r.num_prompt_tokens, r.num_output_tokens(), std::max<int64_t>(0, r.num_cached_prompt_tokens)};
     }
     ev.text = std::move(text);
+    ev.time = now;
     ev.token_ids.push_back(sampled[i]);
     if (logprobs[i]) ev.logprobs.push_back(std::move(*logprobs[i]));
     events.push_back(std::move(ev));
