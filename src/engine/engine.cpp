@@ -178,7 +178,7 @@ Expected<std::unique_ptr<Engine>> Engine::create(std::unique_ptr<engine::ModelRu
 }
 
 Expected<std::unique_ptr<Engine>> Engine::create(const std::string& model_dir, const EngineOptions& options) {
-  if (options.block_size < 1) return invalid_argument("block_size: must be at least 1");
+  TESSERA_RETURN_IF_ERROR(engine::EngineCore::validate_options(options));
   TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> loaded, LlamaModel::load(model_dir));
   loaded->set_batch_invariant(options.batch_invariant);
   std::shared_ptr<const LlamaModel> model(std::move(loaded));

@@ -44,13 +44,24 @@ std::string field_error(const char* field, const std::string& what) {
 
 }  // namespace
 
+Status EngineCore::validate_options(const EngineOptions& options) {
+  if (options.block_size < 1) return invalid_argument("block_size: must be at least 1");
+  if (options.max_num_seqs < 1) return invalid_argument("max_num_seqs: must be at least 1");
+  if (options.max_num_batched_tokens < options.max_num_seqs) {
+    std::ostringstream s;
+    s << "max_num_batched_tokens: " << options.max_num_batched_tokens << " is less than max_num_seqs "
+      << options.max_num_seqs << " (each running request needs a token of the budget every step)";
+    return invalid_argument(s.str());
+  }
+  if (options.max_model_len < 0) return invalid_argument("max_model_len: must not be negative");
+  return Status::ok();
+}
+
 Expected<std::unique_ptr<EngineCore>> EngineCore::create(std::unique_ptr<ModelRunner> runner,
                                                          std::shared_ptr<const Tokenizer> tokenizer,
                                                          const EngineOptions& options) {
   if (!runner) return invalid_argument("engine: no model runner");
-  if (options.max_num_seqs < 1) return invalid_argument("max_num_seqs: must be at least 1");
-  if (options.max_num_batched_tokens < 1) return invalid_argument("max_num_batched_tokens: must be at least 1");
-  if (options.max_model_len < 0) return invalid_argument("max_model_len: must not be negative");
+  TESSERA_RETURN_IF_ERROR(validate_options(options));
   if (runner->num_blocks() < 1 || runner->block_size() < 1)
     return invalid_argument("KV cache: needs at least one block of at least one token");
   return std::unique_ptr<EngineCore>(new EngineCore(std::move(runner), std::move(tokenizer), options));

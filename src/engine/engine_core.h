@@ -38,6 +38,8 @@ class EngineCore {
                                                       std::shared_ptr<const Tokenizer> tokenizer,
                                                       const EngineOptions& options);
 
+  // The options' own consistency (limits, budget vs running cap); an error names the field.
+  static Status validate_options(const EngineOptions& options);
   const EngineInfo& info() const { return info_; }
   // Checks a request against the model, the context and the KV cache; the error names the field.
   Status validate(const GenerationRequest& request) const;

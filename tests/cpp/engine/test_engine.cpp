@@ -185,6 +185,12 @@ TEST(Engine, CreateRejectsBadOptions) {
   ASSERT_FALSE(e.has_value());
   EXPECT_NE(e.status().message().find("max_num_seqs"), std::string::npos);
   opt = {};
+  opt.max_num_seqs = 16;
+  opt.max_num_batched_tokens = 8;
+  e = Engine::create(tiny_model_dir(), opt);
+  ASSERT_FALSE(e.has_value());
+  EXPECT_NE(e.status().message().find("max_num_batched_tokens: 8 is less than max_num_seqs 16"), std::string::npos);
+  opt = {};
   opt.kv_cache_bytes = 10;
   e = Engine::create(tiny_model_dir(), opt);
   ASSERT_FALSE(e.has_value());

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <random>
 
@@ -63,6 +64,48 @@ GenerationRequest make_request(const std::string& id, std::vector<int32_t> promp
 }
 
 TEST(EngineCore, TinyModelLoads) { ASSERT_NE(tiny_model(), nullptr); }
+
+// What the equality tests rest on: in batch-invariant mode a token's logits are the same bits
+// whether its sequence runs alone or is chunked and batched next to others.
+TEST(EngineCore, BatchInvariantLogitsAreBitIdentical) {
+  ASSERT_NE(tiny_model(), nullptr);
+  ASSERT_TRUE(tiny_model()->batch_invariant());
+  std::mt19937 rng(10);
+  const std::vector<int32_t> a = random_tokens(rng, 13), other = random_tokens(rng, 29);
+  auto alone = SequenceRunner::create(*tiny_model(), 13);
+  auto ref = alone->append(a, /*all_logits=*/true);  // [13, vocab]
+  ASSERT_TRUE(ref.has_value());
+  const int64_t V = tiny_model()->config().vocab_size;
+  // Same cache, two sequences: a in blocks 0-3, the other in blocks 4-11 (block size 4). Step 1:
+  // a[0:5) next to other[0:29); step 2: a[5:13) next to a decode token of the other.
+  auto cache = CpuKvCache::create(tiny_model()->config(), 12, 4);
+  ASSERT_TRUE(cache.has_value());
+  auto add = [](ForwardBatch& b, const std::vector<int32_t>& toks, int32_t begin, int32_t end, int32_t first_block) {
+    for (int32_t p = begin; p < end; ++p) {
+      b.token_ids.push_back(toks[static_cast<size_t>(p)]);
+      b.positions.push_back(p);
+      b.slot_mapping.push_back(static_cast<int64_t>(first_block) * 4 + p);
+    }
+    b.cu_seqlens_q.push_back(static_cast<int32_t>(b.token_ids.size()));
+    b.seq_lens.push_back(end);
+    for (int32_t j = 0; j < 8; ++j) b.block_table.push_back(first_block + j);
+  };
+  std::vector<int32_t> other_plus = other;
+  other_plus.push_back(7);
+  ForwardBatch s1, s2;
+  s1.max_blocks_per_seq = s2.max_blocks_per_seq = 8;
+  s1.cu_seqlens_q = s2.cu_seqlens_q = {0};
+  add(s1, a, 0, 5, 0);
+  add(s1, other, 0, 29, 4);
+  add(s2, other_plus, 29, 30, 4);
+  add(s2, a, 5, 13, 0);
+  std::vector<float> l1, l2;
+  ASSERT_TRUE(tiny_model()->forward(s1, *cache, l1).is_ok());
+  ASSERT_TRUE(tiny_model()->forward(s2, *cache, l2).is_ok());
+  // Row 0 of step 1 is a's token 4; row 1 of step 2 is a's token 12.
+  EXPECT_EQ(0, std::memcmp(l1.data(), ref->data() + 4 * V, static_cast<size_t>(V) * 4));
+  EXPECT_EQ(0, std::memcmp(l2.data() + V, ref->data() + 12 * V, static_cast<size_t>(V) * 4));
+}
 
 TEST(EngineCore, BatchedGreedyAndSeededOutputsEqualRunningAlone) {
   ASSERT_NE(tiny_model(), nullptr);
@@ -372,6 +415,7 @@ TEST(EngineCore, MetricsCountStepsTokensAndLatencies) {
   ASSERT_NE(tiny_model(), nullptr);
   EngineOptions opt;
   opt.max_num_batched_tokens = 16;
+  opt.max_num_seqs = 8;
   auto core = make_core(64, 4, opt);
   std::mt19937 rng(8);
   int64_t prompt_total = 0;
