@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/attention/params.h"
 #include "kernels/attention/tile.cuh"
@@ -238,26 +239,37 @@ __global__ void __launch_bounds__(kNumWarps * 32)
       warp_gemm_ss<T, ALayout::kMK, BLayout::kNT, QTile, KvTile, kHeadDim / 16>(dp, sdOb, sdp_q0, 0, sV, sdp_k0, 0);
 
       // P = exp2(scale_log2 * S - lse) (0 where masked), dS = P * (dP - dsum); both to shared memory.
+      // The mask test is compiled only into the steps that need it (the block's diagonal and the
+      // sequence end): most steps run the plain loop.
+      auto p_and_ds = [&](auto masked) {
+#pragma unroll
+        for (int m = 0; m < kSdpM; ++m)
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const int q = sdp_q0 + c_tile_row(m, h);
+            const float row_lse = lse[q], row_dsum = ds[q];
+#pragma unroll
+            for (int n = 0; n < kSdpN; ++n)
+#pragma unroll
+              for (int e = 0; e < 2; ++e) {
+                float x = fmaf(s[m][n][2 * h + e], scale_log2, -row_lse);
+                if constexpr (decltype(masked)::value) {
+                  if (is_masked(m0 + q, n0 + sdp_k0 + n * 8 + 2 * (lane % 4) + e, seqlen_k, causal_offset,
+                                shape.is_causal))
+                    x = -INFINITY;
+                }
+                const float pv = fast_exp2(x);
+                s[m][n][2 * h + e] = pv;
+                dp[m][n][2 * h + e] = pv * (dp[m][n][2 * h + e] - row_dsum);
+              }
+          }
+      };
       const bool needs_mask = n0 + kBlockN > seqlen_k || (shape.is_causal && n0 + kBlockN - 1 > m0 + causal_offset);
-#pragma unroll
-      for (int m = 0; m < kSdpM; ++m)
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int q = sdp_q0 + c_tile_row(m, h);
-          const float row_lse = lse[q], row_dsum = ds[q];
-#pragma unroll
-          for (int n = 0; n < kSdpN; ++n)
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-              float x = fmaf(s[m][n][2 * h + e], scale_log2, -row_lse);
-              if (needs_mask && is_masked(m0 + q, n0 + sdp_k0 + n * 8 + 2 * (lane % 4) + e, seqlen_k, causal_offset,
-                                          shape.is_causal))
-                x = -INFINITY;
-              const float pv = fast_exp2(x);
-              s[m][n][2 * h + e] = pv;
-              dp[m][n][2 * h + e] = pv * (dp[m][n][2 * h + e] - row_dsum);
-            }
-        }
+      if (needs_mask) {
+        p_and_ds(std::true_type{});
+      } else {
+        p_and_ds(std::false_type{});
+      }
       store_c_smem<T, PTile>(sP, sdp_q0, sdp_k0, s);
       store_c_smem<T, PTile>(sdS, sdp_q0, sdp_k0, dp);
       __syncthreads();  // P and dS of the whole block are in shared memory
