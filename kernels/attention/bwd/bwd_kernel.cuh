@@ -186,7 +186,10 @@ __global__ void __launch_bounds__(kNumWarps * 32)
   zero(dk);
   zero(dv);
 
-  // Loads Q, dO, lse and dsum of walk step `it` into buffer `buf`.
+  // Loads Q and dO of walk step `it` into buffer `buf` (cp.async), and fetches its lse and dsum rows
+  // into registers: they are written to shared memory at the end of the step that issued the fetch,
+  // so that no thread stalls on the global load at the top of a step.
+  float next_lse = INFINITY, next_dsum = 0.f;
   auto load_step = [&](int it, int buf) {
     const int head = kv_head * group + it / num_m;
     const int m0 = (m_block_min + it % num_m) * kBlockM;
@@ -202,8 +205,14 @@ __global__ void __launch_bounds__(kNumWarps * 32)
     if (threadIdx.x < kBlockM) {
       const int row = m0 + threadIdx.x;
       const int64_t stat = row_stat_offset(shape, batch, head) + row;
-      sLse[buf * kBlockM + threadIdx.x] = row < seqlen_q ? p.lse[stat] * kLog2e : INFINITY;
-      sDsum[buf * kBlockM + threadIdx.x] = row < seqlen_q ? dsum[stat] : 0.f;
+      next_lse = row < seqlen_q ? p.lse[stat] * kLog2e : INFINITY;
+      next_dsum = row < seqlen_q ? dsum[stat] : 0.f;
+    }
+  };
+  auto store_step_stats = [&](int buf) {
+    if (threadIdx.x < kBlockM) {
+      sLse[buf * kBlockM + threadIdx.x] = next_lse;
+      sDsum[buf * kBlockM + threadIdx.x] = next_dsum;
     }
   };
 
@@ -214,6 +223,7 @@ __global__ void __launch_bounds__(kNumWarps * 32)
     load_tile_async<kBlockN, kHeadDim, Traits::kThreads>(sV, static_cast<const T*>(p.v) + v_seq.offset,
                                                           v_seq.row_stride, n0, seqlen_k);
     load_step(0, 0);
+    store_step_stats(0);
 
     for (int it = 0; it < iters; ++it) {
       const int buf = it & 1;
@@ -289,14 +299,16 @@ __global__ void __launch_bounds__(kNumWarps * 32)
         warp_gemm_ss<T, ALayout::kMK, BLayout::kNN, PTile, KvTile, kBlockN / 16>(dq, sdS, dq_q0, 0, sK, 0, dq_d0 / 8);
         // One 8-byte vector reduction (sm_90) per pair of columns instead of two scalar atomics: the
         // backward went from 29.9 to 25.2 ms at B=1 H=16 S=16k D=128 (docs/perf-notes.md).
-        float* acc = dq_accum + static_cast<int64_t>(head) * kHeadDim;
+        // Rows of one sequence are consecutive in the [rows, heads, head_dim] accumulator.
+        const int64_t row_pitch = static_cast<int64_t>(shape.num_heads) * kHeadDim;
+        float* acc = dq_accum + packed_row(shape, batch, m0) * row_pitch + static_cast<int64_t>(head) * kHeadDim;
 #pragma unroll
         for (int m = 0; m < kDqM; ++m)
 #pragma unroll
           for (int h = 0; h < 2; ++h) {
-            const int row = m0 + dq_q0 + c_tile_row(m, h);
-            if (row >= seqlen_q) continue;
-            float* acc_row = acc + packed_row(shape, batch, row) * shape.num_heads * kHeadDim;
+            const int local_row = dq_q0 + c_tile_row(m, h);
+            if (m0 + local_row >= seqlen_q) continue;
+            float* acc_row = acc + local_row * row_pitch;
 #pragma unroll
             for (int n = 0; n < kDqN; ++n) {
               const int d = dq_d0 + n * 8 + 2 * (lane % 4);
@@ -304,6 +316,7 @@ __global__ void __launch_bounds__(kNumWarps * 32)
             }
           }
       }
+      if (it + 1 < iters) store_step_stats(buf ^ 1);  // buffer buf ^ 1 was last read in step it - 1
       __syncthreads();  // buffer `buf`, P and dS are free for the next step
     }
   }
