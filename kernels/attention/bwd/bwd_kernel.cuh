@@ -190,9 +190,10 @@ __global__ void __launch_bounds__(kNumWarps * 32)
   // into registers: they are written to shared memory at the end of the step that issued the fetch,
   // so that no thread stalls on the global load at the top of a step.
   float next_lse = INFINITY, next_dsum = 0.f;
-  auto load_step = [&](int it, int buf) {
-    const int head = kv_head * group + it / num_m;
-    const int m0 = (m_block_min + it % num_m) * kBlockM;
+  // Walk step (query head q_in_group, query block m_idx), in the order head-major.
+  auto load_step = [&](int q_in_group, int m_idx, int buf) {
+    const int head = kv_head * group + q_in_group;
+    const int m0 = (m_block_min + m_idx) * kBlockM;
     const SeqSlice q_seq = seq_slice(p.q_strides, shape.cu_seqlens_q, shape.seqlen_q, batch, head);
     const SeqSlice do_seq = seq_slice(p.dout_strides, shape.cu_seqlens_q, shape.seqlen_q, batch, head);
     load_tile_async<kBlockM, kHeadDim, Traits::kThreads>(sQ + buf * QTile::kElements,
@@ -222,20 +223,22 @@ __global__ void __launch_bounds__(kNumWarps * 32)
                                                           k_seq.row_stride, n0, seqlen_k);
     load_tile_async<kBlockN, kHeadDim, Traits::kThreads>(sV, static_cast<const T*>(p.v) + v_seq.offset,
                                                           v_seq.row_stride, n0, seqlen_k);
-    load_step(0, 0);
+    load_step(0, 0, 0);
+    int cur_q = 0, cur_m = 0;  // this step's coordinates (counters: no divisions in the loop)
     store_step_stats(0);
 
     for (int it = 0; it < iters; ++it) {
       const int buf = it & 1;
       if (it + 1 < iters) {
-        load_step(it + 1, buf ^ 1);
+        const bool wrap = cur_m + 1 == num_m;
+        load_step(wrap ? cur_q + 1 : cur_q, wrap ? 0 : cur_m + 1, buf ^ 1);
         mma::cp_async_wait<1>();
       } else {
         mma::cp_async_wait<0>();
       }
       __syncthreads();
-      const int head = kv_head * group + it / num_m;
-      const int m0 = (m_block_min + it % num_m) * kBlockM;
+      const int head = kv_head * group + cur_q;
+      const int m0 = (m_block_min + cur_m) * kBlockM;
       const T* sQb = sQ + buf * QTile::kElements;
       const T* sdOb = sdO + buf * QTile::kElements;
       const float* lse = sLse + buf * kBlockM;
@@ -287,7 +290,6 @@ __global__ void __launch_bounds__(kNumWarps * 32)
       // dV += P^T dO and dK += dS^T Q for this warp's keys and columns: P^T / dS^T are read
       // transposed from the [query][key] tiles (k = queries).
       warp_gemm_ss<T, ALayout::kKM, BLayout::kNN, PTile, QTile, kBlockM / 16>(dv, sP, 0, kv_k0 / 8, sdOb, 0, kv_d0 / 8);
-      warp_gemm_ss<T, ALayout::kKM, BLayout::kNN, PTile, QTile, kBlockM / 16>(dk, sdS, 0, kv_k0 / 8, sQb, 0, kv_d0 / 8);
 
       if constexpr (kComputeDq) {
         // dQ(block) += dS K for this warp's queries and columns, added into the fp32 accumulator.
@@ -316,8 +318,11 @@ __global__ void __launch_bounds__(kNumWarps * 32)
             }
           }
       }
+      // dK after dQ: the dQ atomics' operand reads then overlap the dK products.
+      warp_gemm_ss<T, ALayout::kKM, BLayout::kNN, PTile, QTile, kBlockM / 16>(dk, sdS, 0, kv_k0 / 8, sQb, 0, kv_d0 / 8);
       if (it + 1 < iters) store_step_stats(buf ^ 1);  // buffer buf ^ 1 was last read in step it - 1
       __syncthreads();  // buffer `buf`, P and dS are free for the next step
+      if (++cur_m == num_m) cur_m = 0, ++cur_q;
     }
   }
 
