@@ -9,9 +9,10 @@
 //   auto stream = (*engine)->submit({.prompt_token_ids = ids, .max_tokens = 64});
 //   while (auto ev = (*stream)->next()) print(ev->text);         // deltas; the last has finish_reason
 //
-// Determinism: sampling draw n of a request depends only on (seed, n), so a request's tokens do
-// not depend on what else runs; with EngineOptions::batch_invariant the logits are bit-identical
-// too, so a request's output equals that of running it alone, preemptions included.
+// Determinism: sampling draw n of a request depends only on (seed, n) and its own tokens, so a
+// request's tokens do not depend on what else runs; with EngineOptions::batch_invariant the logits
+// are bit-identical too, so a request's output equals that of running it alone, preemptions
+// included.
 #pragma once
 
 #include <chrono>
@@ -31,25 +32,32 @@ namespace engine {
 class ModelRunner;
 }
 
+// Sampling as OpenAI and vLLM name it; semantics in src/engine/sampler.h (penalties, then
+// temperature, top-k, top-p, min-p).
 struct SamplingOptions {
-  float temperature = 1.0f;  // 0: greedy
-  int32_t top_k = 0;         // 0: off
-  float top_p = 1.0f;        // 1: off; in (0, 1]
-  float min_p = 0.0f;        // 0: off; in [0, 1]
-  uint64_t seed = 0;         // draw n of the request is uniform(seed, n)
+  float temperature = 1.0f;         // < 1e-5: greedy
+  int32_t top_k = 0;                // 0 or -1: off
+  float top_p = 1.0f;               // (0, 1]; 1: off
+  float min_p = 0.0f;               // [0, 1]; 0: off
+  float repetition_penalty = 1.0f;  // > 0; 1: off (prompt and output tokens)
+  float presence_penalty = 0.0f;    // [-2, 2] (output tokens)
+  float frequency_penalty = 0.0f;   // [-2, 2] (output tokens)
+  std::optional<uint64_t> seed;     // draw n is f(seed, n); unset: a seed from the engine
 };
 
 struct GenerationRequest {
   std::string request_id;  // empty: the engine names it "req-<n>"
   std::vector<int32_t> prompt_token_ids;
   int64_t max_tokens = 16;  // tokens to generate at most (>= 1)
+  int64_t min_tokens = 0;   // EOS and stop tokens cannot end generation before this many
   SamplingOptions sampling;
-  bool ignore_eos = false;             // keep going past the model's end-of-sequence tokens
-  std::vector<int32_t> stop_token_ids;  // extra tokens that end generation (kept in the output)
-  int32_t priority = 0;                // lower is served first; FCFS within a priority
-  std::string cache_salt;              // prefixes are shared only between equal salts
-  int32_t logprobs = -1;               // -1: none; 0: the sampled token's; k <= 20: also the top k
-  bool detokenize = true;              // text deltas (when the model has a tokenizer)
+  bool ignore_eos = false;              // keep going past the model's end-of-sequence tokens
+  std::vector<int32_t> stop_token_ids;  // extra tokens that end generation (their text is dropped)
+  std::vector<std::string> stop;        // stop strings (need a tokenizer); the match is not output
+  int32_t priority = 0;                 // lower is served first; FCFS within a priority
+  std::string cache_salt;               // prefixes are shared only between equal salts
+  int32_t logprobs = -1;                // -1: none; 0: the sampled token's; k <= 20: also the top k
+  bool detokenize = true;               // text deltas (when the model has a tokenizer)
 };
 
 enum class FinishReason { kStop, kLength, kCancelled, kError };
@@ -57,7 +65,8 @@ const char* finish_reason_name(FinishReason reason);  // "stop", "length", "canc
 
 struct TokenLogprob {
   int32_t token_id = 0;
-  float logprob = 0.0f;                          // log-softmax of the model's logits
+  float logprob = 0.0f;                        // log-softmax of the model's raw logits
+  int32_t rank = 0;                            // 1 for the most likely token
   std::vector<std::pair<int32_t, float>> top;  // the top k (token, logprob), most likely first
 };
 
@@ -106,6 +115,7 @@ struct EngineOptions {
   int64_t max_model_len = 0;               // 0: the model's max_position_embeddings
   bool enable_prefix_caching = true;
   bool batch_invariant = false;            // bit-identical logits whatever the batch (slower)
+  std::optional<uint64_t> seed;            // source of seeds for unseeded requests; unset: random
 };
 
 // A histogram over fixed bucket bounds (Prometheus style: counts[i] holds values <= bounds[i],

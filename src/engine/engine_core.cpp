@@ -1,48 +1,41 @@
-// src/engine/engine_core.cpp — validation, the step (schedule → run → sample → update), token
-// events and metrics (engine_core.h).
+// src/engine/engine_core.cpp — validation, the step (schedule → run → sample → stop → update),
+// token events and metrics (engine_core.h).
 #include "src/engine/engine_core.h"
 
 #include <algorithm>
-#include <cmath>
-#include <numeric>
 #include <sstream>
-
-#include "kernels/cpu/sampling.h"
 
 namespace tessera::engine {
 namespace {
 
-constexpr int32_t kMaxLogprobs = 20;
-
 double seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-// log-softmax of one logits row at `token`, and the top k entries.
-TokenLogprob logprobs_of(const float* row, int64_t vocab, int32_t token, int32_t top_k) {
-  const float max_l = *std::max_element(row, row + vocab);
-  double total = 0.0;
-  for (int64_t i = 0; i < vocab; ++i) total += std::exp(static_cast<double>(row[i]) - max_l);
-  const double log_z = max_l + std::log(total);
-  TokenLogprob lp;
-  lp.token_id = token;
-  lp.logprob = static_cast<float>(row[token] - log_z);
-  if (top_k > 0) {
-    std::vector<int32_t> idx(static_cast<size_t>(vocab));
-    std::iota(idx.begin(), idx.end(), 0);
-    const size_t k = std::min<size_t>(static_cast<size_t>(top_k), idx.size());
-    std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
-                      [&](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
-    for (size_t i = 0; i < k; ++i) lp.top.emplace_back(idx[i], static_cast<float>(row[idx[i]] - log_z));
-  }
-  return lp;
-}
-
-std::string field_error(const char* field, const std::string& what) {
-  std::ostringstream s;
-  s << field << ": " << what;
-  return s.str();
+std::vector<int32_t> eos_ids(const ModelConfig& c) {
+  std::vector<int32_t> ids;
+  for (int64_t id : c.eos_token_ids) ids.push_back(static_cast<int32_t>(id));
+  return ids;
 }
 
 }  // namespace
+
+SamplingParams sampling_params_of(const GenerationRequest& q) {
+  SamplingParams p;
+  p.temperature = q.sampling.temperature;
+  p.top_k = q.sampling.top_k;
+  p.top_p = q.sampling.top_p;
+  p.min_p = q.sampling.min_p;
+  p.repetition_penalty = q.sampling.repetition_penalty;
+  p.presence_penalty = q.sampling.presence_penalty;
+  p.frequency_penalty = q.sampling.frequency_penalty;
+  p.seed = q.sampling.seed;
+  p.max_tokens = q.max_tokens;
+  p.min_tokens = q.min_tokens;
+  p.stop_token_ids = q.stop_token_ids;
+  p.stop = q.stop;
+  p.ignore_eos = q.ignore_eos;
+  if (q.logprobs >= 0) p.logprobs = q.logprobs;
+  return p;
+}
 
 Status EngineCore::validate_options(const EngineOptions& options) {
   if (options.block_size < 1) return invalid_argument("block_size: must be at least 1");
@@ -71,6 +64,8 @@ EngineCore::EngineCore(std::unique_ptr<ModelRunner> runner, std::shared_ptr<cons
                        const EngineOptions& options)
     : runner_(std::move(runner)),
       tokenizer_(std::move(tokenizer)),
+      eos_token_ids_(eos_ids(runner_->config())),
+      sampler_(runner_->config().vocab_size, eos_token_ids_, options.seed),
       kv_(runner_->num_blocks(), runner_->block_size(), options.enable_prefix_caching),
       scheduler_({options.max_num_seqs, options.max_num_batched_tokens}, kv_) {
   const ModelConfig& c = runner_->config();
@@ -81,7 +76,6 @@ EngineCore::EngineCore(std::unique_ptr<ModelRunner> runner, std::shared_ptr<cons
   info_.block_size = runner_->block_size();
   info_.max_num_seqs = options.max_num_seqs;
   info_.max_num_batched_tokens = options.max_num_batched_tokens;
-  for (int64_t id : c.eos_token_ids) eos_token_ids_.push_back(static_cast<int32_t>(id));
   metrics_.num_kv_blocks = info_.num_kv_blocks;
 }
 
@@ -114,17 +108,12 @@ Status EngineCore::validate(const GenerationRequest& q) const {
       << " = " << capacity << " tokens)";
     return invalid_argument(s.str());
   }
-  const SamplingOptions& sp = q.sampling;
-  if (!std::isfinite(sp.temperature) || sp.temperature < 0.0f)
-    return invalid_argument(field_error("sampling.temperature", "must be a finite number >= 0"));
-  if (sp.top_k < 0) return invalid_argument(field_error("sampling.top_k", "must be >= 0 (0 turns it off)"));
-  if (!(sp.top_p > 0.0f && sp.top_p <= 1.0f)) return invalid_argument(field_error("sampling.top_p", "must be in (0, 1]"));
-  if (!(sp.min_p >= 0.0f && sp.min_p <= 1.0f)) return invalid_argument(field_error("sampling.min_p", "must be in [0, 1]"));
-  if (q.logprobs < -1 || q.logprobs > kMaxLogprobs) {
-    s << "logprobs: must be -1 (none) to " << kMaxLogprobs << ", got " << q.logprobs;
+  if (q.logprobs < -1) {
+    s << "logprobs: must be -1 (none) or in [0, 20], got " << q.logprobs;
     return invalid_argument(s.str());
   }
-  return Status::ok();
+  if (!q.stop.empty() && !tokenizer_) return invalid_argument("stop: stop strings need the model's tokenizer.json");
+  return sampling_params_of(q).validate(info_.vocab_size);
 }
 
 Status EngineCore::add_request(const GenerationRequest& q) {
@@ -142,16 +131,13 @@ Status EngineCore::add_request(const GenerationRequest& q) {
   r.priority = q.priority;
   r.token_ids = q.prompt_token_ids;
   r.num_prompt_tokens = static_cast<int64_t>(q.prompt_token_ids.size());
-  r.max_tokens = q.max_tokens;
   r.max_model_len = info_.max_model_len;
-  r.sampling = {q.sampling.temperature, q.sampling.top_k, q.sampling.top_p, q.sampling.min_p};
-  r.seed = q.sampling.seed;
-  r.eos_token_ids = eos_token_ids_;
-  r.ignore_eos = q.ignore_eos;
-  r.stop_token_ids = q.stop_token_ids;
   r.cache_salt_hash = hash_cache_salt(q.cache_salt);
-  live->logprobs = q.logprobs;
-  if (q.detokenize && tokenizer_) live->decoder.emplace(*tokenizer_, /*skip_special_tokens=*/true);
+  live->params = sampling_params_of(q);
+  live->sampling.emplace(live->params, sampler_.request_seed(live->params), q.prompt_token_ids);
+  live->stop.emplace(live->params, eos_token_ids_, q.max_tokens);
+  live->emit_text = q.detokenize && tokenizer_;
+  if (live->emit_text || !q.stop.empty()) live->decoder.emplace(*tokenizer_, /*skip_special_tokens=*/true);
   live->arrival = live->last_token = Clock::now();
   scheduler_.add_request(&r);
   requests_.emplace(q.request_id, std::move(live));
@@ -165,7 +151,6 @@ TokenEvent EngineCore::final_event(Live& live, FinishReason reason, const std::s
   ev.request_id = r.id;
   ev.finish_reason = reason;
   ev.error = error;
-  if (live.decoder) ev.text = live.decoder->flush();
   ev.usage = {r.num_prompt_tokens, r.num_output_tokens(), std::max<int64_t>(0, r.num_cached_prompt_tokens)};
   ev.time = Clock::now();
   ++metrics_.requests_finished[static_cast<int>(reason)];
@@ -194,6 +179,19 @@ std::vector<TokenEvent> EngineCore::abort_all(FinishReason reason, const std::st
   return events;
 }
 
+std::vector<TokenEvent> EngineCore::fail_step(const std::vector<Live*>& lives, const Status& error) {
+  // Nothing of this step is kept: its requests end with the error and free their blocks (none of
+  // this step's blocks reached the prefix cache, which is filled after a step succeeds).
+  std::vector<TokenEvent> events;
+  for (Live* live : lives) {
+    scheduler_.finish_request(&live->request, FinishReason::kError);
+    events.push_back(final_event(*live, FinishReason::kError, error.message()));
+    requests_.erase(live->request.id);
+  }
+  refresh_gauges();
+  return events;
+}
+
 std::vector<TokenEvent> EngineCore::step() {
   std::vector<TokenEvent> events;
   SchedulerOutput out = scheduler_.schedule();
@@ -214,57 +212,73 @@ std::vector<TokenEvent> EngineCore::step() {
     lives.push_back(live);
   }
 
+  // Run the model: one row of logits per scheduled request.
   const ForwardBatch batch = build_forward_batch(out, runner_->block_size());
   Status st = runner_->execute(batch, logits_);
-  const int64_t vocab = info_.vocab_size;
-  if (st.is_ok() && logits_.size() != out.scheduled.size() * static_cast<size_t>(vocab))
+  const size_t vocab = static_cast<size_t>(info_.vocab_size);
+  if (st.is_ok() && logits_.size() != out.scheduled.size() * vocab)
     st = internal_error("model runner returned logits of the wrong size");
-  if (!st.is_ok()) {
-    // Nothing of this step is kept: the requests in it end with the error, their blocks are freed
-    // (none of this step's blocks reached the prefix cache).
-    for (Live* live : lives) {
-      scheduler_.finish_request(&live->request, FinishReason::kError);
-      events.push_back(final_event(*live, FinishReason::kError, st.message()));
-      requests_.erase(live->request.id);
-    }
-    refresh_gauges();
-    return events;
-  }
+  if (!st.is_ok()) return fail_step(lives, st);
 
-  std::vector<int32_t> sampled(out.scheduled.size(), -1);
-  std::vector<std::optional<TokenLogprob>> logprobs(out.scheduled.size());
+  // Sample the rows whose request reached its last token.
+  std::vector<size_t> sampling;  // indices into out.scheduled
+  std::vector<SampleRow> rows;
   for (size_t i = 0; i < out.scheduled.size(); ++i) {
     if (!out.scheduled[i].samples) continue;
-    const Request& r = *out.scheduled[i].request;
-    const float* row = logits_.data() + i * static_cast<size_t>(vocab);
-    const double u = kernels::cpu::uniform_from(r.seed, static_cast<uint64_t>(r.num_output_tokens()));
-    sampled[i] = kernels::cpu::sample_token(row, vocab, r.sampling, u);
-    if (lives[i]->logprobs >= 0) logprobs[i] = logprobs_of(row, vocab, sampled[i], lives[i]->logprobs);
-    ++last_step_.num_sampled;
+    sampling.push_back(i);
+    rows.push_back({&lives[i]->params, &*lives[i]->sampling});
   }
-  const std::vector<Request*> finished = scheduler_.update_from_output(out, sampled);
+  sample_logits_.resize(sampling.size() * vocab);
+  for (size_t k = 0; k < sampling.size(); ++k)
+    std::copy_n(logits_.begin() + static_cast<std::ptrdiff_t>(sampling[k] * vocab), vocab,
+                sample_logits_.begin() + static_cast<std::ptrdiff_t>(k * vocab));
+  auto drawn = sampler_.sample(sample_logits_.data(), info_.vocab_size, rows);
+  if (!drawn) return fail_step(lives, drawn.status());
+
+  // Stop decisions need each token's text (stop strings), so they come before the update.
+  std::vector<int32_t> sampled(out.scheduled.size(), -1);
+  std::vector<std::optional<FinishReason>> finish(out.scheduled.size());
+  std::vector<std::string> texts(out.scheduled.size());
+  for (size_t k = 0; k < sampling.size(); ++k) {
+    const size_t i = sampling[k];
+    Live& live = *lives[i];
+    const int32_t token = (*drawn)[k].token;
+    sampled[i] = token;
+    live.sampling->append(token);
+    const std::string delta = live.decoder ? live.decoder->step(token) : std::string();
+    StopDecision d = live.stop->on_token(token, delta);
+    if (d.finish == FinishReason::kLength && live.decoder) d.text.append(live.decoder->flush());
+    finish[i] = d.finish;
+    if (live.emit_text) texts[i] = std::move(d.text);
+  }
+  const std::vector<Request*> finished = scheduler_.update_from_output(out, sampled, finish);
+  last_step_.num_sampled = static_cast<int64_t>(sampling.size());
 
   const Clock::time_point now = Clock::now();
-  for (size_t i = 0; i < out.scheduled.size(); ++i) {
-    if (!out.scheduled[i].samples) continue;
+  for (size_t k = 0; k < sampling.size(); ++k) {
+    const size_t i = sampling[k];
     Live& live = *lives[i];
     const Request& r = live.request;
-    (r.num_output_tokens() == 1 ? metrics_.time_to_first_token_s : metrics_.inter_token_latency_s)
-        .observe(seconds(now - (r.num_output_tokens() == 1 ? live.arrival : live.last_token)));
+    const bool first = r.num_output_tokens() == 1;
+    (first ? metrics_.time_to_first_token_s : metrics_.inter_token_latency_s)
+        .observe(seconds(now - (first ? live.arrival : live.last_token)));
     live.last_token = now;
-    std::string text = live.decoder ? live.decoder->step(sampled[i]) : std::string();
     TokenEvent ev;
     if (r.is_finished()) {
-      ev = final_event(live, *r.finish_reason, "");  // flushes the decoder after this token
-      text.append(ev.text);
+      ev = final_event(live, *r.finish_reason, "");
     } else {
       ev.request_id = r.id;
       ev.usage = {r.num_prompt_tokens, r.num_output_tokens(), std::max<int64_t>(0, r.num_cached_prompt_tokens)};
     }
-    ev.text = std::move(text);
     ev.time = now;
     ev.token_ids.push_back(sampled[i]);
-    if (logprobs[i]) ev.logprobs.push_back(std::move(*logprobs[i]));
+    ev.text = std::move(texts[i]);
+    if (live.params.logprobs) {
+      const SampleOutput& o = (*drawn)[k];
+      TokenLogprob lp{o.token, o.logprob, o.rank, {}};
+      for (const TopLogprob& t : o.top) lp.top.emplace_back(t.token, t.logprob);
+      ev.logprobs.push_back(std::move(lp));
+    }
     events.push_back(std::move(ev));
   }
   for (Request* r : finished) requests_.erase(r->id);

@@ -2,11 +2,12 @@
 // schedule → run → sample → update, token events out. Engine (engine.cpp) puts a thread and
 // per-request streams around it; tests drive it directly, step by step.
 //
-// It owns every live request (the scheduler holds pointers to them), each one's incremental
-// detokenizer and timings, and the metrics. Invariants: a request is live from add_request until
-// the event that carries its finish_reason, which is produced exactly once (finish, cancel, or a
-// runner error); sampling draw n of a request is uniform(seed, n), so tokens depend only on the
-// request's own logits.
+// It owns every live request (the scheduler holds pointers to them) with its sampling state,
+// stop checker, incremental detokenizer and timings, and the metrics. Sampling (sampler.h) and stop
+// decisions (stop_strings.h) happen here, between the runner and Scheduler::update_from_output.
+// Invariants: a request is live from add_request until the event that carries its finish_reason,
+// which is produced exactly once (finish, cancel, or a runner error); sampling draw n of a request
+// depends only on its seed, n and its own tokens, so it is the same in any batch.
 #pragma once
 
 #include <chrono>
@@ -17,7 +18,9 @@
 #include <vector>
 
 #include "src/engine/model_runner.h"
+#include "src/engine/sampler.h"
 #include "src/engine/scheduler.h"
+#include "src/engine/stop_strings.h"
 #include "src/tokenizer/tokenizer.h"
 #include "tessera/engine.h"
 
@@ -30,6 +33,9 @@ struct StepStats {
   int64_t num_sampled = 0;
   int64_t num_preempted = 0;
 };
+
+// The sampler's view of a request: sampling options, stop conditions, max_tokens, logprobs.
+SamplingParams sampling_params_of(const GenerationRequest& request);
 
 class EngineCore {
  public:
@@ -62,8 +68,11 @@ class EngineCore {
   using Clock = std::chrono::steady_clock;
   struct Live {
     Request request;
-    int32_t logprobs = -1;
-    std::optional<StreamDecoder> decoder;
+    SamplingParams params;
+    std::optional<SequenceSamplingState> sampling;  // kept across preemption
+    std::optional<StopChecker> stop;
+    std::optional<StreamDecoder> decoder;  // when text is streamed or stop strings are watched
+    bool emit_text = false;
     Clock::time_point arrival;
     Clock::time_point last_token;
     bool scheduled = false;
@@ -72,17 +81,21 @@ class EngineCore {
   EngineCore(std::unique_ptr<ModelRunner> runner, std::shared_ptr<const Tokenizer> tokenizer,
              const EngineOptions& options);
   TokenEvent final_event(Live& live, FinishReason reason, const std::string& error);
+  // Ends every request of a step that cannot complete (runner or sampler failure).
+  std::vector<TokenEvent> fail_step(const std::vector<Live*>& lives, const Status& error);
   void refresh_gauges();
 
   std::unique_ptr<ModelRunner> runner_;
   std::shared_ptr<const Tokenizer> tokenizer_;
   EngineInfo info_;
   std::vector<int32_t> eos_token_ids_;
+  Sampler sampler_;
   KvCacheManager kv_;
   Scheduler scheduler_;
   std::unordered_map<std::string, std::unique_ptr<Live>> requests_;
   uint64_t next_arrival_ = 0;
-  std::vector<float> logits_;
+  std::vector<float> logits_;          // [scheduled, vocab] from the runner
+  std::vector<float> sample_logits_;   // [sampling rows, vocab]
   EngineMetrics metrics_;
   StepStats last_step_;
 };

@@ -6,9 +6,10 @@
 // computed tokens reach the end a new token is sampled. Preemption (recompute) sets
 // num_computed_tokens back to 0 and keeps every token, so the request resumes where it was.
 //
-// Invariants: 0 <= num_computed_tokens < num_tokens() while unfinished; block_hashes[i] is the
-// chained hash of full block i of token_ids (one entry per full block, kept up to date by
-// KvCacheManager); output_token_ids() are exactly the tokens sampled, in order.
+// Sampling and stop conditions live with the engine core (sampler.h, stop_strings.h); the scheduler
+// sees only tokens. Invariants: 0 <= num_computed_tokens < num_tokens() while unfinished;
+// block_hashes[i] is the chained hash of full block i of token_ids (one entry per full block, kept
+// up to date by KvCacheManager); the tokens after the prompt are exactly those sampled, in order.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +17,6 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/sampling.h"
 #include "tessera/engine.h"
 
 namespace tessera::engine {
@@ -36,14 +36,7 @@ struct Request {
   std::vector<int32_t> token_ids;  // prompt, then every sampled token
   int64_t num_prompt_tokens = 0;
   int64_t num_computed_tokens = 0;
-  int64_t max_tokens = 0;  // cap on sampled tokens
-  int64_t max_model_len = 0;
-
-  kernels::cpu::SamplingParams sampling;
-  uint64_t seed = 0;
-  std::vector<int32_t> eos_token_ids;  // ignored when ignore_eos
-  bool ignore_eos = false;
-  std::vector<int32_t> stop_token_ids;
+  int64_t max_model_len = 0;  // a request never grows past it (the scheduler's own stop)
 
   uint64_t cache_salt_hash = 0;       // root of the block hash chain (per-tenant salt)
   std::vector<uint64_t> block_hashes;  // one per full block of token_ids

@@ -10,8 +10,6 @@ namespace {
 
 bool by_service(const Request* a, const Request* b) { return served_before(*a, *b); }
 
-bool contains(const std::vector<int32_t>& v, int32_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
-
 }  // namespace
 
 Scheduler::Scheduler(const SchedulerConfig& config, KvCacheManager& kv) : config_(config), kv_(kv) {}
@@ -96,20 +94,8 @@ SchedulerOutput Scheduler::schedule() {
   return out;
 }
 
-bool Scheduler::check_stop(Request& r) const {
-  const int32_t last = r.token_ids.back();
-  if ((!r.ignore_eos && contains(r.eos_token_ids, last)) || contains(r.stop_token_ids, last)) {
-    r.finish_reason = FinishReason::kStop;
-  } else if (r.num_output_tokens() >= r.max_tokens || r.num_tokens() >= r.max_model_len) {
-    r.finish_reason = FinishReason::kLength;
-  } else {
-    return false;
-  }
-  return true;
-}
-
-std::vector<Request*> Scheduler::update_from_output(const SchedulerOutput& output,
-                                                    const std::vector<int32_t>& sampled) {
+std::vector<Request*> Scheduler::update_from_output(const SchedulerOutput& output, const std::vector<int32_t>& sampled,
+                                                    const std::vector<std::optional<FinishReason>>& finish) {
   std::vector<Request*> finished;
   for (size_t i = 0; i < output.scheduled.size(); ++i) {
     const ScheduledRequest& s = output.scheduled[i];
@@ -119,7 +105,14 @@ std::vector<Request*> Scheduler::update_from_output(const SchedulerOutput& outpu
     kv_.cache_computed_blocks(*r);
     if (!s.samples) continue;
     r->token_ids.push_back(sampled[i]);
-    if (check_stop(*r)) finished.push_back(r);
+    if (i < finish.size() && finish[i]) {
+      r->finish_reason = finish[i];
+    } else if (r->num_tokens() >= r->max_model_len) {
+      r->finish_reason = FinishReason::kLength;
+    } else {
+      continue;
+    }
+    finished.push_back(r);
   }
   for (Request* r : finished) {
     remove_running(r);

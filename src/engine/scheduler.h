@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <vector>
 
 #include "src/engine/kv_cache_manager.h"
@@ -61,9 +62,12 @@ class Scheduler {
   SchedulerOutput schedule();
   // Applies a step's results: each scheduled request advances by its new tokens, registers its
   // newly computed blocks in the prefix cache, and takes sampled[i] (one per scheduled request;
-  // read only where samples) as its next token. Returns the requests that finished (stop token,
-  // max_tokens or the context length), which have left the scheduler and freed their blocks.
-  std::vector<Request*> update_from_output(const SchedulerOutput& output, const std::vector<int32_t>& sampled);
+  // read only where samples) as its next token. finish[i], when set, ends request i with that
+  // reason (the caller's stop decision: stop token or string, max_tokens); a request that reaches
+  // max_model_len ends with kLength regardless. Returns the requests that finished, which have
+  // left the scheduler and freed their blocks.
+  std::vector<Request*> update_from_output(const SchedulerOutput& output, const std::vector<int32_t>& sampled,
+                                           const std::vector<std::optional<FinishReason>>& finish);
 
   int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
   int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
@@ -79,8 +83,6 @@ class Scheduler {
   void enqueue_waiting(Request* r);
   void insert_running(Request* r);
   void remove_running(Request* r);
-  // Sets r's finish reason if its last token ends it.
-  bool check_stop(Request& r) const;
 
   SchedulerConfig config_;
   KvCacheManager& kv_;

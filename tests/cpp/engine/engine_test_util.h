@@ -67,23 +67,32 @@ inline std::unique_ptr<EngineCore> make_core(int32_t num_blocks, int32_t block_s
   return core ? std::move(*core) : nullptr;
 }
 
-// The tokens a request generates when it runs alone: one SequenceRunner, the same draw rule
-// (uniform(seed, n) for token n) and the same stop rule as the engine.
-inline std::vector<int32_t> run_alone(const LlamaModel& model, const GenerationRequest& q) {
+// The tokens a request generates when it runs alone: one SequenceRunner over the same model, and
+// the engine's sampler and stop rules for one sequence (text through `tokenizer` when given, which
+// stop strings need). Unseeded non-greedy requests have no reference: give them a seed.
+inline std::vector<int32_t> run_alone(const LlamaModel& model, const GenerationRequest& q,
+                                      const Tokenizer* tokenizer = nullptr) {
   const ModelConfig& c = model.config();
   auto runner = SequenceRunner::create(model, static_cast<int64_t>(q.prompt_token_ids.size()) + q.max_tokens);
   if (!runner) return {};
+  std::vector<int32_t> eos;
+  for (int64_t e : c.eos_token_ids) eos.push_back(static_cast<int32_t>(e));
+  Sampler sampler(c.vocab_size, eos, /*engine_seed=*/0);
+  const SamplingParams params = sampling_params_of(q);
+  SequenceSamplingState state(params, sampler.request_seed(params), q.prompt_token_ids);
+  StopChecker stop(params, eos, q.max_tokens);
+  std::optional<StreamDecoder> decoder;
+  if (tokenizer) decoder.emplace(*tokenizer, true);
   auto logits = runner->append(q.prompt_token_ids);
-  const kernels::cpu::SamplingParams sp{q.sampling.temperature, q.sampling.top_k, q.sampling.top_p, q.sampling.min_p};
   std::vector<int32_t> out;
-  while (logits && static_cast<int64_t>(out.size()) < q.max_tokens) {
-    const int32_t tok = kernels::cpu::sample_token(logits->data(), c.vocab_size, sp,
-                                                   kernels::cpu::uniform_from(q.sampling.seed, out.size()));
+  while (logits) {
+    const SampleRow row{&params, &state};
+    auto drawn = sampler.sample(logits->data(), c.vocab_size, std::span<const SampleRow>(&row, 1));
+    if (!drawn) return {};
+    const int32_t tok = (*drawn)[0].token;
     out.push_back(tok);
-    bool stop = false;
-    for (int64_t e : c.eos_token_ids) stop |= !q.ignore_eos && e == tok;
-    for (int32_t s : q.stop_token_ids) stop |= s == tok;
-    if (stop || static_cast<int64_t>(out.size()) == q.max_tokens) break;
+    state.append(tok);
+    if (stop.on_token(tok, decoder ? decoder->step(tok) : std::string()).finish) break;
     logits = runner->append({tok});
   }
   return out;

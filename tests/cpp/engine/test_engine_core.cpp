@@ -120,8 +120,12 @@ TEST(EngineCore, BatchedGreedyAndSeededOutputsEqualRunningAlone) {
     GenerationRequest q = make_request(name("r", i), random_tokens(rng, 1 + static_cast<int64_t>(rng() % 60)),
                                        1 + static_cast<int64_t>(rng() % 12));
     if (i % 2) {  // seeded sampling: the draw depends only on (seed, n)
-      q.sampling = {0.9f, 40, 0.95f, 0.0f, static_cast<uint64_t>(1000 + i)};
+      q.sampling.temperature = 0.9f;
+      q.sampling.top_k = 40;
+      q.sampling.top_p = 0.95f;
+      q.sampling.seed = static_cast<uint64_t>(1000 + i);
     }
+    if (i % 3 == 0) q.sampling.repetition_penalty = 1.2f;
     if (i % 5 == 0) q.ignore_eos = false;
     requests.push_back(q);
     ASSERT_TRUE(core->add_request(q).is_ok());
@@ -152,7 +156,12 @@ TEST(EngineCore, PreemptedRequestsResumeWithIdenticalOutput) {
     std::vector<GenerationRequest> requests;
     for (int i = 0; i < 8; ++i) {
       GenerationRequest q = make_request(name("p", i), random_tokens(rng, 8 + i), 24);
-      if (i % 3 == 1) q.sampling = {1.0f, 0, 1.0f, 0.05f, 77};
+      if (i % 3 == 1) {
+        q.sampling.temperature = 1.0f;
+        q.sampling.min_p = 0.05f;
+        q.sampling.seed = 77;
+        q.sampling.frequency_penalty = 0.5f;
+      }
       requests.push_back(q);
       ASSERT_TRUE(core->add_request(q).is_ok());
     }
@@ -285,21 +294,36 @@ TEST(EngineCore, BadInputIsOneErrorNamingTheField) {
   EXPECT_TRUE(core->validate(make_request("e", std::vector<int32_t>(30, 5), 3)).is_ok());  // 32 slots exactly
   GenerationRequest q = ok;
   q.sampling.temperature = -1;
-  EXPECT_NE(error(q).find("sampling.temperature"), std::string::npos);
+  EXPECT_NE(error(q).find("temperature"), std::string::npos);
   q = ok;
   q.sampling.temperature = NAN;
-  EXPECT_NE(error(q).find("sampling.temperature"), std::string::npos);
+  EXPECT_NE(error(q).find("temperature"), std::string::npos);
   q = ok;
   q.sampling.top_p = 0;
-  EXPECT_NE(error(q).find("sampling.top_p"), std::string::npos);
+  EXPECT_NE(error(q).find("top_p"), std::string::npos);
   q = ok;
   q.sampling.top_k = -2;
-  EXPECT_NE(error(q).find("sampling.top_k"), std::string::npos);
+  EXPECT_NE(error(q).find("top_k"), std::string::npos);
   q = ok;
   q.sampling.min_p = 1.5f;
-  EXPECT_NE(error(q).find("sampling.min_p"), std::string::npos);
+  EXPECT_NE(error(q).find("min_p"), std::string::npos);
   q = ok;
   q.logprobs = 21;
+  EXPECT_NE(error(q).find("logprobs"), std::string::npos);
+  q = ok;
+  q.sampling.repetition_penalty = 0;
+  EXPECT_NE(error(q).find("repetition_penalty"), std::string::npos);
+  q = ok;
+  q.min_tokens = 5;
+  EXPECT_NE(error(q).find("min_tokens"), std::string::npos);
+  q = ok;
+  q.stop_token_ids = {9999};
+  EXPECT_NE(error(q).find("stop_token_ids"), std::string::npos);
+  q = ok;
+  q.stop = {"x"};
+  EXPECT_NE(error(q).find("stop: stop strings need the model's tokenizer.json"), std::string::npos);
+  q = ok;
+  q.logprobs = -2;
   EXPECT_NE(error(q).find("logprobs"), std::string::npos);
   q = ok;
   q.request_id = "";
@@ -334,6 +358,7 @@ TEST(EngineCore, TextDeltasAndLogprobs) {
     EXPECT_EQ(lp.token_id, o.tokens[i]);
     ASSERT_EQ(lp.top.size(), 3u);
     EXPECT_EQ(lp.top[0].first, o.tokens[i]);  // greedy: the sampled token is the most likely
+    EXPECT_EQ(lp.rank, 1);
     EXPECT_FLOAT_EQ(lp.top[0].second, lp.logprob);
     EXPECT_LE(lp.logprob, 0.0f);
     EXPECT_GE(lp.top[0].second, lp.top[1].second);
@@ -360,6 +385,34 @@ TEST(EngineCore, StopTokenEndsGeneration) {
   EXPECT_EQ(outcomes["stop"].tokens, std::vector<int32_t>(expected.begin(), first + 1));
   EXPECT_EQ(outcomes["stop"].finish, FinishReason::kStop);
   EXPECT_EQ(core->metrics().requests_finished[static_cast<int>(FinishReason::kStop)], 1);
+}
+
+TEST(EngineCore, StopStringEndsGenerationAndTruncatesText) {
+  ASSERT_NE(tiny_model(), nullptr);
+  auto tok = Tokenizer::load(testing::tiny_model_dir());
+  ASSERT_TRUE(tok.has_value());
+  auto shared_tok = std::make_shared<const Tokenizer>(*tok);
+  auto core = make_core(128, 4, {}, shared_tok);
+  auto prompt = tok->encode("Once upon a time", true);
+  ASSERT_TRUE(prompt.has_value());
+  // A free run first, to pick a stop string from the middle of its text.
+  GenerationRequest free_run = make_request("free", *prompt, 40);
+  ASSERT_TRUE(core->add_request(free_run).is_ok());
+  std::map<std::string, Outcome> outcomes;
+  run(*core, outcomes);
+  const std::string text = outcomes["free"].text;
+  ASSERT_GE(text.size(), 12u) << "the free run produced too little text";
+  const std::string stop = text.substr(text.size() / 2, 3);
+  GenerationRequest q = free_run;
+  q.request_id = "stopped";
+  q.stop = {stop};
+  ASSERT_TRUE(core->add_request(q).is_ok());
+  run(*core, outcomes);
+  const Outcome& o = outcomes["stopped"];
+  EXPECT_EQ(o.finish, FinishReason::kStop);
+  EXPECT_EQ(o.text, text.substr(0, text.find(stop)));
+  EXPECT_LT(o.tokens.size(), outcomes["free"].tokens.size());
+  EXPECT_EQ(o.tokens, run_alone(*tiny_model(), q, tok.operator->()));
 }
 
 // A runner that fails on its n-th call.

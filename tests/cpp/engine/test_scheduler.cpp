@@ -3,11 +3,13 @@
 // run whose "model" is a hash of each request's tokens (so outputs must not depend on scheduling).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <random>
 #include <sstream>
 
+#include "kernels/cpu/sampling.h"
 #include "src/engine/scheduler.h"
 
 namespace tessera::engine {
@@ -24,7 +26,7 @@ struct Sim {
   Sim(int32_t num_blocks, int32_t block_size, SchedulerConfig config, bool prefix_caching = true)
       : kv(num_blocks, block_size, prefix_caching), scheduler(config, kv) {}
 
-  Request* add(const std::string& id, int32_t prompt_len, int64_t max_tokens, int32_t priority = 0,
+  Request* add(const std::string& id, int32_t prompt_len, int64_t output_len, int32_t priority = 0,
                int32_t first_token = 100) {
     auto r = std::make_unique<Request>();
     r->id = id;
@@ -32,10 +34,10 @@ struct Sim {
     r->priority = priority;
     for (int32_t i = 0; i < prompt_len; ++i) r->token_ids.push_back(first_token + i);
     r->num_prompt_tokens = prompt_len;
-    r->max_tokens = max_tokens;
     r->max_model_len = 1 << 20;
     r->cache_salt_hash = hash_cache_salt("");
     Request* p = r.get();
+    max_tokens[p] = output_len;
     requests[id] = std::move(r);
     scheduler.add_request(p);
     return p;
@@ -45,9 +47,21 @@ struct Sim {
   SchedulerOutput step() {
     SchedulerOutput out = scheduler.schedule();
     EXPECT_LE(out.num_scheduled_tokens, scheduler.config().max_num_batched_tokens);
+    // The engine core's stop decisions, in miniature: a stop token, or max_tokens.
     std::vector<int32_t> sampled;
-    for (const auto& s : out.scheduled) sampled.push_back(s.samples ? fake_next_token(*s.request) : -1);
-    for (Request* r : scheduler.update_from_output(out, sampled)) finished.push_back(r->id);
+    std::vector<std::optional<FinishReason>> finish;
+    for (const auto& s : out.scheduled) {
+      sampled.push_back(s.samples ? fake_next_token(*s.request) : -1);
+      finish.emplace_back();
+      if (!s.samples) continue;
+      const auto& stops = stop_tokens[s.request];
+      if (std::find(stops.begin(), stops.end(), sampled.back()) != stops.end()) {
+        finish.back() = FinishReason::kStop;
+      } else if (s.request->num_output_tokens() + 1 >= max_tokens[s.request]) {
+        finish.back() = FinishReason::kLength;
+      }
+    }
+    for (Request* r : scheduler.update_from_output(out, sampled, finish)) finished.push_back(r->id);
     const Status st = scheduler.check_invariants();
     EXPECT_TRUE(st.is_ok()) << st.message();
     return out;
@@ -61,6 +75,8 @@ struct Sim {
   KvCacheManager kv;
   Scheduler scheduler;
   std::map<std::string, std::unique_ptr<Request>> requests;
+  std::map<const Request*, int64_t> max_tokens;
+  std::map<const Request*, std::vector<int32_t>> stop_tokens;
   std::vector<std::string> finished;
   uint64_t next_index = 0;
 };
@@ -133,26 +149,21 @@ TEST(Scheduler, PriorityThenArrivalOrder) {
   EXPECT_EQ(sim.finished, (std::vector<std::string>{"urgent", "normal-1", "normal-2", "late-low"}));
 }
 
-TEST(Scheduler, StopConditions) {
+TEST(Scheduler, FinishDecisionsAndTheContextLimitEndRequests) {
   Sim sim(64, 4, {8, 64});
-  Request* eos = sim.add("eos", 4, 10);
-  const int32_t first = fake_next_token(*eos);
-  eos->eos_token_ids = {first};
-  Request* ignore = sim.add("ignore", 4, 3);
-  ignore->eos_token_ids = {fake_next_token(*ignore)};
-  ignore->ignore_eos = true;
   Request* stop = sim.add("stop", 4, 10);
-  stop->stop_token_ids = {fake_next_token(*stop)};
+  sim.stop_tokens[stop] = {fake_next_token(*stop)};
+  Request* length = sim.add("length", 4, 3);
   Request* ctx = sim.add("ctx", 4, 10);
-  ctx->max_model_len = 6;
+  ctx->max_model_len = 6;  // the scheduler's own limit, whatever the caller decides
   sim.run_to_completion();
-  EXPECT_EQ(eos->finish_reason, FinishReason::kStop);
-  EXPECT_EQ(eos->num_output_tokens(), 1);
-  EXPECT_EQ(ignore->finish_reason, FinishReason::kLength);
-  EXPECT_EQ(ignore->num_output_tokens(), 3);
   EXPECT_EQ(stop->finish_reason, FinishReason::kStop);
+  EXPECT_EQ(stop->num_output_tokens(), 1);
+  EXPECT_EQ(length->finish_reason, FinishReason::kLength);
+  EXPECT_EQ(length->num_output_tokens(), 3);
   EXPECT_EQ(ctx->finish_reason, FinishReason::kLength);
   EXPECT_EQ(ctx->num_tokens(), 6);
+  EXPECT_EQ(sim.kv.num_free_blocks(), 64);
 }
 
 TEST(Scheduler, FinishRequestFreesBlocksWherever) {
@@ -194,7 +205,7 @@ TEST(Scheduler, PreemptsTheLastServedAndResumesItByRecompute) {
   for (Request* r : {a, b}) {
     Request alone = *r;
     alone.token_ids.resize(static_cast<size_t>(r->num_prompt_tokens));
-    for (int64_t i = 0; i < r->max_tokens; ++i) alone.token_ids.push_back(fake_next_token(alone));
+    for (int64_t i = 0; i < sim.max_tokens[r]; ++i) alone.token_ids.push_back(fake_next_token(alone));
     EXPECT_EQ(r->token_ids, alone.token_ids) << r->id;
   }
   EXPECT_EQ(sim.kv.num_free_blocks(), 6);
@@ -247,10 +258,11 @@ TEST(Scheduler, RandomizedArrivalsCancelsAndATinyCache) {
   for (auto& [id, r] : sim.requests) {
     ASSERT_TRUE(r->is_finished()) << id;
     if (r->finish_reason == FinishReason::kCancelled) continue;
-    EXPECT_EQ(r->num_output_tokens(), r->max_tokens) << id;
+    const int64_t max_tokens = sim.max_tokens[r.get()];
+    EXPECT_EQ(r->num_output_tokens(), max_tokens) << id;
     Request alone = *r;
     alone.token_ids.resize(static_cast<size_t>(r->num_prompt_tokens));
-    while (alone.num_output_tokens() < r->max_tokens) alone.token_ids.push_back(fake_next_token(alone));
+    while (alone.num_output_tokens() < max_tokens) alone.token_ids.push_back(fake_next_token(alone));
     EXPECT_EQ(r->token_ids, alone.token_ids) << id;
   }
 }
