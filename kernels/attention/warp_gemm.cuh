@@ -105,39 +105,42 @@ __device__ __forceinline__ void load_b_pair(uint32_t (&b)[4], uint32_t b_base, i
 // MMAs to land behind instead of stalling the one right after it. ncu on the H200 (d = 128 forward,
 // docs/perf-notes.md) showed the unpipelined loop waiting on ldmatrix for 1.3 of every 5.4 cycles
 // between issues, four times FlashAttention-2's share.
-template <typename T, BLayout kB, typename BTile, int kKSteps, int kMTiles, int kNTiles, typename LoadA>
+template <typename T, BLayout kB, typename BTile, int kKSteps, int kAhead, int kMTiles, int kNTiles, typename LoadA>
 __device__ __forceinline__ void pipelined_gemm(float (&acc)[kMTiles][kNTiles][4], LoadA&& load_a, uint32_t b_base,
                                                int b_chunk0) {
   static_assert(kNTiles % 2 == 0, "n-tiles are loaded in pairs");
   constexpr int kPairs = kNTiles / 2;
   constexpr int kSteps = kKSteps * kPairs;
-  uint32_t a[2][kMTiles][4];  // by k-step parity
-  uint32_t b[2][4];           // by step parity
-  load_a(a[0], 0);
-  load_b_pair<kB, BTile>(b[0], b_base, b_chunk0, 0, 0);
+  constexpr int kRing = kAhead + 1;  // fragments in flight: this step's and kAhead more
+  uint32_t a[kRing][kMTiles][4];     // by k-step
+  uint32_t b[kRing][4];              // by step
+  auto request = [&](int t) {
+    const int ks = t / kPairs, n2 = t % kPairs;
+    if (n2 == 0) load_a(a[ks % kRing], ks);
+    load_b_pair<kB, BTile>(b[t % kRing], b_base, b_chunk0, ks, n2);
+  };
+#pragma unroll
+  for (int t = 0; t < kAhead && t < kSteps; ++t) request(t);
 #pragma unroll
   for (int t = 0; t < kSteps; ++t) {
     const int ks = t / kPairs, n2 = t % kPairs;
-    if (t + 1 < kSteps) {
-      const int ks1 = (t + 1) / kPairs, n21 = (t + 1) % kPairs;
-      if (n21 == 0) load_a(a[ks1 % 2], ks1);
-      load_b_pair<kB, BTile>(b[(t + 1) % 2], b_base, b_chunk0, ks1, n21);
-    }
+    if (t + kAhead < kSteps) request(t + kAhead);
 #pragma unroll
     for (int m = 0; m < kMTiles; ++m) {
-      mma::mma_16816<T>(acc[m][2 * n2], a[ks % 2][m], b[t % 2][0], b[t % 2][1]);
-      mma::mma_16816<T>(acc[m][2 * n2 + 1], a[ks % 2][m], b[t % 2][2], b[t % 2][3]);
+      mma::mma_16816<T>(acc[m][2 * n2], a[ks % kRing][m], b[t % kRing][0], b[t % kRing][1]);
+      mma::mma_16816<T>(acc[m][2 * n2 + 1], a[ks % kRing][m], b[t % kRing][2], b[t % kRing][3]);
     }
   }
 }
 
-// acc += A * B, both from shared memory.
-template <typename T, ALayout kA, BLayout kB, typename ATile, typename BTile, int kKSteps, int kMTiles, int kNTiles>
+// acc += A * B, both from shared memory; fragments requested kAhead steps ahead of their MMAs.
+template <typename T, ALayout kA, BLayout kB, typename ATile, typename BTile, int kKSteps, int kAhead = 1, int kMTiles,
+          int kNTiles>
 __device__ __forceinline__ void warp_gemm_ss(float (&acc)[kMTiles][kNTiles][4], const T* sA, int a_row0, int a_chunk0,
                                              const T* sB, int b_row0, int b_chunk0) {
   const uint32_t a_base = a_lane_base<kA, ATile>(sA, a_row0);
   const uint32_t b_base = b_lane_base<kB, BTile>(sB, b_row0);
-  pipelined_gemm<T, kB, BTile, kKSteps>(
+  pipelined_gemm<T, kB, BTile, kKSteps, kAhead>(
       acc, [&](uint32_t(&a)[kMTiles][4], int ks) { load_a<kA, ATile>(a, a_base, a_chunk0, ks); }, b_base, b_chunk0);
 }
 
@@ -147,7 +150,7 @@ template <typename T, BLayout kB, typename BTile, int kKSteps, int kMTiles, int 
 __device__ __forceinline__ void warp_gemm_rs(float (&acc)[kMTiles][kNTiles][4], const float (&c)[kMTiles][2 * kKSteps][4],
                                              const T* sB, int b_row0, int b_chunk0) {
   const uint32_t b_base = b_lane_base<kB, BTile>(sB, b_row0);
-  pipelined_gemm<T, kB, BTile, kKSteps>(
+  pipelined_gemm<T, kB, BTile, kKSteps, 1>(
       acc,
       [&](uint32_t(&a)[kMTiles][4], int ks) {
 #pragma unroll

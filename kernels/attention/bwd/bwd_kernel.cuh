@@ -141,6 +141,9 @@ __global__ void __launch_bounds__(kNumWarps * 32)
   using KvTile = typename Traits::KvTile;
   using PTile = typename Traits::PTile;
   constexpr int kSdpM = Traits::kSdpMTiles, kSdpN = Traits::kSdpNTiles;
+  // Fragments requested two MMA steps ahead: at d = 128, 22.56 -> 21.94 ms (S = 16k); at d = 64
+  // (128-query steps, 255 registers) one step ahead is faster (23.76 vs 24.61 ms).
+  constexpr int kAhead = kHeadDim > 64 ? 2 : 1;
 
   const AttentionShape& shape = p.shape;
   const int n_block = blockIdx.x;
@@ -248,8 +251,8 @@ __global__ void __launch_bounds__(kNumWarps * 32)
       float s[kSdpM][kSdpN][4], dp[kSdpM][kSdpN][4];
       zero(s);
       zero(dp);
-      warp_gemm_ss<T, ALayout::kMK, BLayout::kNT, QTile, KvTile, kHeadDim / 16>(s, sQb, sdp_q0, 0, sK, sdp_k0, 0);
-      warp_gemm_ss<T, ALayout::kMK, BLayout::kNT, QTile, KvTile, kHeadDim / 16>(dp, sdOb, sdp_q0, 0, sV, sdp_k0, 0);
+      warp_gemm_ss<T, ALayout::kMK, BLayout::kNT, QTile, KvTile, kHeadDim / 16, kAhead>(s, sQb, sdp_q0, 0, sK, sdp_k0, 0);
+      warp_gemm_ss<T, ALayout::kMK, BLayout::kNT, QTile, KvTile, kHeadDim / 16, kAhead>(dp, sdOb, sdp_q0, 0, sV, sdp_k0, 0);
 
       // P = exp2(scale_log2 * S - lse) (0 where masked), dS = P * (dP - dsum); both to shared memory.
       // The mask test is compiled only into the steps that need it (the block's diagonal and the
@@ -289,7 +292,7 @@ __global__ void __launch_bounds__(kNumWarps * 32)
 
       // dV += P^T dO and dK += dS^T Q for this warp's keys and columns: P^T / dS^T are read
       // transposed from the [query][key] tiles (k = queries).
-      warp_gemm_ss<T, ALayout::kKM, BLayout::kNN, PTile, QTile, kBlockM / 16>(dv, sP, 0, kv_k0 / 8, sdOb, 0, kv_d0 / 8);
+      warp_gemm_ss<T, ALayout::kKM, BLayout::kNN, PTile, QTile, kBlockM / 16, kAhead>(dv, sP, 0, kv_k0 / 8, sdOb, 0, kv_d0 / 8);
 
       if constexpr (kComputeDq) {
         // dQ(block) += dS K for this warp's queries and columns, added into the fp32 accumulator.
@@ -298,7 +301,7 @@ __global__ void __launch_bounds__(kNumWarps * 32)
         const int dq_d0 = (warp / Traits::kDqWarpsM) * kDqN * 8;
         float dq[kDqM][kDqN][4];
         zero(dq);
-        warp_gemm_ss<T, ALayout::kMK, BLayout::kNN, PTile, KvTile, kBlockN / 16>(dq, sdS, dq_q0, 0, sK, 0, dq_d0 / 8);
+        warp_gemm_ss<T, ALayout::kMK, BLayout::kNN, PTile, KvTile, kBlockN / 16, kAhead>(dq, sdS, dq_q0, 0, sK, 0, dq_d0 / 8);
         // One 8-byte vector reduction (sm_90) per pair of columns instead of two scalar atomics: the
         // backward went from 29.9 to 25.2 ms at B=1 H=16 S=16k D=128 (docs/perf-notes.md).
         // Rows of one sequence are consecutive in the [rows, heads, head_dim] accumulator.
@@ -319,7 +322,7 @@ __global__ void __launch_bounds__(kNumWarps * 32)
           }
       }
       // dK after dQ: the dQ atomics' operand reads then overlap the dK products.
-      warp_gemm_ss<T, ALayout::kKM, BLayout::kNN, PTile, QTile, kBlockM / 16>(dk, sdS, 0, kv_k0 / 8, sQb, 0, kv_d0 / 8);
+      warp_gemm_ss<T, ALayout::kKM, BLayout::kNN, PTile, QTile, kBlockM / 16, kAhead>(dk, sdS, 0, kv_k0 / 8, sQb, 0, kv_d0 / 8);
       if (it + 1 < iters) store_step_stats(buf ^ 1);  // buffer buf ^ 1 was last read in step it - 1
       __syncthreads();  // buffer `buf`, P and dS are free for the next step
       if (++cur_m == num_m) cur_m = 0, ++cur_q;
