@@ -86,6 +86,11 @@ __device__ __forceinline__ void cp_async_16(uint32_t smem, const void* gmem, boo
   const int src_size = valid ? 16 : 0;
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem), "r"(src_size));
 }
+// 4-byte global -> shared copy through L1 (cp.async.cg takes only 16 bytes); zero when !valid.
+__device__ __forceinline__ void cp_async_4(uint32_t smem, const void* gmem, bool valid) {
+  const int src_size = valid ? 4 : 0;
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem), "l"(gmem), "r"(src_size));
+}
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int kPending>
 __device__ __forceinline__ void cp_async_wait() {

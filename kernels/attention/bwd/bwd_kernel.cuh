@@ -173,7 +173,7 @@ __global__ void __launch_bounds__(kNumWarps * 32)
   T* sdO = sQ + 2 * QTile::kElements;      // [2]
   T* sP = sdO + 2 * QTile::kElements;      // P  [query][key]
   T* sdS = sP + PTile::kElements;          // dS [query][key]
-  float* sLse = reinterpret_cast<float*>(sdS + PTile::kElements);  // [2][kBlockM], log2 units
+  float* sLse = reinterpret_cast<float*>(sdS + PTile::kElements);  // [2][kBlockM], natural log
   float* sDsum = sLse + 2 * kBlockM;                                // [2][kBlockM]
 
   const int warp = threadIdx.x / 32;
@@ -189,11 +189,11 @@ __global__ void __launch_bounds__(kNumWarps * 32)
   zero(dk);
   zero(dv);
 
-  // Loads Q and dO of walk step `it` into buffer `buf` (cp.async), and fetches its lse and dsum rows
-  // into registers: they are written to shared memory at the end of the step that issued the fetch,
-  // so that no thread stalls on the global load at the top of a step.
-  float next_lse = INFINITY, next_dsum = 0.f;
-  // Walk step (query head q_in_group, query block m_idx), in the order head-major.
+  // Loads Q, dO and the lse and dsum rows of walk step (query head q_in_group, query block m_idx)
+  // into buffer `buf`, all with cp.async in one group: no thread waits on a global load outside the
+  // top-of-step barrier, and the stat loads are spread over 2 * block_m threads. lse stays in
+  // natural-log units in shared memory; rows past the sequence read 0 for both (their Q and dO rows
+  // are zero, so P = 1 there multiplies only zeros and dS = 0).
   auto load_step = [&](int q_in_group, int m_idx, int buf) {
     const int head = kv_head * group + q_in_group;
     const int m0 = (m_block_min + m_idx) * kBlockM;
@@ -205,20 +205,18 @@ __global__ void __launch_bounds__(kNumWarps * 32)
     load_tile_async<kBlockM, kHeadDim, Traits::kThreads>(sdO + buf * QTile::kElements,
                                                           static_cast<const T*>(p.dout) + do_seq.offset,
                                                           do_seq.row_stride, m0, seqlen_q);
+    static_assert(2 * kBlockM <= Traits::kThreads, "one thread per stat row");
+    if (threadIdx.x < 2 * kBlockM) {
+      const bool is_lse = threadIdx.x < kBlockM;
+      const int i = is_lse ? threadIdx.x : threadIdx.x - kBlockM;
+      const int row = m0 + i;
+      const float* src = (is_lse ? p.lse : dsum) + row_stat_offset(shape, batch, head) + row;
+      float* dst = (is_lse ? sLse : sDsum) + buf * kBlockM + i;
+      mma::cp_async_4(mma::smem_addr(dst), row < seqlen_q ? src : dsum, row < seqlen_q);
+    }
     mma::cp_async_commit();
-    if (threadIdx.x < kBlockM) {
-      const int row = m0 + threadIdx.x;
-      const int64_t stat = row_stat_offset(shape, batch, head) + row;
-      next_lse = row < seqlen_q ? p.lse[stat] * kLog2e : INFINITY;
-      next_dsum = row < seqlen_q ? dsum[stat] : 0.f;
-    }
   };
-  auto store_step_stats = [&](int buf) {
-    if (threadIdx.x < kBlockM) {
-      sLse[buf * kBlockM + threadIdx.x] = next_lse;
-      sDsum[buf * kBlockM + threadIdx.x] = next_dsum;
-    }
-  };
+
 
   if (iters > 0) {
     const float scale_log2 = shape.softmax_scale * kLog2e;
@@ -228,7 +226,6 @@ __global__ void __launch_bounds__(kNumWarps * 32)
                                                           v_seq.row_stride, n0, seqlen_k);
     load_step(0, 0, 0);
     int cur_q = 0, cur_m = 0;  // this step's coordinates (counters: no divisions in the loop)
-    store_step_stats(0);
 
     for (int it = 0; it < iters; ++it) {
       const int buf = it & 1;
@@ -263,7 +260,7 @@ __global__ void __launch_bounds__(kNumWarps * 32)
 #pragma unroll
           for (int h = 0; h < 2; ++h) {
             const int q = sdp_q0 + c_tile_row(m, h);
-            const float row_lse = lse[q], row_dsum = ds[q];
+            const float row_lse = lse[q] * kLog2e, row_dsum = ds[q];
 #pragma unroll
             for (int n = 0; n < kSdpN; ++n)
 #pragma unroll
@@ -323,7 +320,6 @@ __global__ void __launch_bounds__(kNumWarps * 32)
       }
       // dK after dQ: the dQ atomics' operand reads then overlap the dK products.
       warp_gemm_ss<T, ALayout::kKM, BLayout::kNN, PTile, QTile, kBlockM / 16, kAhead>(dk, sdS, 0, kv_k0 / 8, sQb, 0, kv_d0 / 8);
-      if (it + 1 < iters) store_step_stats(buf ^ 1);  // buffer buf ^ 1 was last read in step it - 1
       __syncthreads();  // buffer `buf`, P and dS are free for the next step
       if (++cur_m == num_m) cur_m = 0, ++cur_q;
     }
