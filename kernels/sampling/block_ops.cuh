@@ -39,6 +39,33 @@ struct Shared {
 __device__ __forceinline__ int lane_id() { return static_cast<int>(threadIdx.x & 31u); }
 __device__ __forceinline__ int warp_id() { return static_cast<int>(threadIdx.x >> 5); }
 
+// Calls body(i, value(i)) for i = begin + offset + k * step < end, loading kUnroll values before
+// using any: one thread per SM-slot otherwise waits a full memory latency per element. `begin` and
+// `step` are the same for every thread of the group, so all of them run the same iterations.
+constexpr int kUnroll = 8;
+template <class Value, class Body>
+__device__ __forceinline__ void for_each_strided(int64_t begin, int64_t end, int64_t offset, int64_t step, Value value,
+                                                 Body body) {
+  for (int64_t base = begin; base < end; base += step * kUnroll) {
+    float v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t i = base + offset + u * step;
+      v[u] = i < end ? value(i) : 0.0f;
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t i = base + offset + u * step;
+      if (i < end) body(i, v[u]);
+    }
+  }
+}
+// The common case: every thread of the block, over [0, n).
+template <class Value, class Body>
+__device__ __forceinline__ void for_each_in_row(int64_t n, Value value, Body body) {
+  for_each_strided(0, n, threadIdx.x, kThreads, value, body);
+}
+
 __device__ __forceinline__ u64 warp_sum(u64 v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
@@ -170,7 +197,7 @@ struct DistanceBins {
   float vmax;
   float range;
   __device__ __forceinline__ int operator()(float v) const {
-    const float d = __fsub_rn(vmax, v);
+    const float d = v == vmax ? 0.0f : __fsub_rn(vmax, v);  // 0 also for vmax = +inf
     if (!(d <= range)) return -1;
     return min(kBins - 1, static_cast<int>(__fmul_rn(d, static_cast<float>(kBins) / range)));
   }
@@ -190,10 +217,9 @@ __device__ void distance_histogram(int64_t n, Value value, DistanceBins bins, bo
   int cur = -1;
   uint32_t count = 0;
   u64 mass = 0;
-  for (int64_t i = threadIdx.x; i < n; i += kThreads) {
-    const float v = value(i);
+  for_each_in_row(n, value, [&](int64_t, float v) {
     const int b = bins(v);
-    if (b < 0) continue;
+    if (b < 0) return;
     if (b != cur) {
       if (cur >= 0) {
         atomicAdd(&s.bin_count[cur], count);
@@ -205,7 +231,7 @@ __device__ void distance_histogram(int64_t n, Value value, DistanceBins bins, bo
     }
     ++count;
     if (with_mass) mass += token_mass(v, mass_max, 0.0f);
-  }
+  });
   if (cur >= 0) {
     atomicAdd(&s.bin_count[cur], count);
     if (mass) atomicAdd(&s.bin_mass[cur], mass);
@@ -220,22 +246,26 @@ __device__ int gather(int64_t n, Value value, Keep keep, Shared& s) {
   if (threadIdx.x == 0) s.n_cand = 0;
   __syncthreads();
   const int lane = lane_id();
-  for (int64_t base = 0; base < n; base += kThreads) {
-    const int64_t i = base + threadIdx.x;
-    float v = 0.0f;
-    bool take = false;
-    if (i < n) {
-      v = value(i);
-      take = keep(v, i);
+  for (int64_t base = 0; base < n; base += kThreads * kUnroll) {
+    float v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t i = base + u * kThreads + threadIdx.x;
+      v[u] = i < n ? value(i) : 0.0f;
     }
-    const unsigned ballot = __ballot_sync(0xffffffffu, take);
-    if (ballot == 0) continue;
-    int slot = 0;
-    if (lane == 0) slot = atomicAdd(&s.n_cand, __popc(ballot));
-    slot = __shfl_sync(0xffffffffu, slot, 0) + __popc(ballot & ((1u << lane) - 1u));
-    if (take && slot < kCap) {
-      s.cand_x[slot] = v;
-      s.cand_id[slot] = static_cast<int32_t>(i);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t i = base + u * kThreads + threadIdx.x;
+      const bool take = i < n && keep(v[u], i);
+      const unsigned ballot = __ballot_sync(0xffffffffu, take);
+      if (ballot == 0) continue;
+      int slot = 0;
+      if (lane == 0) slot = atomicAdd(&s.n_cand, __popc(ballot));
+      slot = __shfl_sync(0xffffffffu, slot, 0) + __popc(ballot & ((1u << lane) - 1u));
+      if (take && slot < kCap) {
+        s.cand_x[slot] = v[u];
+        s.cand_id[slot] = static_cast<int32_t>(i);
+      }
     }
   }
   __syncthreads();
@@ -293,14 +323,15 @@ struct ByIdAsc {
 
 // Radix selection over the whole row, 8 bits a pass from the top: the largest 32-bit key v such
 // that the weight of eligible items with key >= v reaches `target`, and the weight strictly above
-// it. item(i, key, weight) returns false for an ineligible i. With weight 1 this is the target-th
-// largest key; with masses it is the top-p threshold.
+// it. key(v, i, &k) gives item i's key (false: ineligible), weight(v) its weight, computed only for
+// the items still in the running. With weight 1 this is the target-th largest key; with masses it
+// is the top-p threshold.
 struct RadixResult {
   uint32_t key;
   u64 above;
 };
-template <class Item>
-__device__ RadixResult radix_select(int64_t n, Item item, u64 target, Shared& s) {
+template <class Value, class Key, class Weight>
+__device__ RadixResult radix_select(int64_t n, Value value, Key key_of, Weight weight, u64 target, Shared& s) {
   uint32_t prefix = 0, mask = 0;
   u64 above = 0;
   for (int shift = 24; shift >= 0; shift -= 8) {
@@ -308,10 +339,11 @@ __device__ RadixResult radix_select(int64_t n, Item item, u64 target, Shared& s)
     __syncthreads();
     int cur = -1;
     u64 acc = 0;
-    for (int64_t i = threadIdx.x; i < n; i += kThreads) {
+    for_each_in_row(n, value, [&](int64_t i, float v) {
       uint32_t key;
-      u64 w;
-      if (!item(i, key, w) || w == 0 || (key & mask) != prefix) continue;
+      if (!key_of(v, i, key) || (key & mask) != prefix) return;
+      const u64 w = weight(v);
+      if (w == 0) return;
       const int d = static_cast<int>((key >> shift) & 0xffu);
       if (d != cur) {
         if (cur >= 0) atomicAdd(&s.bin_mass[cur], acc);
@@ -319,7 +351,7 @@ __device__ RadixResult radix_select(int64_t n, Item item, u64 target, Shared& s)
         acc = 0;
       }
       acc += w;
-    }
+    });
     if (cur >= 0) atomicAdd(&s.bin_mass[cur], acc);
     __syncthreads();
     u64 reached = 0;  // weight of this digit and all above it, within the prefix

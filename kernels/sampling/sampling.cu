@@ -9,8 +9,10 @@
 //            the top-k / top-p / min-p candidates; when those are at most kCap tokens (the usual
 //            case: top-k 50, top-p 0.9 on a peaked distribution) they are gathered into shared
 //            memory, sorted there, and top-k, top-p, min-p and the draw all happen in shared memory.
-//            Otherwise radix selection over the row (4 passes of 8 bits) finds the exact
-//            thresholds and draw_from_vocab draws under them.
+//            Otherwise only the bin each threshold falls in is gathered (the bins before it are
+//            kept whole) and draw_from_vocab draws under the thresholds; when even one bin holds
+//            more than kCap tokens (a flat distribution), radix selection over the row (4 passes of
+//            8 bits) finds them.
 // Every sum is of integer masses and every float operation is the shared one (sampling_math.h),
 // so each route reaches the same threshold and the same token as the CPU.
 #include <cuda_runtime.h>
@@ -25,6 +27,16 @@ namespace {
 using namespace sampling_detail;
 
 constexpr float kRawRange = 64.0f;  // top-n logprobs look this far (in nats) below the max first
+
+struct KeyOfValue {
+  __device__ bool operator()(float v, int64_t, uint32_t& key) const {
+    key = order_key(v);
+    return true;
+  }
+};
+struct UnitWeight {
+  __device__ u64 operator()(float) const { return 1; }
+};
 
 // x of token i: from the workspace when the row has penalties, else the raw logit scaled on the fly.
 struct RowX {
@@ -48,10 +60,9 @@ __device__ int32_t draw_from_vocab(const RowX& xf, int64_t vocab, float x_max, f
   const int64_t seg = (vocab + kWarps - 1) / kWarps;
   const int64_t w0 = min(vocab, warp_id() * seg), w1 = min(vocab, w0 + seg);
   u64 local = 0;
-  for (int64_t i = w0 + lane_id(); i < w1; i += 32) {
-    const float v = xf(i);
+  for_each_strided(w0, w1, lane_id(), 32, xf, [&](int64_t, float v) {
     if (v >= tau) local += token_mass(v, x_max, min_p);
-  }
+  });
   local = warp_sum(local);
   if (lane_id() == 0) s.red[warp_id()] = local;
   __syncthreads();
@@ -115,6 +126,21 @@ __device__ int32_t draw_from_candidates(int n, const SamplingRowParams& p, bool 
   return j == kNone ? -1 : s.cand_id[j];
 }
 
+// The value at which the running weight (1 each, or masses) of the row's values in `bin` that are
+// >= floor, in descending order, brings `before` up to `target`. NaN when the bin holds more than
+// kCap values: the caller falls back to radix selection.
+__device__ float threshold_in_bin(const RowX& xf, int64_t vocab, DistanceBins bins, int bin, float floor, bool by_mass,
+                                  float x_max, u64 before, u64 target, Shared& s) {
+  if (s.bin_count[bin] > static_cast<uint32_t>(kCap)) return NAN;
+  const int n = gather(vocab, xf, [&](float v, int64_t) { return v >= floor && bins(v) == bin; }, s);
+  const int n_pow2 = next_pow2(n);
+  pad_candidates(n, n_pow2, s);
+  bitonic_sort(n_pow2, ByValueDesc(), s);
+  const int j = first_crossing(
+      n, [&](int j) -> u64 { return by_mass ? token_mass(s.cand_x[j], x_max, 0.0f) : 1; }, target - before, false, s);
+  return j == kNone ? NAN : s.cand_x[j];
+}
+
 // A token drawn under top-k, top-p and min-p from a row whose largest x is x_max (> -inf).
 __device__ int32_t draw_filtered(const SamplingRowParams& p, const RowX& xf, int64_t vocab, float x_max, Shared& s) {
   const uint64_t bits = draw_bits(p.seed, p.counter);
@@ -124,12 +150,19 @@ __device__ int32_t draw_filtered(const SamplingRowParams& p, const RowX& xf, int
   if (!top_k_on && !top_p_on && min_p == 0.0f) return draw_from_vocab(xf, vocab, x_max, -INFINITY, 0.0f, bits, s);
 
   const DistanceBins bins{x_max, kMassRange};
-  distance_histogram(vocab, xf, bins, true, x_max, s);
+  // Masses per bin (a det_exp per token) only when top-p needs them: with top-k on, top-p's base is
+  // summed over the tokens above the top-k threshold instead.
+  bool has_mass = top_p_on && !top_k_on;
+  distance_histogram(vocab, xf, bins, has_mass, x_max, s);
   const int t = static_cast<int>(threadIdx.x);
   const u64 in_range = block_sum(t < kBins ? s.bin_count[t] : 0u, s);
-  const u64 total_mass = block_sum(t < kBins ? s.bin_mass[t] : 0ull, s);
   // Fewer than k tokens have any mass: the k-th largest is below all of them and top-k keeps them all.
   if (top_k_on && in_range < static_cast<u64>(p.top_k)) top_k_on = false;
+  if (top_p_on && !top_k_on && !has_mass) {
+    distance_histogram(vocab, xf, bins, true, x_max, s);
+    has_mass = true;
+  }
+  const u64 total_mass = has_mass ? block_sum(t < kBins ? s.bin_mass[t] : 0ull, s) : 0;
 
   // The last bin that the filters may need: enough count for top-k (whose set then also holds
   // top-p's), else enough mass for top-p, else everything min-p can keep (with a margin for
@@ -156,38 +189,61 @@ __device__ int32_t draw_filtered(const SamplingRowParams& p, const RowX& xf, int
     return draw_from_candidates(n, p, top_k_on, x_max, min_p, total_mass, bits, s);
   }
 
-  // Too many candidates for shared memory: exact thresholds by radix selection over the row.
+  // Too many candidates for shared memory. Each threshold lies in one bin, and the bins before it
+  // are kept whole, so gather just that bin; then draw over the row under the thresholds.
   float tau = -INFINITY;
   u64 mass_k = total_mass;
+  bool found = true;
+  const int k_bin = top_k_on ? last_bin : kBins;  // the bins before it lie wholly above tau_k
   if (top_k_on) {
-    const RadixResult r = radix_select(
-        vocab,
-        [&](int64_t i, uint32_t& key, u64& w) {
-          key = order_key(xf(i));
-          w = 1;
-          return true;
-        },
-        static_cast<u64>(p.top_k), s);
+    const u64 count_before = block_sum(t < k_bin ? s.bin_count[t] : 0u, s);
+    tau = threshold_in_bin(xf, vocab, bins, k_bin, -INFINITY, false, x_max, count_before, p.top_k, s);
+    found = !isnan(tau);
+    if (found && top_p_on) {
+      u64 local = 0;  // the top-k bin's part of top-p's base; the bins before it follow
+      for (int j = t; j < s.n_cand; j += kThreads) {
+        if (s.cand_x[j] >= tau) local += token_mass(s.cand_x[j], x_max, 0.0f);
+      }
+      mass_k = block_sum(local, s);
+      if (!has_mass) {
+        distance_histogram(vocab, xf, bins, true, x_max, s);
+        has_mass = true;
+      }
+      mass_k += block_sum(t < k_bin ? s.bin_mass[t] : 0ull, s);
+    }
+  }
+  if (found && top_p_on) {
+    const u64 target = top_p_target(p.top_p, mass_k);
+    int b = first_crossing(kBins, [&](int j) -> u64 { return j < k_bin ? s.bin_mass[j] : 0; }, target, false, s);
+    if (b == kNone) b = k_bin;  // within the top-k bin, above tau_k
+    const u64 before = block_sum(t < b ? s.bin_mass[t] : 0ull, s);
+    const float tau_p = threshold_in_bin(xf, vocab, bins, b, tau, true, x_max, before, target, s);
+    found = !isnan(tau_p);
+    tau = fmaxf(tau, tau_p);
+  }
+  if (found) return draw_from_vocab(xf, vocab, x_max, tau, min_p, bits, s);
+
+  // A bin too crowded even for that (a flat distribution): radix selection over the row.
+  tau = -INFINITY;
+  mass_k = total_mass;
+  if (top_k_on) {
+    const RadixResult r = radix_select(vocab, xf, KeyOfValue(), UnitWeight(), static_cast<u64>(p.top_k), s);
     tau = key_float(r.key);
     u64 local = 0;
-    for (int64_t i = threadIdx.x; i < vocab; i += kThreads) {
-      const float v = xf(i);
+    for_each_in_row(vocab, xf, [&](int64_t, float v) {
       if (v >= tau) local += token_mass(v, x_max, 0.0f);
-    }
+    });
     mass_k = block_sum(local, s);
   }
   if (top_p_on) {
     const float tau_k = tau;
     const RadixResult r = radix_select(
-        vocab,
-        [&](int64_t i, uint32_t& key, u64& w) {
-          const float v = xf(i);
-          if (v < tau_k) return false;
+        vocab, xf,
+        [&](float v, int64_t, uint32_t& key) {
           key = order_key(v);
-          w = token_mass(v, x_max, 0.0f);
-          return true;
+          return v >= tau_k;
         },
-        top_p_target(p.top_p, mass_k), s);
+        [&](float v) -> u64 { return token_mass(v, x_max, 0.0f); }, top_p_target(p.top_p, mass_k), s);
     tau = fmaxf(tau, key_float(r.key));
   }
   return draw_from_vocab(xf, vocab, x_max, tau, min_p, bits, s);
@@ -211,25 +267,16 @@ __device__ void select_top_raw(const float* raw, int64_t vocab, int n, float raw
     }
   }
   if (count < 0) {
-    const RadixResult r = radix_select(
-        vocab,
-        [&](int64_t i, uint32_t& key, u64& w) {
-          key = order_key(rf(i));
-          w = 1;
-          return true;
-        },
-        static_cast<u64>(n), s);
+    const RadixResult r = radix_select(vocab, rf, KeyOfValue(), UnitWeight(), static_cast<u64>(n), s);
     // Ties at the n-th value: the (n - above) lowest ids among them (largest ~id).
     const uint32_t cut_key = r.key;
     const RadixResult ties = radix_select(
-        vocab,
-        [&](int64_t i, uint32_t& key, u64& w) {
-          if (order_key(rf(i)) != cut_key) return false;
+        vocab, rf,
+        [&](float v, int64_t i, uint32_t& key) {
           key = ~static_cast<uint32_t>(i);
-          w = 1;
-          return true;
+          return order_key(v) == cut_key;
         },
-        static_cast<u64>(n) - r.above, s);
+        UnitWeight(), static_cast<u64>(n) - r.above, s);
     const int64_t last_tie = static_cast<int64_t>(~ties.key);
     count = gather(
         vocab, rf,
@@ -263,8 +310,7 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const SamplingBatch b)
   // Pass A.
   MaxArg best{-INFINITY, kNone};
   LogSumExp lse;
-  for (int64_t i = threadIdx.x; i < vocab; i += kThreads) {
-    const float r = canonical(raw[i]);
+  for_each_in_row(vocab, RowRaw{raw}, [&](int64_t i, float r) {
     if (want_logprobs) lse.add(r);
     const float x = mul_rn(r, inv_t);
     if (patched) {
@@ -272,7 +318,7 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const SamplingBatch b)
     } else {
       best = better(best, MaxArg{x, static_cast<int32_t>(i)});
     }
-  }
+  });
   if (patched) {
     __syncthreads();  // the dense writes land before the penalty patches
     for (int32_t j = pen_begin + static_cast<int32_t>(threadIdx.x); j < pen_end; j += kThreads) {
@@ -288,7 +334,8 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const SamplingBatch b)
       if (t >= 0 && t < vocab) xbuf[t] = -INFINITY;
     }
     __syncthreads();
-    for (int64_t i = threadIdx.x; i < vocab; i += kThreads) best = better(best, MaxArg{xbuf[i], static_cast<int32_t>(i)});
+    for_each_in_row(vocab, RowX{raw, xbuf, inv_t},
+                    [&](int64_t i, float x) { best = better(best, MaxArg{x, static_cast<int32_t>(i)}); });
   }
   best = block_max_arg(best, s);
   const float log_z = want_logprobs ? block_log_sum_exp(lse, s) : 0.0f;
@@ -305,9 +352,7 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const SamplingBatch b)
   }
   if (b.out_ranks) {
     u64 local = 0;
-    if (want_logprobs) {
-      for (int64_t i = threadIdx.x; i < vocab; i += kThreads) local += canonical(raw[i]) >= chosen ? 1 : 0;
-    }
+    if (want_logprobs) for_each_in_row(vocab, RowRaw{raw}, [&](int64_t, float r) { local += r >= chosen ? 1 : 0; });
     const u64 rank = block_sum(local, s);
     if (threadIdx.x == 0) b.out_ranks[row] = static_cast<int32_t>(rank);
   }
@@ -316,7 +361,7 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const SamplingBatch b)
     const int n = want_logprobs ? static_cast<int>(min(static_cast<int64_t>(min(p.num_logprobs, stride)), vocab)) : 0;
     if (n > 0) {
       float raw_max = -INFINITY;
-      for (int64_t i = threadIdx.x; i < vocab; i += kThreads) raw_max = fmaxf(raw_max, canonical(raw[i]));
+      for_each_in_row(vocab, RowRaw{raw}, [&](int64_t, float r) { raw_max = fmaxf(raw_max, r); });
       raw_max = block_max_arg(MaxArg{raw_max, 0}, s).value;
       select_top_raw(raw, vocab, n, raw_max, s);
     }

@@ -193,7 +193,7 @@ SamplingRowParams random_params(std::mt19937& rng, int64_t vocab, int kind) {
   p.seed = rng();
   p.counter = rng() % 1000;
   p.num_logprobs = static_cast<int32_t>(rng() % 22) - 1;  // -1 .. 20
-  switch (kind % 9) {
+  switch (kind % 14) {
     case 0: p.temperature = 0.0f; break;                           // greedy
     case 1: p.temperature = 0.7f; break;                           // whole-row draw
     case 2: p.top_k = 50; p.temperature = 0.8f; break;             // candidates
@@ -203,6 +203,13 @@ SamplingRowParams random_params(std::mt19937& rng, int64_t vocab, int kind) {
     case 6: p.top_k = static_cast<int32_t>(std::min<int64_t>(6000, vocab - 1)); p.temperature = 3.0f; break;  // radix top-k
     case 7: p.top_p = 0.99f; p.temperature = 4.0f; break;          // radix top-p
     case 8: p.min_p = 1e-4f; p.temperature = 5.0f; p.top_k = 1; break;  // top-k 1 is greedy
+    // min-p cutting inside a larger top-k / top-p set, on each route
+    case 9: p.top_k = 300; p.min_p = 0.2f; p.temperature = 1.5f; break;
+    case 10: p.top_p = 0.98f; p.min_p = 0.1f; break;
+    case 11: p.top_p = 0.99f; p.min_p = 0.6f; p.temperature = 4.0f; break;
+    // top-k and top-p past shared memory; top-k wider than every token with mass
+    case 12: p.top_k = 3000; p.top_p = 0.9f; p.temperature = 2.0f; break;
+    case 13: p.top_k = 1000; p.top_p = 0.9f; p.temperature = 0.1f; break;
   }
   return p;
 }
@@ -214,7 +221,7 @@ TEST(CudaSampling, MatchesCpuOnRandomRows) {
     HostBatch h;
     h.vocab = vocab;
     h.row_stride = vocab + (vocab % 2);
-    const int rows = vocab > 100000 ? 36 : 54;
+    const int rows = vocab > 100000 ? 42 : 56;
     for (int r = 0; r < rows; ++r) {
       const bool flat = r % 4 == 3;  // flat rows push the filters onto the radix routes
       h.add(peaked_logits(rng, vocab, flat ? 0.5f : 2.5f), random_params(rng, vocab, r));
@@ -263,7 +270,9 @@ TEST(CudaSampling, TiesAndDegenerateRows) {
   for (size_t i = 0; i < nan_mix.size(); i += 3) nan_mix[i] = std::nanf("");
   std::vector<float> two_level = flat;
   for (size_t i = 0; i < two_level.size(); i += 2) two_level[i] = 3.0f;
-  for (const auto* l : {&flat, &masked, &nan_mix, &two_level}) {
+  std::vector<float> infs = flat;  // several +inf logits: drawn among themselves
+  for (size_t i = 5; i < infs.size(); i += 4000) infs[i] = INFINITY;
+  for (const auto* l : {&flat, &masked, &nan_mix, &two_level, &infs}) {
     for (int kind = 0; kind < 18; ++kind) {
       SamplingRowParams p;
       p.seed = static_cast<uint64_t>(kind);
