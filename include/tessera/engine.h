@@ -9,6 +9,10 @@
 //   auto stream = (*engine)->submit({.prompt_token_ids = ids, .max_tokens = 64});
 //   while (auto ev = (*stream)->next()) print(ev->text);         // deltas; the last has finish_reason
 //
+// A request with n > 1 yields n independent completions (sample streams): each event names its
+// stream (`index`), each stream ends with its own finish_reason, and the request's last event is
+// the one after which no stream is left. The streams compute the prompt once and share its K/V.
+//
 // Determinism: sampling draw n of a request depends only on (seed, n) and its own tokens, so a
 // request's tokens do not depend on what else runs; with EngineOptions::batch_invariant the logits
 // are bit-identical too, so a request's output equals that of running it alone, preemptions
@@ -45,9 +49,16 @@ struct SamplingOptions {
   std::optional<uint64_t> seed;     // draw n is f(seed, n); unset: a seed from the engine
 };
 
+// Most sample streams one request may ask for (OpenAI's limit on `n`).
+constexpr int32_t kMaxSampleStreams = 128;
+
 struct GenerationRequest {
   std::string request_id;  // empty: the engine names it "req-<n>"
   std::vector<int32_t> prompt_token_ids;
+  // Independent completions of the prompt, in [1, kMaxSampleStreams]. Stream i samples with seed
+  // engine::Sampler::stream_seed(seed, i) (stream 0 with the request's seed itself), so stream i
+  // equals the same request with n = 1 and that seed.
+  int32_t n = 1;
   int64_t max_tokens = 16;  // tokens to generate at most (>= 1)
   int64_t min_tokens = 0;   // EOS and stop tokens cannot end generation before this many
   SamplingOptions sampling;
@@ -71,21 +82,24 @@ struct TokenLogprob {
 };
 
 struct Usage {
-  int64_t prompt_tokens = 0;
-  int64_t completion_tokens = 0;
-  int64_t cached_prompt_tokens = 0;  // prompt tokens taken from the prefix cache
+  int64_t prompt_tokens = 0;         // once per request, whatever n is
+  int64_t completion_tokens = 0;     // over all sample streams
+  int64_t cached_prompt_tokens = 0;  // prompt tokens taken from the prefix cache (by stream 0)
 };
 
 struct TokenEvent {
   std::string request_id;
+  int32_t index = 0;                   // the sample stream, in [0, n)
   std::vector<int32_t> token_ids;      // tokens new in this event
   std::string text;                    // text they complete (the incremental detokenizer's delta)
   std::vector<TokenLogprob> logprobs;  // one per new token, when asked for
-  std::optional<FinishReason> finish_reason;  // set on the last event of a request only
+  std::optional<FinishReason> finish_reason;  // set on the last event of stream `index` only
+  int32_t unfinished_streams = 0;      // streams of the request still going after this event
   std::string error;                   // why, with FinishReason::kError
   Usage usage;                         // totals so far
   std::chrono::steady_clock::time_point time;  // when the engine produced it (for latency stats)
-  bool finished() const { return finish_reason.has_value(); }
+  // The request's last event: its stream finished and no other is left.
+  bool finished() const { return finish_reason.has_value() && unfinished_streams == 0; }
 };
 
 struct StreamState;  // shared by a stream and the engine
@@ -95,7 +109,7 @@ class RequestStream {
  public:
   explicit RequestStream(std::shared_ptr<StreamState> state);
   const std::string& request_id() const;
-  // Blocks until the next event; nullopt after the last one (the one with finish_reason).
+  // Blocks until the next event; nullopt after the request's last one (see TokenEvent::finished).
   std::optional<TokenEvent> next();
   // Like next() but gives up after `timeout`; nullopt then too (check finished()).
   std::optional<TokenEvent> next_for(std::chrono::milliseconds timeout);
@@ -145,9 +159,10 @@ struct EngineMetrics {
   int64_t num_preemptions = 0;
   int64_t prefix_cache_query_tokens = 0;  // tokens looked up when requests were admitted
   int64_t prefix_cache_hit_tokens = 0;    // of those, found in the cache
+  int64_t shared_prompt_tokens = 0;       // prompt tokens a sample stream took from a sibling (n > 1)
   int64_t computed_tokens = 0;            // tokens run through the model (prompt, recompute, decode)
   int64_t generated_tokens = 0;
-  int64_t requests_finished[4] = {0, 0, 0, 0};  // by FinishReason
+  int64_t requests_finished[4] = {0, 0, 0, 0};  // sample streams finished, by FinishReason
   // Distributions.
   Histogram time_to_first_token_s = Histogram::latency_seconds();
   Histogram inter_token_latency_s = Histogram::latency_seconds();
@@ -180,8 +195,8 @@ class Engine {
 
   // Validates (an error names the field) and queues the request.
   Expected<std::shared_ptr<RequestStream>> submit(GenerationRequest request);
-  // Ends a request: its blocks are freed before the next step and its stream ends with
-  // FinishReason::kCancelled. False when no such request is live.
+  // Ends a request, every sample stream of it: its blocks are freed before the next step and each
+  // unfinished stream ends with FinishReason::kCancelled. False when no such request is live.
   bool cancel(const std::string& request_id);
   EngineMetrics metrics() const;
   const EngineInfo& info() const;

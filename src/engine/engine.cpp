@@ -123,7 +123,7 @@ struct Engine::Impl {
         events.push_back(std::move(ev));
       }
       for (const std::string& id : cancelled)
-        if (auto ev = core->abort_request(id)) events.push_back(std::move(*ev));
+        for (TokenEvent& ev : core->abort_request(id)) events.push_back(std::move(ev));
       publish_metrics();
       deliver(events);
       if (core->has_unfinished()) {

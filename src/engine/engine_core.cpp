@@ -20,6 +20,7 @@ std::vector<int32_t> eos_ids(const ModelConfig& c) {
 
 SamplingParams sampling_params_of(const GenerationRequest& q) {
   SamplingParams p;
+  p.n = q.n;
   p.temperature = q.sampling.temperature;
   p.top_k = q.sampling.top_k;
   p.top_p = q.sampling.top_p;
@@ -91,6 +92,10 @@ Status EngineCore::validate(const GenerationRequest& q) const {
       return invalid_argument(s.str());
     }
   }
+  if (q.n < 1 || q.n > kMaxSampleStreams) {
+    s << "n: must be in [1, " << kMaxSampleStreams << "] (completions of the prompt), got " << q.n;
+    return invalid_argument(s.str());
+  }
   if (q.max_tokens < 1) {
     s << "max_tokens: must be at least 1, got " << q.max_tokens;
     return invalid_argument(s.str());
@@ -125,68 +130,98 @@ Status EngineCore::add_request(const GenerationRequest& q) {
   }
   TESSERA_RETURN_IF_ERROR(validate(q));
   auto live = std::make_unique<Live>();
-  Request& r = live->request;
-  r.id = q.request_id;
-  r.arrival_index = next_arrival_++;
-  r.priority = q.priority;
-  r.token_ids = q.prompt_token_ids;
-  r.num_prompt_tokens = static_cast<int64_t>(q.prompt_token_ids.size());
-  r.max_model_len = info_.max_model_len;
-  r.cache_salt_hash = hash_cache_salt(q.cache_salt);
+  live->id = q.request_id;
   live->params = sampling_params_of(q);
-  live->sampling.emplace(live->params, sampler_.request_seed(live->params), q.prompt_token_ids);
-  live->stop.emplace(live->params, eos_token_ids_, q.max_tokens);
   live->emit_text = q.detokenize && tokenizer_;
-  if (live->emit_text || !q.stop.empty()) live->decoder.emplace(*tokenizer_, /*skip_special_tokens=*/true);
-  live->arrival = live->last_token = Clock::now();
-  scheduler_.add_request(&r);
+  live->arrival = Clock::now();
+  live->num_unfinished = q.n;
+  const uint64_t seed = sampler_.request_seed(live->params);
+  const uint64_t group = next_arrival_;
+  for (int32_t i = 0; i < q.n; ++i) {
+    auto stream = std::make_unique<Stream>();
+    Request& r = stream->request;
+    r.id = q.request_id;
+    r.arrival_index = next_arrival_++;  // consecutive: the streams are served in index order
+    r.priority = q.priority;
+    r.group = group;
+    r.stream_index = i;
+    r.num_streams = q.n;
+    r.token_ids = q.prompt_token_ids;
+    r.num_prompt_tokens = static_cast<int64_t>(q.prompt_token_ids.size());
+    r.max_model_len = info_.max_model_len;
+    r.cache_salt_hash = hash_cache_salt(q.cache_salt);
+    stream->sampling.emplace(live->params, Sampler::stream_seed(seed, i), q.prompt_token_ids);
+    stream->stop.emplace(live->params, eos_token_ids_, q.max_tokens);
+    if (live->emit_text || !q.stop.empty()) stream->decoder.emplace(*tokenizer_, /*skip_special_tokens=*/true);
+    stream->last_token = live->arrival;
+    live->streams.push_back(std::move(stream));
+  }
+  for (auto& stream : live->streams) scheduler_.add_request(&stream->request);
   requests_.emplace(q.request_id, std::move(live));
   refresh_gauges();
   return Status::ok();
 }
 
-TokenEvent EngineCore::final_event(Live& live, FinishReason reason, const std::string& error) {
-  const Request& r = live.request;
+Usage EngineCore::usage_of(const Live& live) const {
+  const Request& first = live.streams.front()->request;
+  return {first.num_prompt_tokens, live.completion_tokens, std::max<int64_t>(0, first.num_cached_prompt_tokens)};
+}
+
+TokenEvent EngineCore::final_event(Live& live, Stream& stream, FinishReason reason, const std::string& error) {
+  --live.num_unfinished;
   TokenEvent ev;
-  ev.request_id = r.id;
+  ev.request_id = live.id;
+  ev.index = stream.request.stream_index;
   ev.finish_reason = reason;
+  ev.unfinished_streams = live.num_unfinished;
   ev.error = error;
-  ev.usage = {r.num_prompt_tokens, r.num_output_tokens(), std::max<int64_t>(0, r.num_cached_prompt_tokens)};
+  ev.usage = usage_of(live);
   ev.time = Clock::now();
   ++metrics_.requests_finished[static_cast<int>(reason)];
-  metrics_.e2e_latency_s.observe(seconds(ev.time - live.arrival));
+  if (live.num_unfinished == 0) metrics_.e2e_latency_s.observe(seconds(ev.time - live.arrival));
   return ev;
 }
 
-std::optional<TokenEvent> EngineCore::abort_request(const std::string& request_id) {
+std::vector<TokenEvent> EngineCore::end_request(Live& live, FinishReason reason, const std::string& error) {
+  std::vector<TokenEvent> events;
+  for (auto& stream : live.streams)
+    if (scheduler_.finish_request(&stream->request, reason)) events.push_back(final_event(live, *stream, reason, error));
+  const std::string id = live.id;  // `live` dies with the erase
+  requests_.erase(id);
+  return events;
+}
+
+std::vector<TokenEvent> EngineCore::abort_request(const std::string& request_id) {
   auto it = requests_.find(request_id);
-  if (it == requests_.end()) return std::nullopt;
-  scheduler_.finish_request(&it->second->request, FinishReason::kCancelled);
-  TokenEvent ev = final_event(*it->second, FinishReason::kCancelled, "");
-  requests_.erase(it);
+  if (it == requests_.end()) return {};
+  std::vector<TokenEvent> events = end_request(*it->second, FinishReason::kCancelled, "");
   refresh_gauges();
-  return ev;
+  return events;
 }
 
 std::vector<TokenEvent> EngineCore::abort_all(FinishReason reason, const std::string& error) {
+  std::vector<Live*> lives;
+  for (auto& [id, live] : requests_) lives.push_back(live.get());
   std::vector<TokenEvent> events;
-  for (auto& [id, live] : requests_) {
-    scheduler_.finish_request(&live->request, reason);
-    events.push_back(final_event(*live, reason, error));
+  for (Live* live : lives) {
+    std::vector<TokenEvent> ended = end_request(*live, reason, error);
+    events.insert(events.end(), std::make_move_iterator(ended.begin()), std::make_move_iterator(ended.end()));
   }
-  requests_.clear();
   refresh_gauges();
   return events;
 }
 
 std::vector<TokenEvent> EngineCore::fail_step(const std::vector<Live*>& lives, const Status& error) {
-  // Nothing of this step is kept: its requests end with the error and free their blocks (none of
-  // this step's blocks reached the prefix cache, which is filled after a step succeeds).
+  // Nothing of this step is kept: its requests (every stream of them) end with the error and free
+  // their blocks (none of this step's blocks reached the prefix cache, which is filled after a
+  // step succeeds).
+  std::vector<Live*> unique(lives);  // several streams of one request may be in the step
+  std::sort(unique.begin(), unique.end());
+  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
   std::vector<TokenEvent> events;
-  for (Live* live : lives) {
-    scheduler_.finish_request(&live->request, FinishReason::kError);
-    events.push_back(final_event(*live, FinishReason::kError, error.message()));
-    requests_.erase(live->request.id);
+  for (Live* live : unique) {
+    std::vector<TokenEvent> ended = end_request(*live, FinishReason::kError, error.message());
+    events.insert(events.end(), std::make_move_iterator(ended.begin()), std::make_move_iterator(ended.end()));
   }
   refresh_gauges();
   return events;
@@ -202,14 +237,16 @@ std::vector<TokenEvent> EngineCore::step() {
     return events;
   }
   const Clock::time_point start = Clock::now();
-  std::vector<Live*> lives;
-  for (const ScheduledRequest& s : out.scheduled) {
-    Live* live = requests_.at(s.request->id).get();
+  std::vector<Live*> lives;      // per scheduled request: its user request
+  std::vector<Stream*> streams;  // and which of its sample streams
+  for (const ScheduledRequest& sr : out.scheduled) {
+    Live* live = requests_.at(sr.request->id).get();
     if (!live->scheduled) {
       live->scheduled = true;
       metrics_.queue_time_s.observe(seconds(start - live->arrival));
     }
     lives.push_back(live);
+    streams.push_back(live->streams[static_cast<size_t>(sr.request->stream_index)].get());
   }
 
   // Run the model: one row of logits per scheduled request.
@@ -226,7 +263,7 @@ std::vector<TokenEvent> EngineCore::step() {
   for (size_t i = 0; i < out.scheduled.size(); ++i) {
     if (!out.scheduled[i].samples) continue;
     sampling.push_back(i);
-    rows.push_back({&lives[i]->params, &*lives[i]->sampling});
+    rows.push_back({&lives[i]->params, &*streams[i]->sampling});
   }
   sample_logits_.resize(sampling.size() * vocab);
   for (size_t k = 0; k < sampling.size(); ++k)
@@ -241,15 +278,15 @@ std::vector<TokenEvent> EngineCore::step() {
   std::vector<std::string> texts(out.scheduled.size());
   for (size_t k = 0; k < sampling.size(); ++k) {
     const size_t i = sampling[k];
-    Live& live = *lives[i];
+    Stream& stream = *streams[i];
     const int32_t token = (*drawn)[k].token;
     sampled[i] = token;
-    live.sampling->append(token);
-    const std::string delta = live.decoder ? live.decoder->step(token) : std::string();
-    StopDecision d = live.stop->on_token(token, delta);
-    if (d.finish == FinishReason::kLength && live.decoder) d.text.append(live.decoder->flush());
+    stream.sampling->append(token);
+    const std::string delta = stream.decoder ? stream.decoder->step(token) : std::string();
+    StopDecision d = stream.stop->on_token(token, delta);
+    if (d.finish == FinishReason::kLength && stream.decoder) d.text.append(stream.decoder->flush());
     finish[i] = d.finish;
-    if (live.emit_text) texts[i] = std::move(d.text);
+    if (lives[i]->emit_text) texts[i] = std::move(d.text);
   }
   const std::vector<Request*> finished = scheduler_.update_from_output(out, sampled, finish);
   last_step_.num_sampled = static_cast<int64_t>(sampling.size());
@@ -258,17 +295,22 @@ std::vector<TokenEvent> EngineCore::step() {
   for (size_t k = 0; k < sampling.size(); ++k) {
     const size_t i = sampling[k];
     Live& live = *lives[i];
-    const Request& r = live.request;
+    Stream& stream = *streams[i];
+    const Request& r = stream.request;
+    // Time to first token and inter-token latency are per stream.
     const bool first = r.num_output_tokens() == 1;
     (first ? metrics_.time_to_first_token_s : metrics_.inter_token_latency_s)
-        .observe(seconds(now - (first ? live.arrival : live.last_token)));
-    live.last_token = now;
+        .observe(seconds(now - stream.last_token));
+    stream.last_token = now;
+    ++live.completion_tokens;
     TokenEvent ev;
     if (r.is_finished()) {
-      ev = final_event(live, *r.finish_reason, "");
+      ev = final_event(live, stream, *r.finish_reason, "");
     } else {
-      ev.request_id = r.id;
-      ev.usage = {r.num_prompt_tokens, r.num_output_tokens(), std::max<int64_t>(0, r.num_cached_prompt_tokens)};
+      ev.request_id = live.id;
+      ev.index = r.stream_index;
+      ev.unfinished_streams = live.num_unfinished;
+      ev.usage = usage_of(live);
     }
     ev.time = now;
     ev.token_ids.push_back(sampled[i]);
@@ -281,7 +323,10 @@ std::vector<TokenEvent> EngineCore::step() {
     }
     events.push_back(std::move(ev));
   }
-  for (Request* r : finished) requests_.erase(r->id);
+  for (Request* r : finished) {
+    auto it = requests_.find(r->id);
+    if (it != requests_.end() && it->second->num_unfinished == 0) requests_.erase(it);
+  }
 
   ++metrics_.num_steps;
   metrics_.computed_tokens += out.num_scheduled_tokens;
@@ -298,6 +343,7 @@ void EngineCore::refresh_gauges() {
   metrics_.num_preemptions = scheduler_.num_preemptions();
   metrics_.prefix_cache_query_tokens = kv_.prefix_query_tokens();
   metrics_.prefix_cache_hit_tokens = kv_.prefix_hit_tokens();
+  metrics_.shared_prompt_tokens = kv_.shared_prompt_tokens();
 }
 
 }  // namespace tessera::engine

@@ -2,11 +2,11 @@
 // schedule → run → sample → update, token events out. Engine (engine.cpp) puts a thread and
 // per-request streams around it; tests drive it directly, step by step.
 //
-// It owns every live request (the scheduler holds pointers to them) with its sampling state,
-// stop checker, incremental detokenizer and timings, and the metrics. Sampling (sampler.h) and stop
+// It owns every live request (the scheduler holds pointers to its sample streams) with, per
+// stream, its sampling state, stop checker and incremental detokenizer, and the metrics. Sampling (sampler.h) and stop
 // decisions (stop_strings.h) happen here, between the runner and Scheduler::update_from_output.
-// Invariants: a request is live from add_request until the event that carries its finish_reason,
-// which is produced exactly once (finish, cancel, or a runner error); sampling draw n of a request
+// Invariants: a request is live from add_request until the event that ends its last stream; each
+// stream's finish_reason is produced exactly once (finish, cancel, or a runner error); sampling draw n of a request
 // depends only on its seed, n and its own tokens, so it is the same in any batch.
 #pragma once
 
@@ -51,8 +51,9 @@ class EngineCore {
   Status validate(const GenerationRequest& request) const;
   // Validates and queues. request_id must be set and not live.
   Status add_request(const GenerationRequest& request);
-  // Ends a live request now (its blocks are freed) and returns its last event (kCancelled).
-  std::optional<TokenEvent> abort_request(const std::string& request_id);
+  // Ends a live request now, every unfinished sample stream of it (their blocks are freed), and
+  // returns their last events (kCancelled), the request's last one last. Empty when not live.
+  std::vector<TokenEvent> abort_request(const std::string& request_id);
   // Ends every live request with `reason` (shutdown); returns their last events.
   std::vector<TokenEvent> abort_all(FinishReason reason, const std::string& error = "");
   // One step. Returns an event for each request that got a token or finished.
@@ -66,21 +67,33 @@ class EngineCore {
 
  private:
   using Clock = std::chrono::steady_clock;
-  struct Live {
+  // One sample stream: what the scheduler sees, and its own sampling, stop and text state.
+  struct Stream {
     Request request;
-    SamplingParams params;
     std::optional<SequenceSamplingState> sampling;  // kept across preemption
     std::optional<StopChecker> stop;
     std::optional<StreamDecoder> decoder;  // when text is streamed or stop strings are watched
+    Clock::time_point last_token;
+  };
+  // One user request: n streams (never resized, so their Requests stay put for the scheduler).
+  struct Live {
+    std::string id;
+    SamplingParams params;
+    std::vector<std::unique_ptr<Stream>> streams;
+    int32_t num_unfinished = 0;
+    int64_t completion_tokens = 0;  // over all streams
     bool emit_text = false;
     Clock::time_point arrival;
-    Clock::time_point last_token;
     bool scheduled = false;
   };
 
   EngineCore(std::unique_ptr<ModelRunner> runner, std::shared_ptr<const Tokenizer> tokenizer,
              const EngineOptions& options);
-  TokenEvent final_event(Live& live, FinishReason reason, const std::string& error);
+  Usage usage_of(const Live& live) const;
+  // The last event of `stream` (already out of the scheduler); counts it in the metrics.
+  TokenEvent final_event(Live& live, Stream& stream, FinishReason reason, const std::string& error);
+  // Ends every unfinished stream of `live` with `reason` and forgets the request.
+  std::vector<TokenEvent> end_request(Live& live, FinishReason reason, const std::string& error);
   // Ends every request of a step that cannot complete (runner or sampler failure).
   std::vector<TokenEvent> fail_step(const std::vector<Live*>& lives, const Status& error);
   void refresh_gauges();

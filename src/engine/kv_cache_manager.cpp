@@ -40,6 +40,16 @@ PrefixHit KvCacheManager::find_cached_prefix(Request& r) {
   return hit;
 }
 
+PrefixHit KvCacheManager::share_prompt(const Request& sibling, int64_t num_tokens) const {
+  PrefixHit hit;
+  const std::vector<int32_t>& blocks = block_ids(sibling);
+  const size_t n = std::min(static_cast<size_t>(num_tokens / block_size()), blocks.size());
+  hit.blocks.assign(blocks.begin(), blocks.begin() + static_cast<std::ptrdiff_t>(n));
+  hit.num_tokens = static_cast<int64_t>(n) * block_size();
+  hit.shared = true;
+  return hit;
+}
+
 bool KvCacheManager::allocate_slots(Request& r, int64_t num_new_tokens, const PrefixHit* hit) {
   Held& held = held_[r.arrival_index];
   const int64_t hit_tokens = hit ? hit->num_tokens : 0;
@@ -60,9 +70,15 @@ bool KvCacheManager::allocate_slots(Request& r, int64_t num_new_tokens, const Pr
   if (hit) {
     for (int32_t b : hit->blocks) pool_.touch(b);
     held.blocks.insert(held.blocks.end(), hit->blocks.begin(), hit->blocks.end());
+    // Shared blocks are registered already when caching is on (the sibling cached them after
+    // computing them), or stay uncached as duplicates of a cached block: nothing to register.
     held.num_cached_blocks = hit_blocks;
-    prefix_query_tokens_ += r.num_tokens();
-    prefix_hit_tokens_ += hit_tokens;
+    if (hit->shared) {
+      shared_prompt_tokens_ += hit_tokens;
+    } else {
+      prefix_query_tokens_ += r.num_tokens();
+      prefix_hit_tokens_ += hit_tokens;
+    }
   }
   const std::vector<int32_t> fresh = pool_.allocate(static_cast<int32_t>(num_new_blocks));
   held.blocks.insert(held.blocks.end(), fresh.begin(), fresh.end());

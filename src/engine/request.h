@@ -6,6 +6,11 @@
 // computed tokens reach the end a new token is sampled. Preemption (recompute) sets
 // num_computed_tokens back to 0 and keeps every token, so the request resumes where it was.
 //
+// A user request with n > 1 becomes n Requests here, one per sample stream, with consecutive
+// arrival indices and the same `group` (stream 0's arrival index). They share the prompt's full
+// blocks by reference count (the scheduler's admission, scheduler.h); everything else about a
+// stream is its own.
+//
 // Sampling and stop conditions live with the engine core (sampler.h, stop_strings.h); the scheduler
 // sees only tokens. Invariants: 0 <= num_computed_tokens < num_tokens() while unfinished;
 // block_hashes[i] is the chained hash of full block i of token_ids (one entry per full block, kept
@@ -32,6 +37,9 @@ struct Request {
   std::string id;
   uint64_t arrival_index = 0;  // order of arrival: FCFS tie-break within one priority
   int32_t priority = 0;        // lower is served first (vLLM's convention)
+  uint64_t group = 0;          // arrival_index of stream 0 of the same user request
+  int32_t stream_index = 0;    // which of the request's sample streams this is
+  int32_t num_streams = 1;     // n of the user request
 
   std::vector<int32_t> token_ids;  // prompt, then every sampled token
   int64_t num_prompt_tokens = 0;

@@ -56,6 +56,25 @@ void Scheduler::preempt(Request* r, SchedulerOutput& output) {
   output.preempted.push_back(r);
 }
 
+std::optional<PrefixHit> Scheduler::admission_hit(Request& r) {
+  PrefixHit hit = kv_.find_cached_prefix(r);
+  if (r.num_streams == 1) return hit;
+  // Full prompt blocks short of the last prompt token, which every stream computes itself.
+  const int64_t shareable = (r.num_prompt_tokens - 1) / kv_.block_size() * kv_.block_size();
+  // The cache wins only when it gives more (a resumed stream's own output blocks); otherwise a
+  // sibling's blocks, the same ones when caching is on, so that sharing counts as sharing.
+  if (shareable == 0 || hit.num_tokens > shareable) return hit;
+  bool in_flight = false;
+  for (const Request* o : running_) {
+    if (o->group != r.group || o == &r) continue;
+    // num_computed_tokens is still the value before this step: those K/V are written.
+    if (o->num_computed_tokens >= shareable) return kv_.share_prompt(*o, shareable);
+    in_flight = true;
+  }
+  if (in_flight && hit.num_tokens < shareable) return std::nullopt;
+  return hit;
+}
+
 SchedulerOutput Scheduler::schedule() {
   SchedulerOutput out;
   int64_t budget = config_.max_num_batched_tokens;
@@ -80,12 +99,15 @@ SchedulerOutput Scheduler::schedule() {
   while (out.preempted.empty() && !waiting_.empty() && budget > 0 &&
          static_cast<int64_t>(running_.size()) < config_.max_num_seqs) {
     Request* r = waiting_.front();
-    const PrefixHit hit = kv_.find_cached_prefix(*r);
+    const std::optional<PrefixHit> found = admission_hit(*r);
+    if (!found) break;  // a sibling is computing the prompt blocks r will share
+    const PrefixHit& hit = *found;
     const int64_t n = std::min(r->num_tokens() - hit.num_tokens, budget);
     if (!kv_.allocate_slots(*r, n, &hit)) break;  // the head waits; nobody overtakes it
     waiting_.pop_front();
     r->num_computed_tokens = hit.num_tokens;
-    if (r->num_cached_prompt_tokens < 0) r->num_cached_prompt_tokens = std::min(hit.num_tokens, r->num_prompt_tokens);
+    if (r->num_cached_prompt_tokens < 0)
+      r->num_cached_prompt_tokens = hit.shared ? 0 : std::min(hit.num_tokens, r->num_prompt_tokens);
     insert_running(r);
     out.scheduled.push_back({r, hit.num_tokens, n, hit.num_tokens + n == r->num_tokens(), kv_.block_ids(*r)});
     budget -= n;

@@ -12,7 +12,14 @@
 //   - when a running request needs a block and none is free, the running request served last is
 //     preempted (recompute): its blocks are freed, num_computed_tokens goes to 0, and it waits at
 //     its place in the queue with every token it has; it may be the request itself. No request is
-//     ever dropped for lack of memory. A step that preempted admits nobody.
+//     ever dropped for lack of memory. A step that preempted admits nobody;
+//   - sample streams of one request (n > 1, request.h) compute the prompt once: a stream being
+//     admitted takes the prompt's full blocks, except the one holding its last token, from a
+//     running sibling that computed them before this step (or from the prefix cache, when that
+//     gives more), and computes only the rest of the prompt, 1 to block_size tokens, into blocks
+//     of its own. While a running sibling is still computing those blocks, the stream waits at
+//     the head of the queue (its sibling runs, so this ends). Preempting one stream drops only
+//     its own references.
 // Invariants (check_invariants): the token budget and the running cap hold; running and waiting
 // are sorted in service order; waiting requests hold no blocks; a victim is never a request
 // already scheduled in the same step (victims come from the back of the running list, which is
@@ -83,6 +90,9 @@ class Scheduler {
   void enqueue_waiting(Request* r);
   void insert_running(Request* r);
   void remove_running(Request* r);
+  // Where stream r (waiting) starts: the prefix-cache hit or a sibling's prompt blocks, whichever
+  // covers more. nullopt while a running sibling is still computing the blocks r could share.
+  std::optional<PrefixHit> admission_hit(Request& r);
 
   SchedulerConfig config_;
   KvCacheManager& kv_;
