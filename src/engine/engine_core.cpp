@@ -323,10 +323,13 @@ std::vector<TokenEvent> EngineCore::step() {
     }
     events.push_back(std::move(ev));
   }
-  for (Request* r : finished) {
-    auto it = requests_.find(r->id);
-    if (it != requests_.end() && it->second->num_unfinished == 0) requests_.erase(it);
-  }
+  // A request is forgotten once its last stream ended (several may end in one step: the ids are
+  // taken before any erase, which frees the streams `finished` points into).
+  std::vector<std::string> done;
+  for (Request* r : finished)
+    if (requests_.at(r->id)->num_unfinished == 0 && std::find(done.begin(), done.end(), r->id) == done.end())
+      done.push_back(r->id);
+  for (const std::string& id : done) requests_.erase(id);
 
   ++metrics_.num_steps;
   metrics_.computed_tokens += out.num_scheduled_tokens;

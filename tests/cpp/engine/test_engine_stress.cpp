@@ -1,8 +1,10 @@
 // The randomized engine test of issue #7: thousands of arrivals with random lengths, shared
-// prefixes, priorities, seeds and cancels, over a deliberately tiny KV cache. Every step: the
-// token budget holds and the scheduler's and block pool's invariants hold. At the end: every
-// request got exactly one final event (finished or cancelled), no block leaked, and each finished
-// request's tokens equal those it produces running alone (a cancelled one's are a prefix of them).
+// prefixes, priorities, seeds, n > 1 sample streams and cancels, over a deliberately tiny KV
+// cache. Every step: the token budget holds and the scheduler's and block pool's invariants hold
+// (reference counts of prompt blocks shared between streams included). At the end: every stream
+// got exactly one final event (finished or cancelled) and every request one last event, no block
+// leaked, and each finished stream's tokens equal those its request produces running alone with
+// n = 1 and the stream's seed (a cancelled one's are a prefix of them).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -19,11 +21,17 @@ using testing::name;
 using testing::run_alone;
 using testing::tiny_model;
 
-struct Seen {
-  GenerationRequest request;
+struct SeenStream {
   std::vector<int32_t> tokens;
   int finals = 0;
   std::optional<FinishReason> finish;
+};
+
+struct Seen {
+  GenerationRequest request;
+  std::map<int32_t, SeenStream> streams;  // by TokenEvent::index
+  int64_t tokens = 0;                     // over all streams
+  int last_events = 0;
 };
 
 TEST(EngineStress, ThousandsOfArrivalsCancelsAndATinyCache) {
@@ -47,14 +55,19 @@ TEST(EngineStress, ThousandsOfArrivalsCancelsAndATinyCache) {
   std::vector<std::string> ids;
   auto deliver = [&](std::vector<TokenEvent> events) {
     for (TokenEvent& ev : events) {
-      Seen& s = seen.at(ev.request_id);
-      ASSERT_EQ(s.finals, 0) << ev.request_id << " got an event after its last";
+      Seen& r = seen.at(ev.request_id);
+      ASSERT_EQ(r.last_events, 0) << ev.request_id << " got an event after its last";
+      ASSERT_LT(ev.index, r.request.n) << ev.request_id;
+      SeenStream& s = r.streams[ev.index];
+      ASSERT_EQ(s.finals, 0) << ev.request_id << " stream " << ev.index << " got an event after its last";
       s.tokens.insert(s.tokens.end(), ev.token_ids.begin(), ev.token_ids.end());
+      r.tokens += static_cast<int64_t>(ev.token_ids.size());
+      EXPECT_EQ(ev.usage.completion_tokens, r.tokens) << ev.request_id;
       if (ev.finish_reason) {
         ++s.finals;
         s.finish = ev.finish_reason;
-        EXPECT_EQ(ev.usage.completion_tokens, static_cast<int64_t>(s.tokens.size()));
       }
+      if (ev.finished()) ++r.last_events;
     }
   };
 
@@ -84,6 +97,7 @@ TEST(EngineStress, ThousandsOfArrivalsCancelsAndATinyCache) {
       }
       if (rng() % 8 == 0) q.min_tokens = static_cast<int64_t>(rng() % static_cast<uint64_t>(q.max_tokens + 1));
       if (rng() % 8 == 0) q.stop_token_ids = {token(), token(), token()};
+      if (rng() % 6 == 0) q.n = 2 + static_cast<int32_t>(rng() % 2);  // sample streams sharing the prompt
       ASSERT_TRUE(core->add_request(q).is_ok()) << q.request_id;
       seen[q.request_id].request = q;
       ids.push_back(q.request_id);
@@ -111,26 +125,35 @@ TEST(EngineStress, ThousandsOfArrivalsCancelsAndATinyCache) {
   const EngineMetrics& m = core->metrics();
   EXPECT_GT(m.num_preemptions, 0);
   EXPECT_GT(m.prefix_cache_hit_tokens, 0);
-  int cancelled = 0, finished = 0;
-  for (const auto& [id, s] : seen) {
-    ASSERT_EQ(s.finals, 1) << id;
-    const std::vector<int32_t> alone = run_alone(*tiny_model(), s.request);
-    if (s.finish == FinishReason::kCancelled) {
-      ++cancelled;
-      ASSERT_LE(s.tokens.size(), alone.size()) << id;
-      EXPECT_TRUE(std::equal(s.tokens.begin(), s.tokens.end(), alone.begin())) << id;
-    } else {
-      ++finished;
-      EXPECT_EQ(s.tokens, alone) << id;
+  int cancelled = 0, finished = 0, multi = 0;
+  for (const auto& [id, r] : seen) {
+    ASSERT_EQ(r.last_events, 1) << id;
+    multi += r.request.n > 1;
+    for (int32_t i = 0; i < r.request.n; ++i) {
+      const SeenStream& s = r.streams.at(i);
+      ASSERT_EQ(s.finals, 1) << id << " stream " << i;
+      GenerationRequest one = r.request;
+      one.n = 1;
+      if (one.sampling.seed) one.sampling.seed = Sampler::stream_seed(*one.sampling.seed, i);
+      const std::vector<int32_t> alone = run_alone(*tiny_model(), one);
+      if (s.finish == FinishReason::kCancelled) {
+        ++cancelled;
+        ASSERT_LE(s.tokens.size(), alone.size()) << id << " stream " << i;
+        EXPECT_TRUE(std::equal(s.tokens.begin(), s.tokens.end(), alone.begin())) << id << " stream " << i;
+      } else {
+        ++finished;
+        EXPECT_EQ(s.tokens, alone) << id << " stream " << i;
+      }
     }
   }
-  EXPECT_EQ(cancelled + finished, kRequests);
+  EXPECT_GT(multi, kRequests / 10);
+  EXPECT_GT(m.shared_prompt_tokens, 0);
   EXPECT_GT(cancelled, 10);
-  std::printf("[ stress ] %d requests (%d cancelled) in %d steps: %lld preemptions, %lld of %lld prompt tokens "
-              "from the prefix cache, engine %.2fs\n",
-              kRequests, cancelled, steps, static_cast<long long>(m.num_preemptions),
+  std::printf("[ stress ] %d requests (%d with n > 1; %d of %d streams cancelled) in %d steps: %lld preemptions, "
+              "%lld of %lld prompt tokens from the prefix cache, %lld shared between streams, engine %.2fs\n",
+              kRequests, multi, cancelled, cancelled + finished, steps, static_cast<long long>(m.num_preemptions),
               static_cast<long long>(m.prefix_cache_hit_tokens), static_cast<long long>(m.prefix_cache_query_tokens),
-              engine_s);
+              static_cast<long long>(m.shared_prompt_tokens), engine_s);
 }
 
 }  // namespace
