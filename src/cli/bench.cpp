@@ -2,8 +2,9 @@
 //
 // N requests of random token ids (input_len each, optionally starting with a shared prefix) are
 // submitted at once with max_tokens = output_len and EOS ignored, so every request generates
-// exactly output_len tokens. Timings come from the engine's event timestamps: TTFT is first token
-// minus submit, inter-token latency the gaps between a request's tokens. Prints a table and, with
+// exactly output_len tokens in each of its n sample streams. Timings come from the engine's event
+// timestamps: TTFT is a stream's first token minus submit, inter-token latency the gaps between a
+// stream's tokens. Prints a table and, with
 // --json, writes the configuration and results (bench/serving/offline.py reads it).
 #include <algorithm>
 #include <chrono>
@@ -66,6 +67,7 @@ Status cmd_bench(const std::vector<std::string>& argv) {
       {"num-prompts", true, "requests (default 64)"},
       {"input-len", true, "prompt tokens per request (default 128)"},
       {"output-len", true, "generated tokens per request (default 64)"},
+      {"n", true, "completions per request, sharing the prompt's KV blocks (default 1)"},
       {"shared-prefix-len", true, "leading prompt tokens every request shares (default 0)"},
       {"max-num-seqs", true, "running requests at most (default 64)"},
       {"max-num-batched-tokens", true, "token budget of one step (default 2048)"},
@@ -85,6 +87,7 @@ Status cmd_bench(const std::vector<std::string>& argv) {
   TESSERA_ASSIGN_OR_RETURN(int64_t num_prompts, args.get_int("num-prompts", 64, 1, 1 << 20));
   TESSERA_ASSIGN_OR_RETURN(int64_t input_len, args.get_int("input-len", 128, 1, 1 << 20));
   TESSERA_ASSIGN_OR_RETURN(int64_t output_len, args.get_int("output-len", 64, 1, 1 << 20));
+  TESSERA_ASSIGN_OR_RETURN(int64_t n, args.get_int("n", 1, 1, kMaxSampleStreams));
   TESSERA_ASSIGN_OR_RETURN(int64_t shared_len, args.get_int("shared-prefix-len", 0, 0, input_len));
   TESSERA_ASSIGN_OR_RETURN(int64_t max_num_seqs, args.get_int("max-num-seqs", 64, 1, 1 << 16));
   TESSERA_ASSIGN_OR_RETURN(int64_t max_batched, args.get_int("max-num-batched-tokens", 2048, 1, 1 << 24));
@@ -124,6 +127,7 @@ Status cmd_bench(const std::vector<std::string>& argv) {
     q.prompt_token_ids = prefix;
     while (static_cast<int64_t>(q.prompt_token_ids.size()) < input_len) q.prompt_token_ids.push_back(random_id());
     q.max_tokens = output_len;
+    q.n = static_cast<int32_t>(n);
     q.ignore_eos = true;
     q.detokenize = false;
     q.sampling.temperature = static_cast<float>(temperature);
@@ -142,13 +146,14 @@ Status cmd_bench(const std::vector<std::string>& argv) {
   int64_t out_tokens = 0, in_tokens = 0, cached = 0;
   Clock::time_point t_end = t0;
   for (size_t i = 0; i < streams.size(); ++i) {
-    std::optional<Clock::time_point> last;
+    std::vector<std::optional<Clock::time_point>> last(static_cast<size_t>(n));  // per sample stream
     while (auto ev = streams[i]->next()) {
       if (ev->finish_reason == FinishReason::kError) return internal_error("bench: request failed: " + ev->error);
+      auto& stream_last = last[static_cast<size_t>(ev->index)];
       if (!ev->token_ids.empty()) {
-        if (!last) ttft.push_back(ms(ev->time - submitted[i]));
-        else itl.push_back(ms(ev->time - *last));
-        last = ev->time;
+        if (!stream_last) ttft.push_back(ms(ev->time - submitted[i]));
+        else itl.push_back(ms(ev->time - *stream_last));
+        stream_last = ev->time;
       }
       if (ev->finished()) {
         out_tokens += ev->usage.completion_tokens;
@@ -163,8 +168,8 @@ Status cmd_bench(const std::vector<std::string>& argv) {
   const EngineMetrics m = engine->metrics();
   const Summary s_ttft = summarize(ttft), s_itl = summarize(itl), s_e2e = summarize(e2e);
 
-  std::printf("tessera bench --offline: %lld requests, %lld in + %lld out tokens each, %s\n",
-              static_cast<long long>(num_prompts), static_cast<long long>(input_len),
+  std::printf("tessera bench --offline: %lld requests, %lld in + %lld x %lld out tokens each, %s\n",
+              static_cast<long long>(num_prompts), static_cast<long long>(input_len), static_cast<long long>(n),
               static_cast<long long>(output_len), dir.c_str());
   std::printf("  duration          %10.3f s   (%lld engine steps, %lld preemptions)\n", seconds,
               static_cast<long long>(m.num_steps), static_cast<long long>(m.num_preemptions));
@@ -181,7 +186,7 @@ Status cmd_bench(const std::vector<std::string>& argv) {
         {"mode", "offline"},
         {"model", dir},
         {"config",
-         {{"num_prompts", num_prompts}, {"input_len", input_len}, {"output_len", output_len},
+         {{"num_prompts", num_prompts}, {"input_len", input_len}, {"output_len", output_len}, {"n", n},
           {"shared_prefix_len", shared_len}, {"max_num_seqs", max_num_seqs}, {"max_num_batched_tokens", max_batched},
           {"block_size", block_size}, {"num_kv_blocks", info.num_kv_blocks}, {"prefix_caching", opt.enable_prefix_caching},
           {"temperature", temperature}, {"seed", seed}}},

@@ -61,6 +61,26 @@ TEST(BenchCli, OfflineRunsEveryRequestAndWritesJson) {
   EXPECT_GE((*j)["ttft_ms"]["p99"].get<double>(), (*j)["ttft_ms"]["p50"].get<double>());
 }
 
+TEST(BenchCli, OfflineWithSampleStreams) {
+  const std::string model = engine::testing::tiny_model_dir();
+  ASSERT_FALSE(model.empty());
+  const std::string json_path = (fs::path(model) / "bench_n.json").string();
+  std::ostringstream args;
+  args << "bench --offline --model '" << model << "' --num-prompts 5 --input-len 18 --output-len 4 --n 3"
+       << " --max-num-seqs 8 --block-size 4 --kv-cache-mb 1 --no-prefix-caching --json '" << json_path << "'";
+  const CmdResult r = run_cli(args.str());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto text = read_text_file(json_path);
+  ASSERT_TRUE(text.has_value());
+  auto j = parse_json(*text, "bench_n.json");
+  ASSERT_TRUE(j.has_value());
+  EXPECT_EQ((*j)["config"]["n"], 3);
+  EXPECT_EQ((*j)["output_tokens"], 5 * 3 * 4);  // every stream
+  EXPECT_EQ((*j)["input_tokens"], 5 * 18);      // the prompt once per request
+  EXPECT_EQ((*j)["ttft_ms"]["n"], 5 * 3);
+  EXPECT_EQ((*j)["itl_ms"]["n"], 5 * 3 * 3);
+}
+
 TEST(BenchCli, BadFlagsAreOneErrorLine) {
   const std::string model = engine::testing::tiny_model_dir();
   CmdResult r = run_cli("bench --model '" + model + "'");
