@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -96,13 +95,7 @@ Status cmd_bench(const std::vector<std::string>& argv) {
   TESSERA_ASSIGN_OR_RETURN(double temperature, args.get_double("temperature", 1.0, 0.0, 100.0));
   TESSERA_ASSIGN_OR_RETURN(int64_t seed, args.get_int("seed", 0, 0, INT64_MAX));
 
-  std::string dir;
-  if (auto m = args.get("model")) {
-    dir = *m;
-    if (!std::filesystem::is_directory(dir)) return not_found(dir + ": no such model folder");
-  } else {
-    TESSERA_ASSIGN_OR_RETURN(dir, ensure_demo_model());
-  }
+  TESSERA_ASSIGN_OR_RETURN(std::string dir, resolve_model_dir(args));
   EngineOptions opt;
   opt.max_num_seqs = static_cast<int32_t>(max_num_seqs);
   opt.max_num_batched_tokens = max_batched;

@@ -23,18 +23,6 @@
 #include "tessera/tensor.h"
 
 namespace tessera::cli {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-const FlagSpec kModelFlag{"model", true, "checkpoint folder (default: the built-in demo model)"};
-const FlagSpec kHelpFlag{"help", false, "show this help"};
-
-Status usage(const char* cmd, const char* synopsis, const std::vector<FlagSpec>& specs) {
-  std::printf("usage: tessera %s %s\n\n%s", cmd, synopsis, format_flag_help(specs).c_str());
-  return Status::ok();
-}
 
 // Resolves --model (or the demo model) and says so when the weights are random.
 Expected<std::string> resolve_model_dir(const Args& args) {
@@ -50,6 +38,20 @@ Expected<std::string> resolve_model_dir(const Args& args) {
                  dir.c_str());
   return dir;
 }
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+const FlagSpec kModelFlag{"model", true, "checkpoint folder (default: the built-in demo model)"};
+const FlagSpec kHelpFlag{"help", false, "show this help"};
+
+Status usage(const char* cmd, const char* synopsis, const std::vector<FlagSpec>& specs) {
+  std::printf("usage: tessera %s %s\n\n%s", cmd, synopsis, format_flag_help(specs).c_str());
+  return Status::ok();
+}
+
 
 Expected<std::unique_ptr<LlamaModel>> load_model(const std::string& dir) {
   auto t0 = Clock::now();

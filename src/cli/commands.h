@@ -17,6 +17,12 @@ struct Command {
 
 const std::vector<Command>& commands();
 
+class Args;
+
+// The folder of --model, or the built-in demo model (made on first use); notes random weights on
+// stderr. Shared by every command that loads a model.
+Expected<std::string> resolve_model_dir(const Args& args);
+
 // `tessera bench --offline` (src/cli/bench.cpp).
 Status cmd_bench(const std::vector<std::string>& args);
 

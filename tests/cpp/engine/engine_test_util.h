@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -102,6 +103,13 @@ inline std::string name(const char* prefix, int64_t i) {
   std::ostringstream s;
   s << prefix << i;
   return s.str();
+}
+
+// n random prompt ids of the tiny model, never bos (1) or eos (2).
+inline std::vector<int32_t> random_tokens(std::mt19937& rng, int64_t n) {
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (auto& x : t) x = 3 + static_cast<int32_t>(rng() % 509);
+  return t;
 }
 
 }  // namespace tessera::engine::testing

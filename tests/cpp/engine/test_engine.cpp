@@ -14,6 +14,7 @@ namespace tessera {
 namespace {
 
 using engine::testing::name;
+using engine::testing::random_tokens;
 using engine::testing::run_alone;
 using engine::testing::tiny_model;
 using engine::testing::tiny_model_dir;
@@ -27,11 +28,6 @@ std::unique_ptr<Engine> make_engine(EngineOptions opt = {}) {
   return e ? std::move(*e) : nullptr;
 }
 
-std::vector<int32_t> random_tokens(std::mt19937& rng, int64_t n) {
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (auto& x : t) x = 3 + static_cast<int32_t>(rng() % 509);
-  return t;
-}
 
 struct Drained {
   std::vector<int32_t> tokens;

@@ -15,6 +15,7 @@ namespace tessera::engine {
 namespace {
 
 using testing::make_core;
+using testing::random_tokens;
 using testing::run_alone;
 using testing::tiny_model;
 
@@ -60,11 +61,6 @@ void run(EngineCore& core, std::map<std::string, RequestOutcome>& outcomes) {
   ASSERT_FALSE(core.has_unfinished());
 }
 
-std::vector<int32_t> random_tokens(std::mt19937& rng, int64_t n) {
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (auto& x : t) x = 3 + static_cast<int32_t>(rng() % 509);  // never bos/eos
-  return t;
-}
 
 GenerationRequest make_request(const std::string& id, std::vector<int32_t> prompt, int32_t n, int64_t max_tokens) {
   GenerationRequest q;
