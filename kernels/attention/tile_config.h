@@ -19,7 +19,7 @@ struct FwdTiles {
 // Forward. The per-thread register budget (255) is what bounds the tiles: each thread holds
 // warp_m_tiles * head_dim / 2 fp32 of O and warp_m_tiles * block_n / 2 fp32 of S.
 //  - d = 64: 4 warps x 32 rows. Two m-tiles per warp reuse every K/V fragment loaded from shared
-//    memory twice, halving ldmatrix traffic per FLOP; O + S are 128 registers (239 used, no spill).
+//    memory twice, halving ldmatrix traffic per FLOP; O + S are 128 registers (231 used, no spill).
 //  - d = 96: 8 warps x 16 rows. Two m-tiles spilled 72 bytes; one m-tile with 8 warps keeps the
 //    128-row CTA (the K/V tile is shared by 8 warps).
 //  - d = 128: 128 x 64 with 4 warps x 2 m-tiles, as d = 64: each K/V fragment feeds two m-tiles. It

@@ -2,11 +2,12 @@
 // in shared-memory tiles (SmemTile layouts) or, for A, in registers. The attention kernels are five
 // such products; each names where its operands live and in which orientation:
 //
-//   A from smem, [m][k] row-major                      : Q in S = Q K^T, K in S^T = K Q^T
-//   A from smem, stored transposed as [k][m]           : dS^T tile when dQ = dS K
-//   A from registers (a C tile of the previous mma)    : P in O = P V, dS in dK = dS^T Q
-//   B "nt": stored as [n][k] (B^T row-major)           : K in Q K^T, dO in V dO^T
-//   B "nn": stored as [k][n] (row-major), read .trans  : V in P V, dO in P^T dO, Q in dS^T Q
+//   A from smem, [m][k] row-major                      : Q in S = Q K^T, dO in dP = dO V^T, dS in dQ = dS K
+//   A from smem, stored transposed as [k][m]           : P^T in dV = P^T dO, dS^T in dK = dS^T Q
+//                                                        (P and dS are stored [query][key])
+//   A from registers (a C tile of the previous mma)    : P in O = P V, dS in dQ = dS K (deterministic pass)
+//   B "nt": stored as [n][k] (B^T row-major)           : K in Q K^T, V in dO V^T
+//   B "nn": stored as [k][n] (row-major), read .trans  : V in P V, dO in P^T dO, Q in dS^T Q, K in dS K
 //
 // Tiles: acc[kMTiles][kNTiles][4] is kMTiles 16-row x kNTiles 8-column C tiles. Offsets (row0,
 // chunk0) are in rows and 16-byte chunks of the shared tiles; the k extent is kKSteps x 16.
