@@ -95,16 +95,21 @@ SchedulerOutput Scheduler::schedule() {
     ++i;
   }
 
-  // Waiting requests, in service order, unless this step had to preempt (memory is short).
-  while (out.preempted.empty() && !waiting_.empty() && budget > 0 &&
-         static_cast<int64_t>(running_.size()) < config_.max_num_seqs) {
-    Request* r = waiting_.front();
+  // Waiting requests, in service order, unless this step had to preempt (memory is short). A
+  // stream whose running sibling is still computing the blocks it will share is passed over but
+  // keeps its place: it holds nothing back, and comes first once the blocks are computed.
+  for (size_t i = 0; out.preempted.empty() && i < waiting_.size() && budget > 0 &&
+                     static_cast<int64_t>(running_.size()) < config_.max_num_seqs;) {
+    Request* r = waiting_[i];
     const std::optional<PrefixHit> found = admission_hit(*r);
-    if (!found) break;  // a sibling is computing the prompt blocks r will share
+    if (!found) {
+      ++i;
+      continue;
+    }
     const PrefixHit& hit = *found;
     const int64_t n = std::min(r->num_tokens() - hit.num_tokens, budget);
-    if (!kv_.allocate_slots(*r, n, &hit)) break;  // the head waits; nobody overtakes it
-    waiting_.pop_front();
+    if (!kv_.allocate_slots(*r, n, &hit)) break;  // it waits; nobody behind it overtakes it
+    waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(i));
     r->num_computed_tokens = hit.num_tokens;
     if (r->num_cached_prompt_tokens < 0)
       r->num_cached_prompt_tokens = hit.shared ? 0 : std::min(hit.num_tokens, r->num_prompt_tokens);

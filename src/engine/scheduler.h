@@ -7,8 +7,8 @@
 //   - service order is (priority, arrival): lower priority value first, FCFS within a priority;
 //   - running requests are served first, in service order, each taking min(what it lacks, what is
 //     left of the token budget); then waiting requests are admitted in service order (after a
-//     prefix-cache lookup) while budget, the running cap and free blocks allow. The head of the
-//     queue is never skipped, so a large request cannot starve behind small ones;
+//     prefix-cache lookup) while budget, the running cap and free blocks allow. A request that
+//     does not fit is never overtaken, so a large request cannot starve behind small ones;
 //   - when a running request needs a block and none is free, the running request served last is
 //     preempted (recompute): its blocks are freed, num_computed_tokens goes to 0, and it waits at
 //     its place in the queue with every token it has; it may be the request itself. No request is
@@ -17,9 +17,10 @@
 //     admitted takes the prompt's full blocks, except the one holding its last token, from a
 //     running sibling that computed them before this step (or from the prefix cache, when that
 //     gives more), and computes only the rest of the prompt, 1 to block_size tokens, into blocks
-//     of its own. While a running sibling is still computing those blocks, the stream waits at
-//     the head of the queue (its sibling runs, so this ends). Preempting one stream drops only
-//     its own references.
+//     of its own. While a running sibling is still computing those blocks, the stream is passed
+//     over (requests behind it may be admitted) but keeps its place in the queue, so it is
+//     admitted first once they are computed (its sibling runs, so this ends). Preempting one
+//     stream drops only its own references.
 // Invariants (check_invariants): the token budget and the running cap hold; running and waiting
 // are sorted in service order; waiting requests hold no blocks; a victim is never a request
 // already scheduled in the same step (victims come from the back of the running list, which is

@@ -133,6 +133,57 @@ TEST(ParallelSampling, GreedyStreamsEqualARunAloneAndComputeThePromptOnce) {
   }
 }
 
+// Streams 1 and 2 wait while stream 0 computes the shared prompt blocks in chunks; a short request
+// that arrived after them is admitted meanwhile instead of waiting behind them. Block size 4,
+// budget 16, a 22-token prompt: 20 tokens are shared; stream 0 computes 0..16, then 16..22 with 10
+// tokens of budget left, which the short request takes. Streams 1 and 2 are admitted the next
+// step, as soon as the blocks are computed, and still share them.
+TEST(ParallelSampling, AStreamWaitingOnItsSiblingHoldsNobodyBack) {
+  ASSERT_NE(tiny_model(), nullptr);
+  std::mt19937 rng(13);
+  constexpr int32_t kN = 3, kBlocks = 64, kBlockSize = 4;
+  const GenerationRequest q = make_request("long", random_tokens(rng, 22), kN, 6);
+  const GenerationRequest small = make_request("short", random_tokens(rng, 5), 1, 6);
+  for (const bool caching : {true, false}) {
+    SCOPED_TRACE(caching ? "prefix caching on" : "prefix caching off");
+    EngineOptions opt;
+    opt.enable_prefix_caching = caching;
+    opt.max_num_batched_tokens = 16;
+    opt.max_num_seqs = 8;
+    auto core = make_core(kBlocks, kBlockSize, opt);
+    ASSERT_NE(core, nullptr);
+    ASSERT_TRUE(core->add_request(q).is_ok());
+    ASSERT_TRUE(core->add_request(small).is_ok());
+    // The step in which each stream samples its first token, i.e. computes its last prompt token.
+    std::map<std::pair<std::string, int32_t>, int> first_token_step;
+    std::map<std::string, RequestOutcome> outcomes;
+    for (int step = 0; step < 1000 && core->has_unfinished(); ++step) {
+      std::vector<TokenEvent> events = core->step();
+      for (const TokenEvent& ev : events)
+        if (!ev.token_ids.empty()) first_token_step.emplace(std::make_pair(ev.request_id, ev.index), step);
+      collect(outcomes, std::move(events));
+      ASSERT_LE(core->last_step().num_scheduled_tokens, opt.max_num_batched_tokens);
+      const Status st = core->scheduler().check_invariants();
+      ASSERT_TRUE(st.is_ok()) << st.message();
+    }
+    ASSERT_FALSE(core->has_unfinished());
+    const int sibling_done = first_token_step.at({"long", 0});
+    EXPECT_EQ(sibling_done, 1);
+    // Before the fix, "short" waited behind streams 1 and 2 and came in with them, at step 2.
+    EXPECT_EQ(first_token_step.at({"short", 0}), sibling_done);
+    EXPECT_EQ(first_token_step.at({"long", 1}), sibling_done + 1);
+    EXPECT_EQ(first_token_step.at({"long", 2}), sibling_done + 1);
+    EXPECT_EQ(core->metrics().shared_prompt_tokens, (kN - 1) * 20);
+
+    const std::vector<int32_t> alone = run_alone(*tiny_model(), q);
+    ASSERT_EQ(outcomes["long"].streams.size(), static_cast<size_t>(kN));
+    for (const auto& [index, s] : outcomes["long"].streams) EXPECT_EQ(s.tokens, alone) << "stream " << index;
+    EXPECT_EQ(outcomes["short"].streams.at(0).tokens, run_alone(*tiny_model(), small));
+    EXPECT_EQ(core->scheduler().kv().num_free_blocks(), kBlocks);
+    EXPECT_EQ(core->scheduler().kv().num_requests(), 0);
+  }
+}
+
 TEST(ParallelSampling, PromptShorterThanABlockIsComputedPerStream) {
   ASSERT_NE(tiny_model(), nullptr);
   std::mt19937 rng(8);
