@@ -3,7 +3,7 @@
 # packages, and a Python venv (build/venv) with HF `tokenizers` and jinja2 from PyPI for the tests that
 # compare against them. Idempotent and quick when everything is already there (no apt-get update then).
 set -euo pipefail
-pkgs=(g++ cmake ninja-build pkg-config libopenblas-dev nlohmann-json3-dev libgtest-dev python3 python3-venv)
+pkgs=(g++ cmake ninja-build pkg-config libopenblas-dev nlohmann-json3-dev libboost-dev libgtest-dev python3 python3-venv)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
