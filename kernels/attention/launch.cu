@@ -90,11 +90,12 @@ bool attention_bwd_supports_head_dim(int head_dim) {
 const char* attention_last_error() { return g_last_error; }
 
 // Workspace of the backward: dsum ([batch, heads, seqlen_q] or [heads, total_q] fp32, like lse),
-// then the fp32 dQ accumulator ([rows, heads, head_dim]), each rounded up to 256 bytes.
+// then the fp32 dQ accumulator ([heads, dq_accum_rows, head_dim], tile_config.h), each rounded up
+// to 256 bytes.
 int64_t attention_bwd_workspace(const AttentionShape& s) {
   const int64_t rows = s.cu_seqlens_q != nullptr ? s.total_q : static_cast<int64_t>(s.batch) * s.seqlen_q;
   auto round = [](int64_t bytes) { return (bytes + 255) / 256 * 256; };
-  return round(rows * s.num_heads * 4) + round(rows * s.num_heads * s.head_dim * 4);
+  return round(rows * s.num_heads * 4) + round(attention::dq_accum_rows(s) * s.num_heads * s.head_dim * 4);
 }
 
 cudaError_t attention_fwd(const AttentionFwdParams& p, cudaStream_t stream) {

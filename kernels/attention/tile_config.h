@@ -56,6 +56,21 @@ struct BwdTiles {
 // is not offered by this generation (attention_bwd_supports_head_dim says so).
 // The dQ pass (deterministic mode) has the forward's shape: block_m queries per CTA walking the keys.
 constexpr int kBwdMaxHeadDim = 128;
+
+// The fp32 dQ accumulator of the atomic path is head-major, [heads][padded rows][head_dim], and every
+// sequence owns kDqAccumRowPad rows past its end (a multiple of every block_m): the dK/dV kernel then
+// adds a whole block of rows with no bounds test, and every address of a thread's dQ reductions is
+// one base pointer plus a compile-time offset (row pitch = head_dim). With [rows, heads, head_dim]
+// each reduction row needed its own 64-bit address, and the registers those addresses were built in
+// stalled on the reductions still reading them (ncu, d = 64: 11% of the samples on long scoreboard).
+// Rows past a sequence receive only zeros (their Q and dO rows load as zeros) and are never read.
+constexpr int kDqAccumRowPad = 128;
+template <typename Shape>
+constexpr int64_t dq_accum_rows(const Shape& s) {  // rows per head
+  return s.cu_seqlens_q != nullptr ? s.total_q + static_cast<int64_t>(s.batch) * kDqAccumRowPad
+                                   : static_cast<int64_t>(s.batch) *
+                                         ((s.seqlen_q + kDqAccumRowPad - 1) / kDqAccumRowPad * kDqAccumRowPad);
+}
 constexpr BwdTiles bwd_tiles(int head_dim) {
 #ifdef TESSERA_BWD_BM  // tile sweeps in dev/kernels
   if (head_dim == 64) return {TESSERA_BWD_BM, 128, 8, 64, 64};

@@ -19,6 +19,7 @@
 
 #include "kernels/attention/params.h"
 #include "kernels/attention/tile.cuh"
+#include "kernels/attention/tile_config.h"
 #include "kernels/attention/warp_gemm.cuh"
 #include "kernels/common/mma.cuh"
 
@@ -26,10 +27,15 @@ namespace tessera::kernels::attention {
 
 constexpr float kLog2e = 1.4426950408889634f;
 
-// Row index of query row `row` of sequence b in [rows, heads, head_dim] fp32 accumulators.
-__device__ __forceinline__ int64_t packed_row(const AttentionShape& shape, int b, int row) {
-  return shape.cu_seqlens_q != nullptr ? static_cast<int64_t>(shape.cu_seqlens_q[b]) + row
-                                       : static_cast<int64_t>(b) * shape.seqlen_q + row;
+// fp32 dQ accumulator element (row 0 of sequence b, head, column 0): [heads][dq_accum_rows][head_dim]
+// with kDqAccumRowPad rows of padding per sequence (tile_config.h).
+template <int kHeadDim, typename F>
+__device__ __forceinline__ F* dq_accum_seq(F* dq_accum, const AttentionShape& shape, int b, int head) {
+  const int64_t first = shape.cu_seqlens_q != nullptr
+                            ? static_cast<int64_t>(shape.cu_seqlens_q[b]) + static_cast<int64_t>(b) * kDqAccumRowPad
+                            : static_cast<int64_t>(b) * ((shape.seqlen_q + kDqAccumRowPad - 1) / kDqAccumRowPad *
+                                                         kDqAccumRowPad);
+  return dq_accum + (static_cast<int64_t>(head) * dq_accum_rows(shape) + first) * kHeadDim;
 }
 
 // ---- row kernels: one warp per (row, head); grid (ceil(seqlen_q / 8), heads, batch), 256 threads ----
@@ -57,7 +63,7 @@ __global__ void __launch_bounds__(256)
   for (int off = 16; off > 0; off /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, off);
   if (lane == 0) dsum[row_stat_offset(p.shape, batch, head) + row] = sum;
   if (dq_accum != nullptr) {
-    float* acc = dq_accum + (packed_row(p.shape, batch, row) * p.shape.num_heads + head) * kHeadDim;
+    float* acc = dq_accum_seq<kHeadDim>(dq_accum, p.shape, batch, head) + static_cast<int64_t>(row) * kHeadDim;
     for (int d = lane; d < kHeadDim; d += 32) acc[d] = 0.f;
   }
 }
@@ -71,7 +77,8 @@ __global__ void __launch_bounds__(256)
   const int head = blockIdx.y, batch = blockIdx.z;
   const SeqSlice dq_seq = seq_slice(p.dq_strides, p.shape.cu_seqlens_q, p.shape.seqlen_q, batch, head);
   if (row >= dq_seq.len) return;
-  const float* acc = dq_accum + (packed_row(p.shape, batch, row) * p.shape.num_heads + head) * kHeadDim;
+  const float* acc = dq_accum_seq<kHeadDim>(dq_accum, p.shape, batch, head) +
+                     static_cast<int64_t>(row) * kHeadDim;
   T* dq = static_cast<T*>(p.dq) + dq_seq.offset + row * dq_seq.row_stride;
   const float scale = p.shape.softmax_scale;
 #pragma unroll
@@ -300,23 +307,19 @@ __global__ void __launch_bounds__(kNumWarps * 32)
         zero(dq);
         warp_gemm_ss<T, ALayout::kMK, BLayout::kNN, PTile, KvTile, kBlockN / 16, kAhead>(dq, sdS, dq_q0, 0, sK, 0, dq_d0 / 8);
         // One 8-byte vector reduction (sm_90) per pair of columns instead of two scalar atomics: the
-        // backward went from 29.9 to 25.2 ms at B=1 H=16 S=16k D=128 (docs/perf-notes.md).
-        // Rows of one sequence are consecutive in the [rows, heads, head_dim] accumulator.
-        const int64_t row_pitch = static_cast<int64_t>(shape.num_heads) * kHeadDim;
-        float* acc = dq_accum + packed_row(shape, batch, m0) * row_pitch + static_cast<int64_t>(head) * kHeadDim;
+        // backward went from 29.9 to 25.2 ms at B=1 H=16 S=16k D=128 (docs/perf-notes.md). The
+        // accumulator is padded and head-major (tile_config.h): no row test, and every address below
+        // is `acc` plus a compile-time offset.
+        float* acc = dq_accum_seq<kHeadDim>(dq_accum, shape, batch, head) +
+                     (static_cast<int64_t>(m0) + dq_q0 + lane / 4) * kHeadDim + dq_d0 + 2 * (lane % 4);
 #pragma unroll
         for (int m = 0; m < kDqM; ++m)
 #pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const int local_row = dq_q0 + c_tile_row(m, h);
-            if (m0 + local_row >= seqlen_q) continue;
-            float* acc_row = acc + local_row * row_pitch;
+          for (int h = 0; h < 2; ++h)
 #pragma unroll
-            for (int n = 0; n < kDqN; ++n) {
-              const int d = dq_d0 + n * 8 + 2 * (lane % 4);
-              atomicAdd(reinterpret_cast<float2*>(acc_row + d), make_float2(dq[m][n][2 * h], dq[m][n][2 * h + 1]));
-            }
-          }
+            for (int n = 0; n < kDqN; ++n)
+              atomicAdd(reinterpret_cast<float2*>(acc + (m * 16 + h * 8) * kHeadDim + n * 8),
+                        make_float2(dq[m][n][2 * h], dq[m][n][2 * h + 1]));
       }
       // dK after dQ: the dQ atomics' operand reads then overlap the dK products.
       warp_gemm_ss<T, ALayout::kKM, BLayout::kNN, PTile, QTile, kBlockM / 16, kAhead>(dk, sdS, 0, kv_k0 / 8, sQb, 0, kv_d0 / 8);
