@@ -318,7 +318,9 @@ int64_t as_int(const OJson& v, const std::string& param, int64_t lo, int64_t hi)
   };
   if (v.is_number_unsigned()) {
     const uint64_t u = v.get<uint64_t>();
-    if (hi >= 0 && u <= static_cast<uint64_t>(hi)) return static_cast<int64_t>(u);
+    // nlohmann reads every non-negative literal as unsigned: check both ends here too.
+    if (hi >= 0 && u <= static_cast<uint64_t>(hi) && (lo <= 0 || u >= static_cast<uint64_t>(lo)))
+      return static_cast<int64_t>(u);
   } else if (v.is_number_integer()) {
     const int64_t i = v.get<int64_t>();
     if (i >= lo && i <= hi) return i;

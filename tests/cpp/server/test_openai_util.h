@@ -57,10 +57,17 @@ inline std::optional<ModelContext> real_context(const std::string& tokenizer, co
   EngineInfo info;
   info.max_model_len = max_model_len;
   info.vocab_size = vocab_size;
+  // The data is there: failing to load it is a test failure, not a skip.
   auto m = load_model_context(dir, tokenizer, info);
-  if (!m) return std::nullopt;
+  if (!m) {
+    ADD_FAILURE() << dir << ": " << m.status().message();
+    return std::nullopt;
+  }
   auto t = ChatTemplate::parse(slurp(tpath), tmpl);
-  if (!t) return std::nullopt;
+  if (!t) {
+    ADD_FAILURE() << tpath << ": " << t.status().message();
+    return std::nullopt;
+  }
   m->chat_template = std::move(*t);
   return std::move(*m);
 }
