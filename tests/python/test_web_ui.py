@@ -1,0 +1,434 @@
+"""Browser test of the web UI that `tessera serve` embeds (web/), in headless Chromium.
+
+Starts `tessera serve` on the CPU demo model (a random free port), drives Debian's chromium through
+chromedriver with selenium, and checks what a person would: the page loads from the binary alone,
+a chat message streams back (the text grows while the answer is still running, not only at the end),
+Stop ends a stream and the server lets the request go, an OpenAI error is shown, the dashboard counts
+the generated tokens, every metric the dashboard reads is one the server exports, and the JS parsers
+(Prometheus text, server-sent events) handle the awkward cases. Saves a screenshot into
+$TESSERA_TEST_OUT (or a temporary folder).
+
+Skips, with the reason, when selenium, chromium or chromedriver is missing, or when the binary has no
+`serve` command. The binary is $TESSERA_BINARY, else the first of build/{ci,cpu,debug}/tessera.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("TESSERA_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("TESSERA_CHROMEDRIVER", "/usr/bin/chromedriver")
+WINDOW = (1440, 1000)
+SERVER_START_TIMEOUT_S = 120
+STREAM_TIMEOUT_S = 120
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import TimeoutException, WebDriverException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError as e:  # pragma: no cover - depends on the machine
+    pytest.skip(f"selenium is not installed ({e}); tools/setup.sh installs it", allow_module_level=True)
+
+
+def find_binary() -> Path | None:
+    env = os.environ.get("TESSERA_BINARY")
+    if env:
+        return Path(env)
+    for preset in ("ci", "cpu", "debug"):
+        candidate = REPO / "build" / preset / "tessera"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+class Server:
+    """A `tessera serve` subprocess on the demo model; its output goes to a log file for failures."""
+
+    def __init__(self, binary: Path, out_dir: Path, name: str, extra_args: list[str]):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = out_dir / f"{name}.log"
+        self.log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [str(binary), "serve", "--host", "127.0.0.1", "--port", str(self.port), *extra_args],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"tessera serve exited with {self.process.returncode}:\n{self.log_text()}")
+            try:
+                status, _ = http_get(f"{self.url}/health", timeout=1.0)
+                if status == 200:
+                    return
+            except OSError:
+                pass  # not listening yet
+            time.sleep(0.2)
+        pytest.fail(f"GET /health did not answer 200 within {SERVER_START_TIMEOUT_S} s:\n{self.log_text()}")
+
+    def log_text(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def out_dir() -> Path:
+    env = os.environ.get("TESSERA_TEST_OUT")
+    if env:
+        path = Path(env) / "web_ui"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return Path(tempfile.mkdtemp(prefix="tessera-web-ui-"))
+
+
+@pytest.fixture(scope="module")
+def binary() -> Path:
+    path = find_binary()
+    if path is None or not path.is_file():
+        pytest.skip("no tessera binary: set TESSERA_BINARY or build a preset (cmake --preset cpu)")
+    probe = subprocess.run([str(path), "serve", "--help"], capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        pytest.skip(f"{path} has no serve command yet: {(probe.stderr or probe.stdout).strip()[:200]}")
+    return path
+
+
+def start_server(binary: Path, out_dir: Path, name: str, extra_args: list[str]):
+    server = Server(binary, out_dir, name, extra_args)
+    try:
+        server.wait_healthy()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture(scope="module")
+def server(binary, out_dir):
+    server = start_server(binary, out_dir, "serve", [])
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(out_dir):
+    for path, what in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromedriver")):
+        if not (Path(path).is_file() and os.access(path, os.X_OK)):
+            pytest.skip(f"{what} not found at {path} (apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",  # containers run as root, where the sandbox cannot start
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        "--force-device-scale-factor=1",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:
+        driver = webdriver.Chrome(
+            service=Service(CHROMEDRIVER, log_output=str(out_dir / "chromedriver.log")), options=options
+        )
+    except WebDriverException as e:
+        pytest.skip(f"chromium could not start: {e.msg}")
+    driver.set_script_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def open_ui(driver, server: Server, api_key: str = "") -> None:
+    """Loads the UI fresh (no key or settings from an earlier test) and waits for a model."""
+    driver.get(f"{server.url}/")
+    driver.execute_script("localStorage.clear();")
+    if api_key:
+        driver.execute_script("localStorage.setItem('tessera.apiKey', arguments[0]);", api_key)
+    driver.get(f"{server.url}/")
+    WebDriverWait(driver, 20).until(
+        lambda d: d.execute_script("return document.getElementById('model-select').value") != ""
+    )
+
+
+def severe_console_errors(driver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+# The MutationObserver sees every change of the answer's text as the page makes it, with the time:
+# selenium's own polling is too coarse to tell "streamed" from "all at once" on a fast model.
+WATCH_ANSWER_JS = """
+window.__answerTrace = [];
+const list = document.getElementById('messages');
+new MutationObserver(() => {
+  const bodies = list.querySelectorAll('.message.role-assistant .message-body');
+  if (bodies.length === 0) return;
+  const last = bodies[bodies.length - 1];
+  const trace = window.__answerTrace;
+  const length = last.textContent.length;
+  if (trace.length === 0 || trace[trace.length - 1].length !== length) {
+    trace.push({t: performance.now(), length});
+  }
+}).observe(list, {subtree: true, childList: true, characterData: true, attributes: true});
+"""
+
+
+def last_answer_outcome(driver) -> str:
+    return driver.execute_script(
+        "const m = document.querySelectorAll('.message.role-assistant');"
+        "return m.length ? (m[m.length - 1].dataset.outcome || '') : '';"
+    )
+
+
+def set_field(driver, element_id: str, value: str) -> None:
+    element = driver.find_element(By.ID, element_id)
+    element.clear()
+    if value:
+        element.send_keys(value)
+
+
+def parse_count(text: str) -> float:
+    """Reads the dashboard's formatCount output back ('–', '12', '3.4k', '1.20M')."""
+    text = text.strip()
+    if text in ("", "–"):
+        return float("nan")
+    scale = {"k": 1e3, "M": 1e6}.get(text[-1], 1)
+    return float(text[:-1] if scale != 1 else text) * scale
+
+
+def test_page_and_assets_come_from_the_binary(server):
+    status, body = http_get(f"{server.url}/")
+    assert status == 200
+    assert b"<!doctype html>" in body and b"main.js" in body
+    for asset in ("main.js", "chat.js", "dashboard.js", "metrics.js", "sse.js", "api.js", "style.css"):
+        status, _ = http_get(f"{server.url}/{asset}")
+        assert status == 200, asset
+    status, _ = http_get(f"{server.url}/no-such-file.js")
+    assert status == 404
+
+
+def test_chat_streams_and_dashboard_counts(server, browser, out_dir):
+    open_ui(browser, server)
+    set_field(browser, "max-tokens", "96")
+    set_field(browser, "seed", "7")
+    browser.execute_script(WATCH_ANSWER_JS)
+    browser.find_element(By.ID, "prompt").send_keys("Tell me about mosaics.")
+    browser.find_element(By.ID, "send").click()
+    WebDriverWait(browser, STREAM_TIMEOUT_S, poll_frequency=0.05).until(lambda d: last_answer_outcome(d) != "")
+    error = browser.find_element(By.ID, "chat-error")
+    assert last_answer_outcome(browser) == "finished", error.text
+    assert not error.is_displayed(), error.text
+
+    trace = browser.execute_script("return window.__answerTrace;")
+    final = browser.find_elements(By.CSS_SELECTOR, ".message.role-assistant .message-body")[-1]
+    final_length = len(browser.execute_script("return arguments[0].textContent;", final))
+    assert final_length > 0, "the answer is empty"
+    # Streamed: text was on the page well before the whole answer, and grew in steps over time.
+    shown = [p for p in trace if p["length"] > 0]
+    assert len({p["length"] for p in shown}) >= 3, f"text did not grow in steps: {trace}"
+    assert shown[0]["length"] < final_length, f"all text arrived at once: {trace}"
+    assert shown[-1]["length"] == final_length
+    assert shown[-1]["t"] > shown[0]["t"], f"every step came in the same instant: {trace}"
+    assert "completion tokens" in browser.find_element(By.ID, "generation-stats").text
+
+    # The dashboard, polling /metrics each second, has counted the generated tokens.
+    WebDriverWait(browser, 10).until(
+        lambda d: parse_count(d.find_element(By.ID, "stat-generation-total").text) > 0
+    )
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "q-e2e").text.startswith("n="))
+    assert browser.find_element(By.ID, "metrics-status").text == "live"
+    time.sleep(1.5)  # one more poll, so the throughput plot has a point after the answer
+    shot = out_dir / "web-ui.png"
+    assert browser.save_screenshot(str(shot)), "screenshot failed"
+    assert shot.stat().st_size > 10_000
+    assert severe_console_errors(browser) == []
+
+
+def test_stop_aborts_the_stream_and_the_server_lets_go(server, browser):
+    open_ui(browser, server)
+    set_field(browser, "max-tokens", "4000")
+    browser.find_element(By.ID, "prompt").send_keys("Write a long story.")
+    browser.find_element(By.ID, "send").click()
+    WebDriverWait(browser, STREAM_TIMEOUT_S, poll_frequency=0.05).until(
+        lambda d: d.execute_script(
+            "const b = document.querySelectorAll('.message.role-assistant .message-body');"
+            "return b.length ? b[b.length - 1].textContent.length : 0;"
+        )
+        > 0
+    )
+    assert browser.find_element(By.ID, "stop").is_enabled()
+    browser.find_element(By.ID, "stop").click()
+    WebDriverWait(browser, 10).until(lambda d: last_answer_outcome(d) == "stopped")
+    assert browser.find_element(By.ID, "send").is_enabled()
+    assert not browser.find_element(By.ID, "chat-error").is_displayed()
+    # The disconnect cancelled the request: nothing is left running on the engine.
+    WebDriverWait(browser, 15).until(lambda d: d.find_element(By.ID, "stat-running").text == "0")
+    WebDriverWait(browser, 15).until(lambda d: d.find_element(By.ID, "stat-waiting").text == "0")
+
+
+def test_openai_error_is_shown(server, browser):
+    open_ui(browser, server)
+    set_field(browser, "temperature", "5")
+    browser.find_element(By.ID, "prompt").send_keys("Hi")
+    browser.find_element(By.ID, "send").click()
+    error = browser.find_element(By.ID, "chat-error")
+    WebDriverWait(browser, 20).until(lambda d: error.is_displayed())
+    assert "400" in error.text and "temperature" in error.text, error.text
+    # The failed attempt leaves no empty answer behind; the question stays to retry.
+    assert browser.find_elements(By.CSS_SELECTOR, ".message.role-assistant") == []
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".message.role-user")) == 1
+
+
+def test_dashboard_metric_names_are_exported(server, browser):
+    """The one table of names in metrics.js against what GET /metrics really serves."""
+    open_ui(browser, server)
+    names = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "import('/metrics.js').then((m) => done(m.METRIC_NAMES), (e) => done(String(e)));"
+    )
+    assert isinstance(names, dict), names
+    status, body = http_get(f"{server.url}/metrics")
+    assert status == 200
+    text = body.decode()
+    sample_names = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    missing = []
+    for key, name in names.items():
+        if name.endswith("_seconds"):  # histograms
+            if f"{name}_bucket" not in sample_names or f"{name}_count" not in sample_names:
+                missing.append(f"{key}: {name}_bucket/_count")
+        elif name not in sample_names:
+            missing.append(f"{key}: {name}")
+    assert not missing, f"metrics.js names the server does not export: {missing}"
+
+
+PARSER_CASES_JS = """
+const done = arguments[arguments.length - 1];
+Promise.all([import('/metrics.js'), import('/sse.js')]).then(([m, s]) => {
+  const text = [
+    '# HELP a:b_total help text with "quotes"',
+    '# TYPE a:b_total counter',
+    'a:b_total{model="x",path="C:\\\\\\\\dir",q="say \\\\"hi\\\\"\\\\n"} 3 1700000000000',
+    'a:b_total{model="y"} 4.5e1',
+    'g NaN',
+    'h_bucket{le="0.1"} 2', 'h_bucket{le="0.2"} 6', 'h_bucket{le="+Inf"} 8',
+    'h_sum 1.1', 'h_count 8',
+    'bad{unterminated="x} 1', '9starts_with_digit 1', 'novalue', 'x{a="1"} 1 2 3', 'y 12abc',
+  ].join('\\r\\n');
+  const p = m.parsePrometheusText(text);
+  const labels = p.samples.get('a:b_total')[0].labels;
+  const h = m.histogram(p, 'h');
+  const sse = new s.SseParser();
+  const events = [];
+  for (const piece of ['data: {"a"', ':1}\\r', '\\n\\r\\n: comment\\n', 'data:x\\ndata: y\\n',
+                       'event: ping\\nid: 3\\n\\n', 'data: [DONE]\\r\\r', 'data: cut']) {
+    events.push(...sse.push(piece));
+  }
+  done({
+    total: m.metricValue(p, 'a:b_total'),
+    type: p.types.get('a:b_total'),
+    labels,
+    isNaN: Number.isNaN(m.metricValue(p, 'g')),
+    errors: p.errors,
+    missing: m.metricValue(p, 'nope'),
+    bounds: h.bounds.map(String),
+    counts: m.bucketCounts(h),
+    count: h.count,
+    p50: m.histogramQuantile(h, 0.5),
+    p25: m.histogramQuantile(h, 0.25),
+    p99: m.histogramQuantile(h, 0.99),
+    rate: m.counterRate(10, 40, 2),
+    reset: m.counterRate(40, 10, 2),
+    huge: m.parsePrometheusText('x'.repeat((4 << 20) + 1)).errors,
+    events,
+  });
+}, (e) => done(String(e)));
+"""
+
+
+def test_js_parsers_handle_the_awkward_cases(server, browser):
+    open_ui(browser, server)
+    r = browser.execute_async_script(PARSER_CASES_JS)
+    assert isinstance(r, dict), r
+    assert r["total"] == 48 and r["type"] == "counter"
+    assert r["labels"] == {"model": "x", "path": "C:\\dir", "q": 'say "hi"\n'}
+    assert r["isNaN"] and r["missing"] is None
+    assert r["errors"] == 5  # the five malformed sample lines, nothing else
+    assert r["bounds"] == ["0.1", "0.2", "Infinity"] and r["counts"] == [2, 4, 2] and r["count"] == 8
+    assert abs(r["p50"] - 0.15) < 1e-9  # rank 4 of 8: halfway through the (0.1, 0.2] bucket
+    assert abs(r["p25"] - 0.1) < 1e-9
+    assert r["p99"] == 0.2  # in the +Inf bucket: the largest finite bound
+    assert r["rate"] == 15 and r["reset"] is None
+    assert r["huge"] == 1
+    # \\r\\n split across chunks, comments, other fields ignored, multi-line data joined, \\r\\r
+    # as two line ends, and an event the stream never finished is not delivered.
+    assert r["events"] == ['{"a":1}', "x\ny", "[DONE]"]
+
+
+def test_api_key_from_the_page(binary, browser, out_dir):
+    """A server with --api-key: the page asks for the key, and works once it is given."""
+    key = "s3cret-key"
+    server = start_server(binary, out_dir, "serve-api-key", ["--api-key", key])
+    try:
+        browser.get(f"{server.url}/")
+        browser.execute_script("localStorage.clear();")
+        browser.get(f"{server.url}/")
+        status = browser.find_element(By.ID, "server-status")
+        WebDriverWait(browser, 20).until(lambda d: status.text == "API key needed")
+        key_input = browser.find_element(By.ID, "api-key")
+        key_input.send_keys(key + Keys.ENTER)
+        WebDriverWait(browser, 20).until(
+            lambda d: d.execute_script("return document.getElementById('model-select').value") != ""
+        )
+        assert browser.execute_script("return localStorage.getItem('tessera.apiKey')") == key
+        set_field(browser, "max-tokens", "8")
+        browser.find_element(By.ID, "prompt").send_keys("Hi")
+        browser.find_element(By.ID, "send").click()
+        WebDriverWait(browser, STREAM_TIMEOUT_S).until(lambda d: last_answer_outcome(d) != "")
+        assert last_answer_outcome(browser) == "finished", browser.find_element(By.ID, "chat-error").text
+        WebDriverWait(browser, 10).until(
+            lambda d: parse_count(d.find_element(By.ID, "stat-generation-total").text) > 0
+        )
+    finally:
+        browser.execute_script("localStorage.clear();")
+        server.stop()
