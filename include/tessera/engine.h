@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -115,6 +116,12 @@ class RequestStream {
   std::optional<TokenEvent> next_for(std::chrono::milliseconds timeout);
   // True once the last event has been read.
   bool finished() const;
+  // Lets an event loop read without blocking in next(): `on_event` is called whenever an event
+  // becomes readable — on the engine thread right after the event is queued, or from this call
+  // when events are already waiting — and the reader then drains with next_for(0). It must only
+  // schedule that read (e.g. post to the loop) and never block or call into the engine. Null
+  // removes it; an event may still reach the old callback while this call runs.
+  void set_on_event(std::function<void()> on_event);
 
  private:
   std::shared_ptr<StreamState> state_;

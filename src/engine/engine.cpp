@@ -5,11 +5,13 @@
 // under one mutex; the engine thread alone touches the EngineCore (and so the model and its KV
 // cache). A request's stream is in the map from submit() until its last event is delivered.
 // Cancels are applied before the next step is scheduled, so a cancelled request's blocks are free
-// within one step.
+// within one step. A stream's on_event callback (the HTTP server's bridge to its event loop) is
+// called on the engine thread after each push, outside every lock.
 #include <climits>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -28,13 +30,19 @@ struct StreamState {
   std::condition_variable cv;
   std::deque<TokenEvent> events;
   bool done = false;  // the last event has been read
+  // RequestStream::set_on_event's callback; shared so push() copies a pointer, not the closure,
+  // and calls it outside the lock (it may post to another thread that reads this stream).
+  std::shared_ptr<const std::function<void()>> on_event;
 
   void push(TokenEvent ev) {
+    std::shared_ptr<const std::function<void()>> notify;
     {
       std::lock_guard<std::mutex> lock(mu);
       events.push_back(std::move(ev));
+      notify = on_event;
     }
     cv.notify_all();
+    if (notify) (*notify)();
   }
 };
 
@@ -65,6 +73,18 @@ std::optional<TokenEvent> RequestStream::next_for(std::chrono::milliseconds time
   state_->events.pop_front();
   if (ev.finished()) state_->done = true;
   return ev;
+}
+
+void RequestStream::set_on_event(std::function<void()> on_event) {
+  std::shared_ptr<const std::function<void()>> notify;
+  if (on_event) notify = std::make_shared<const std::function<void()>>(std::move(on_event));
+  bool pending = false;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->on_event = notify;
+    pending = !state_->events.empty();
+  }
+  if (pending && notify) (*notify)();
 }
 
 struct Engine::Impl {
