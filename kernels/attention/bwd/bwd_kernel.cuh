@@ -140,6 +140,75 @@ __device__ __forceinline__ void store_c_smem(T* tile, int row0, int col0, const 
       }
 }
 
+// Where a warp's S tile sits, for the mask: query and key of its element (0, 0).
+struct MaskCoords {
+  int q0, k0, seqlen_k, causal_offset;
+  bool is_causal;
+  bool needed;  // false: no element of the tile is masked
+};
+
+// P = exp2(scale_log2 * S - lse) of a warp's S tiles (0 where masked), handed over a pair at a time
+// as emit(m, n, h, p(row h*8 + g, col 2t), p(row h*8 + g, col 2t + 1)); lse: the natural-log lse of
+// the tile's rows (shared memory).
+template <bool kMasked, int kMTiles, int kNTiles, typename Emit>
+__device__ __forceinline__ void exp_scores_impl(const float (&s)[kMTiles][kNTiles][4], const float* lse, float scale_log2,
+                                           const MaskCoords& mask, Emit&& emit) {
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int m = 0; m < kMTiles; ++m)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int q = c_tile_row(m, h);
+      const float row_lse = lse[q] * kLog2e;
+#pragma unroll
+      for (int n = 0; n < kNTiles; ++n) {
+        float pv[2];
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          float x = fmaf(s[m][n][2 * h + e], scale_log2, -row_lse);
+          if constexpr (kMasked) {
+            if (is_masked(mask.q0 + q, mask.k0 + n * 8 + 2 * (lane % 4) + e, mask.seqlen_k, mask.causal_offset,
+                          mask.is_causal))
+              x = -INFINITY;
+          }
+          pv[e] = fast_exp2(x);
+        }
+        emit(m, n, h, pv[0], pv[1]);
+      }
+    }
+}
+
+// The same, with the mask test compiled in only when the tile needs it (the block's diagonal and the
+// sequence end): most steps run the plain loop.
+template <int kMTiles, int kNTiles, typename Emit>
+__device__ __forceinline__ void exp_scores(const float (&s)[kMTiles][kNTiles][4], const float* lse, float scale_log2,
+                                           const MaskCoords& mask, Emit&& emit) {
+  if (mask.needed) {
+    exp_scores_impl<true>(s, lse, scale_log2, mask, emit);
+  } else {
+    exp_scores_impl<false>(s, lse, scale_log2, mask, emit);
+  }
+}
+
+// dS = P * (dP - dsum) in place of a warp's dP tiles, P given as fp16 pairs p[m][n][h] (rows h*8 + g,
+// columns 2t, 2t + 1 of C tile (m, n)); dsum: the tile's rows (shared memory).
+template <int kMTiles, int kNTiles>
+__device__ __forceinline__ void scores_to_ds(float (&dp)[kMTiles][kNTiles][4], const uint32_t (&p)[kMTiles][kNTiles][2],
+                                             const float* dsum) {
+#pragma unroll
+  for (int m = 0; m < kMTiles; ++m)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float row_dsum = dsum[c_tile_row(m, h)];
+#pragma unroll
+      for (int n = 0; n < kNTiles; ++n) {
+        const float2 pv = mma::ElementTraits<__half>::unpack(p[m][n][h]);
+        dp[m][n][2 * h] = pv.x * (dp[m][n][2 * h] - row_dsum);
+        dp[m][n][2 * h + 1] = pv.y * (dp[m][n][2 * h + 1] - row_dsum);
+      }
+    }
+}
+
 template <typename T, int kHeadDim, int kBlockM, int kBlockN, int kNumWarps, bool kComputeDq>
 __global__ void __launch_bounds__(kNumWarps * 32)
     attention_bwd_dkdv_kernel(const __grid_constant__ AttentionBwdParams p, const float* dsum, float* dq_accum) {
@@ -150,7 +219,20 @@ __global__ void __launch_bounds__(kNumWarps * 32)
   constexpr int kSdpM = Traits::kSdpMTiles, kSdpN = Traits::kSdpNTiles;
   // Fragments requested two MMA steps ahead: at d = 128, 22.56 -> 21.94 ms (S = 16k); at d = 64
   // (128-query steps, 255 registers) one step ahead is faster (23.76 vs 24.61 ms).
+  // P from S before dP is computed (kept as fp16 pairs for dS) where S and dP in fp32 together would
+  // take 128 registers per thread (block_m = 128): d = 64 22.41 -> 21.75 ms at S = 16k. With
+  // block_m = 64 (32 registers each) the two GEMMs back to back and P, dS in one loop are faster
+  // (d = 128: 19.93 against 20.62 ms for the early-P code, measured in the same run).
+#ifdef TESSERA_BWD_EARLY_P
+  constexpr bool kEarlyP = TESSERA_BWD_EARLY_P;
+#else
+  constexpr bool kEarlyP = kBlockM == 128;
+#endif
+#ifdef TESSERA_BWD_AHEAD  // sweeps in dev/kernels
+  constexpr int kAhead = TESSERA_BWD_AHEAD;
+#else
   constexpr int kAhead = kHeadDim > 64 ? 2 : 1;
+#endif
 
   const AttentionShape& shape = p.shape;
   const int n_block = blockIdx.x;
@@ -251,47 +333,71 @@ __global__ void __launch_bounds__(kNumWarps * 32)
       const float* lse = sLse + buf * kBlockM;
       const float* ds = sDsum + buf * kBlockM;
 
-      // S = Q K^T and dP = dO V^T for this warp's 32 x 32 tile.
-      float s[kSdpM][kSdpN][4], dp[kSdpM][kSdpN][4];
-      zero(s);
-      zero(dp);
-      warp_gemm_ss<T, ALayout::kMK, BLayout::kNT, QTile, KvTile, kHeadDim / 16, kAhead>(s, sQb, sdp_q0, 0, sK, sdp_k0, 0);
-      warp_gemm_ss<T, ALayout::kMK, BLayout::kNT, QTile, KvTile, kHeadDim / 16, kAhead>(dp, sdOb, sdp_q0, 0, sV, sdp_k0, 0);
-
-      // P = exp2(scale_log2 * S - lse) (0 where masked), dS = P * (dP - dsum); both to shared memory.
-      // The mask test is compiled only into the steps that need it (the block's diagonal and the
-      // sequence end): most steps run the plain loop.
-      auto p_and_ds = [&](auto masked) {
-#pragma unroll
-        for (int m = 0; m < kSdpM; ++m)
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const int q = sdp_q0 + c_tile_row(m, h);
-            const float row_lse = lse[q] * kLog2e, row_dsum = ds[q];
-#pragma unroll
-            for (int n = 0; n < kSdpN; ++n)
-#pragma unroll
-              for (int e = 0; e < 2; ++e) {
-                float x = fmaf(s[m][n][2 * h + e], scale_log2, -row_lse);
-                if constexpr (decltype(masked)::value) {
-                  if (is_masked(m0 + q, n0 + sdp_k0 + n * 8 + 2 * (lane % 4) + e, seqlen_k, causal_offset,
-                                shape.is_causal))
-                    x = -INFINITY;
-                }
-                const float pv = fast_exp2(x);
-                s[m][n][2 * h + e] = pv;
-                dp[m][n][2 * h + e] = pv * (dp[m][n][2 * h + e] - row_dsum);
-              }
-          }
-      };
-      const bool needs_mask = n0 + kBlockN > seqlen_k || (shape.is_causal && n0 + kBlockN - 1 > m0 + causal_offset);
-      if (needs_mask) {
-        p_and_ds(std::true_type{});
+      if constexpr (kEarlyP) {
+        // S, then P at once, kept as fp16 pairs (P <= 1: fp16's 11-bit mantissa keeps it closer than
+        // bf16 would) before dP's accumulators go live: 64 + 32 registers instead of 128. The mask
+        // coordinates are built after the S products, so that nothing of them is live across those.
+        uint32_t p16[kSdpM][kSdpN][2];
+        {
+          float s[kSdpM][kSdpN][4];
+          zero(s);
+          warp_gemm_ss<T, ALayout::kMK, BLayout::kNT, QTile, KvTile, kHeadDim / 16, kAhead>(s, sQb, sdp_q0, 0, sK, sdp_k0, 0);
+          const bool needs_mask =
+              n0 + kBlockN > seqlen_k || (shape.is_causal && n0 + kBlockN - 1 > m0 + causal_offset);
+          const MaskCoords mask{m0 + sdp_q0, n0 + sdp_k0, seqlen_k, causal_offset, shape.is_causal, needs_mask};
+          exp_scores(s, lse + sdp_q0, scale_log2, mask, [&](int m, int n, int h, float lo, float hi) {
+            p16[m][n][h] = mma::ElementTraits<__half>::pack(lo, hi);
+            const int col = sdp_k0 + n * 8 + 2 * (lane % 4);
+            *reinterpret_cast<uint32_t*>(sP + PTile::offset(sdp_q0 + c_tile_row(m, h), col / 8) + col % 8) =
+                std::is_same_v<T, __half> ? p16[m][n][h] : mma::ElementTraits<T>::pack(lo, hi);
+          });
+        }
+        float dp[kSdpM][kSdpN][4];
+        zero(dp);
+        warp_gemm_ss<T, ALayout::kMK, BLayout::kNT, QTile, KvTile, kHeadDim / 16, kAhead>(dp, sdOb, sdp_q0, 0, sV, sdp_k0, 0);
+        scores_to_ds(dp, p16, ds + sdp_q0);
+        store_c_smem<T, PTile>(sdS, sdp_q0, sdp_k0, dp);
       } else {
-        p_and_ds(std::false_type{});
+        float s[kSdpM][kSdpN][4], dp[kSdpM][kSdpN][4];
+        zero(s);
+        zero(dp);
+        warp_gemm_ss<T, ALayout::kMK, BLayout::kNT, QTile, KvTile, kHeadDim / 16, kAhead>(s, sQb, sdp_q0, 0, sK, sdp_k0, 0);
+        warp_gemm_ss<T, ALayout::kMK, BLayout::kNT, QTile, KvTile, kHeadDim / 16, kAhead>(dp, sdOb, sdp_q0, 0, sV, sdp_k0, 0);
+        // P = exp2(scale_log2 * S - lse) (0 where masked), dS = P * (dP - dsum); both to shared memory.
+        // The mask test is compiled only into the steps that need it (the block's diagonal and the
+        // sequence end): most steps run the plain loop.
+        auto p_and_ds = [&](auto masked) {
+#pragma unroll
+          for (int m = 0; m < kSdpM; ++m)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+              const int q = sdp_q0 + c_tile_row(m, h);
+              const float row_lse = lse[q] * kLog2e, row_dsum = ds[q];
+#pragma unroll
+              for (int n = 0; n < kSdpN; ++n)
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                  float x = fmaf(s[m][n][2 * h + e], scale_log2, -row_lse);
+                  if constexpr (decltype(masked)::value) {
+                    if (is_masked(m0 + q, n0 + sdp_k0 + n * 8 + 2 * (lane % 4) + e, seqlen_k, causal_offset,
+                                  shape.is_causal))
+                      x = -INFINITY;
+                  }
+                  const float pv = fast_exp2(x);
+                  s[m][n][2 * h + e] = pv;
+                  dp[m][n][2 * h + e] = pv * (dp[m][n][2 * h + e] - row_dsum);
+                }
+            }
+        };
+        const bool needs_mask = n0 + kBlockN > seqlen_k || (shape.is_causal && n0 + kBlockN - 1 > m0 + causal_offset);
+        if (needs_mask) {
+          p_and_ds(std::true_type{});
+        } else {
+          p_and_ds(std::false_type{});
+        }
+        store_c_smem<T, PTile>(sP, sdp_q0, sdp_k0, s);
+        store_c_smem<T, PTile>(sdS, sdp_q0, sdp_k0, dp);
       }
-      store_c_smem<T, PTile>(sP, sdp_q0, sdp_k0, s);
-      store_c_smem<T, PTile>(sdS, sdp_q0, sdp_k0, dp);
       __syncthreads();  // P and dS of the whole block are in shared memory
 
       // dV += P^T dO and dK += dS^T Q for this warp's keys and columns: P^T / dS^T are read
