@@ -35,23 +35,46 @@ struct FwdKernelTraits {
 };
 
 // O = acc / rowsum and lse for this warp's rows (row_base: the warp's first row in the sequence).
+// O goes through the warp's own rows of the Q tile (no other warp reads them, so a __syncwarp is the
+// only barrier): C fragments in, then 16-byte rows out, every store instruction covering whole rows.
+// Written straight from the fragments, each store instruction touched 8 rows with 16 bytes each.
 template <typename T, typename Traits>
 __device__ __forceinline__ void fwd_store_rows(const AttentionFwdParams& p, const SeqSlice& o_seq, float* lse_row0,
-                                               int row_base, const float (&acc)[Traits::kMTiles][Traits::kDTiles][4],
+                                               int row_base, T* sQ, int warp_row0,
+                                               const float (&acc)[Traits::kMTiles][Traits::kDTiles][4],
                                                const ThreadSoftmax<Traits::kMTiles>& softmax) {
+  using QTile = typename Traits::QTile;
+  constexpr int kRows = Traits::kMTiles * 16;        // this warp's rows
+  constexpr int kChunks = Traits::kDTiles;           // 16-byte chunks (8 columns) per row
   const int lane = threadIdx.x % 32;
-  T* o = static_cast<T*>(p.o) + o_seq.offset;
+  __syncwarp();  // every lane's last ldmatrix of the warp's Q rows has completed
 #pragma unroll
   for (int m = 0; m < Traits::kMTiles; ++m) {
     const SoftmaxState& lo = softmax.row[2 * m];
     const SoftmaxState& hi = softmax.row[2 * m + 1];
-    store_c_rows<T>(o, o_seq.row_stride, row_base + m * 16, o_seq.len, acc[m], lo.sum > 0.f ? 1.f / lo.sum : 0.f,
-                    hi.sum > 0.f ? 1.f / hi.sum : 0.f);
+    const float inv[2] = {lo.sum > 0.f ? 1.f / lo.sum : 0.f, hi.sum > 0.f ? 1.f / hi.sum : 0.f};
+#pragma unroll
+    for (int d = 0; d < Traits::kDTiles; ++d)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = warp_row0 + m * 16 + h * 8 + lane / 4, col = d * 8 + 2 * (lane % 4);
+        *reinterpret_cast<uint32_t*>(sQ + QTile::offset(row, col / 8) + col % 8) =
+            mma::ElementTraits<T>::pack(acc[m][d][2 * h] * inv[h], acc[m][d][2 * h + 1] * inv[h]);
+      }
     if (lane % 4 == 0) {
       const int row = row_base + m * 16 + lane / 4;
       if (row < o_seq.len) lse_row0[row] = lo.lse();
       if (row + 8 < o_seq.len) lse_row0[row + 8] = hi.lse();
     }
+  }
+  __syncwarp();
+  T* o = static_cast<T*>(p.o) + o_seq.offset;
+#pragma unroll
+  for (int i = lane; i < kRows * kChunks; i += 32) {
+    const int r = i / kChunks, c = i % kChunks;
+    if (row_base + r < o_seq.len)
+      *reinterpret_cast<uint4*>(o + static_cast<int64_t>(row_base + r) * o_seq.row_stride + c * 8) =
+          *reinterpret_cast<const uint4*>(sQ + QTile::offset(warp_row0 + r, c));
   }
 }
 
@@ -168,7 +191,7 @@ __global__ void __launch_bounds__(kNumWarps * 32)
   }
 
   softmax.finalize();
-  fwd_store_rows<T, Traits>(p, o_seq, lse_row0, m_block * kBlockM + warp_row0, acc, softmax);
+  fwd_store_rows<T, Traits>(p, o_seq, lse_row0, m_block * kBlockM + warp_row0, sQ, warp_row0, acc, softmax);
 }
 
 }  // namespace tessera::kernels::attention
