@@ -540,6 +540,9 @@ const std::vector<Command>& commands() {
       {"tokenize", "text to token ids with the model's tokenizer.json", cmd_tokenize},
       {"detokenize", "token ids to text", cmd_detokenize},
       {"bench", "engine throughput and latency: bench --offline", cmd_bench},
+#ifdef TESSERA_WITH_SERVER
+      {"serve", "OpenAI-compatible HTTP server with a web UI (streaming, metrics)", cmd_serve},
+#endif
   };
   return kCommands;
 }

@@ -25,5 +25,7 @@ Expected<std::string> resolve_model_dir(const Args& args);
 
 // `tessera bench --offline` (src/cli/bench.cpp).
 Status cmd_bench(const std::vector<std::string>& args);
+// `tessera serve` (src/cli/serve.cpp; built when the server library is).
+Status cmd_serve(const std::vector<std::string>& args);
 
 }  // namespace tessera::cli

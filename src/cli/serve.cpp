@@ -1,0 +1,123 @@
+// src/cli/serve.cpp — `tessera serve`: flags into ServerOptions, then run_server (src/server).
+// Every flag is checked here, before anything listens or loads, so a typo is one error line.
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include "src/cli/args.h"
+#include "src/cli/commands.h"
+#include "src/engine/engine_core.h"
+#include "src/server/server.h"
+
+namespace tessera::cli {
+
+namespace {
+
+// Splits "a,b, c" into its non-empty parts.
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const size_t b = item.find_first_not_of(" \t");
+    const size_t e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+// Each connection is a file descriptor: let the server use every one the hard limit allows (the
+// usual soft limit of 1024 would cap it near 1000 clients).
+void raise_open_file_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+}  // namespace
+
+Status cmd_serve(const std::vector<std::string>& argv) {
+  const std::vector<FlagSpec> specs = {
+      {"model", true, "checkpoint folder (default: the built-in demo model)"},
+      {"host", true, "address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)"},
+      {"port", true, "TCP port (default 8000; 0 = any free port, printed at start)"},
+      {"api-key", true, "require `Authorization: Bearer KEY` on every route but /health (default: $TESSERA_API_KEY)"},
+      {"cors-origin", true, "browser origins allowed to call the API, comma-separated; * = any (default: none)"},
+      {"max-queue", true, "requests allowed to wait beyond those running; more get 429 (default 1024; -1 = no limit)"},
+      {"served-model-name", true, "the model name clients use (default: the model folder's name)"},
+      {"shutdown-timeout", true, "seconds running requests get to finish on SIGTERM/SIGINT (default 30)"},
+      {"max-body-bytes", true, "largest request body; larger ones get 413 (default 8388608)"},
+      {"io-threads", true, "threads serving connections (default 2)"},
+      {"max-num-seqs", true, "running requests at most (default 64)"},
+      {"max-num-batched-tokens", true, "token budget of one engine step (default 2048)"},
+      {"kv-cache-bytes", true, "KV cache size in bytes (default 536870912)"},
+      {"num-kv-blocks", true, "KV cache size in blocks (overrides --kv-cache-bytes)"},
+      {"max-model-len", true, "context length: prompt + generated tokens (default: the model's)"},
+      {"block-size", true, "tokens per KV block (default 16)"},
+      {"no-prefix-caching", false, "turn the prefix cache off"},
+      {"batch-invariant", false, "bit-identical logits whatever else runs (slower)"},
+      {"seed", true, "source of seeds for requests without one (default: random)"},
+      {"help", false, "show this help"}};
+  TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
+  if (args.has("help")) {
+    std::printf("usage: tessera serve [flags]\n\nAn OpenAI-compatible HTTP server (/v1/completions, /v1/chat/completions,\n"
+                "/v1/models, /tokenize, /detokenize, /health, /metrics) with a web UI at /.\n\n%s",
+                format_flag_help(specs).c_str());
+    return Status::ok();
+  }
+  server::ServerOptions o;
+  o.host = args.get_or("host", "127.0.0.1");
+  TESSERA_ASSIGN_OR_RETURN(int64_t port, args.get_int("port", 8000, 0, 65535));
+  o.port = static_cast<uint16_t>(port);
+  if (auto key = args.get("api-key")) {
+    o.api_key = *key;
+  } else if (const char* env = std::getenv("TESSERA_API_KEY")) {
+    o.api_key = env;
+  }
+  if (args.has("api-key") && o.api_key.empty()) return invalid_argument("--api-key: the key must not be empty");
+  o.cors_origins = split_list(args.get_or("cors-origin", ""));
+  if (args.has("cors-origin") && o.cors_origins.empty())
+    return invalid_argument("--cors-origin: give one or more origins, e.g. http://localhost:3000");
+  TESSERA_ASSIGN_OR_RETURN(o.max_queue, args.get_int("max-queue", 1024, -1, INT32_MAX));
+  o.served_model_name = args.get_or("served-model-name", "");
+  if (args.has("served-model-name") && o.served_model_name.empty())
+    return invalid_argument("--served-model-name must not be empty");
+  TESSERA_ASSIGN_OR_RETURN(double grace_s, args.get_double("shutdown-timeout", 30.0, 0.0, 86400.0));
+  o.shutdown_grace = std::chrono::milliseconds(static_cast<int64_t>(grace_s * 1000.0));
+  TESSERA_ASSIGN_OR_RETURN(int64_t body, args.get_int("max-body-bytes", 8 << 20, 1024, int64_t{1} << 32));
+  o.max_body_bytes = static_cast<size_t>(body);
+  TESSERA_ASSIGN_OR_RETURN(int64_t io_threads, args.get_int("io-threads", 2, 1, 256));
+  o.io_threads = static_cast<int>(io_threads);
+
+  EngineOptions& e = o.engine;
+  TESSERA_ASSIGN_OR_RETURN(int64_t max_seqs, args.get_int("max-num-seqs", e.max_num_seqs, 1, 1 << 20));
+  e.max_num_seqs = static_cast<int32_t>(max_seqs);
+  TESSERA_ASSIGN_OR_RETURN(e.max_num_batched_tokens,
+                           args.get_int("max-num-batched-tokens", e.max_num_batched_tokens, 1, INT32_MAX));
+  TESSERA_ASSIGN_OR_RETURN(e.kv_cache_bytes, args.get_int("kv-cache-bytes", e.kv_cache_bytes, 1, INT64_MAX));
+  TESSERA_ASSIGN_OR_RETURN(e.num_blocks, args.get_int("num-kv-blocks", 0, 0, INT32_MAX));
+  TESSERA_ASSIGN_OR_RETURN(e.max_model_len, args.get_int("max-model-len", 0, 0, INT32_MAX));
+  TESSERA_ASSIGN_OR_RETURN(int64_t block, args.get_int("block-size", e.block_size, 1, 1 << 16));
+  e.block_size = static_cast<int32_t>(block);
+  e.enable_prefix_caching = !args.has("no-prefix-caching");
+  e.batch_invariant = args.has("batch-invariant");
+  if (args.has("seed")) {
+    TESSERA_ASSIGN_OR_RETURN(int64_t seed, args.get_int("seed", 0, 0, INT64_MAX));
+    e.seed = static_cast<uint64_t>(seed);
+  }
+  // A test hook, not a flag: tests hold the load back to see /health answer 503 meanwhile.
+  if (const char* delay = std::getenv("TESSERA_SERVE_TEST_LOAD_DELAY_MS"))
+    o.load_delay = std::chrono::milliseconds(std::strtoll(delay, nullptr, 10));
+
+  // Engine options are checked before anything listens (the engine checks them again).
+  TESSERA_RETURN_IF_ERROR(engine::EngineCore::validate_options(e));
+  TESSERA_ASSIGN_OR_RETURN(o.model_dir, resolve_model_dir(args));
+  raise_open_file_limit();
+  return server::run_server(o);
+}
+
+}  // namespace tessera::cli
