@@ -195,7 +195,7 @@ std::variant<std::string, ApiError> model_body(std::string_view id, const ModelC
 std::variant<std::string, ApiError> tokenize_body(std::string_view body, const ModelContext& model,
                                                   const ApiLimits& limits) {
   try {
-    const OJson req = detail::parse_body(body, limits.max_json_depth);
+    const OJson req = detail::parse_body(body, limits);
     detail::check_model(req, model);
     const OJson* prompt = detail::field(req, "prompt");
     const OJson* messages = detail::field(req, "messages");
@@ -231,7 +231,7 @@ std::variant<std::string, ApiError> tokenize_body(std::string_view body, const M
 std::variant<std::string, ApiError> detokenize_body(std::string_view body, const ModelContext& model,
                                                     const ApiLimits& limits) {
   try {
-    const OJson req = detail::parse_body(body, limits.max_json_depth);
+    const OJson req = detail::parse_body(body, limits);
     detail::check_model(req, model);
     const OJson* tokens = detail::field(req, "tokens");
     if (!tokens) detail::fail("tokens", "tokens: required (a list of token ids)");
@@ -251,9 +251,10 @@ namespace detail {
 
 void fail(std::string param, std::string message) { throw Invalid{ApiError::invalid(std::move(param), std::move(message))}; }
 
-OJson parse_body(std::string_view body, int32_t max_depth) {
-  // Depth first, on the raw text: brackets outside strings. Malformed text is left to the parser.
-  int32_t depth = 0;
+OJson parse_body(std::string_view body, const ApiLimits& limits) {
+  // Shape first, on the raw text: brackets and commas outside strings. Malformed text is left to
+  // the parser; this pass only has to bound what the parser will build.
+  std::vector<std::pair<bool, int32_t>> open;  // per open bracket: is an object, commas seen
   bool in_string = false;
   for (size_t i = 0; i < body.size(); ++i) {
     const char c = body[i];
@@ -263,10 +264,15 @@ OJson parse_body(std::string_view body, int32_t max_depth) {
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
-      if (++depth > max_depth)
-        fail("", "request body: JSON nested deeper than " + std::to_string(max_depth) + " levels");
+      open.emplace_back(c == '{', 0);
+      if (open.size() > static_cast<size_t>(limits.max_json_depth))
+        fail("", "request body: JSON nested deeper than " + std::to_string(limits.max_json_depth) + " levels");
     } else if (c == ']' || c == '}') {
-      --depth;
+      if (!open.empty()) open.pop_back();
+    } else if (c == ',' && !open.empty() && open.back().first) {
+      if (++open.back().second >= limits.max_object_members)
+        fail("", "request body: a JSON object has more than " + std::to_string(limits.max_object_members) +
+                     " members");
     }
   }
   OJson v;
@@ -274,6 +280,9 @@ OJson parse_body(std::string_view body, int32_t max_depth) {
     v = OJson::parse(body.begin(), body.end());
   } catch (const nlohmann::json::parse_error& e) {
     fail("", "request body: invalid JSON (syntax error at byte " + std::to_string(e.byte) + ")");
+  } catch (const nlohmann::json::exception& e) {
+    // Valid syntax the parser cannot hold, e.g. a number beyond double's range ("1e400").
+    fail("", std::string("request body: unsupported JSON: ") + e.what());
   }
   if (!v.is_object()) fail("", "request body: must be a JSON object, got " + describe(v));
   return v;

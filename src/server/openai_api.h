@@ -114,6 +114,10 @@ struct ApiLimits {
   int32_t max_logprobs = 20;              // logprobs (completions) / top_logprobs (chat)
   int32_t max_messages = 4096;            // chat messages
   int32_t max_json_depth = 64;            // nesting of arrays and objects in the body
+  // Members of any one JSON object in the body. Objects keep their key order (as Python dicts do,
+  // which chat templates see), and that map finds keys by linear search: the bound keeps parsing
+  // linear in the body's size.
+  int32_t max_object_members = 256;
   // max_tokens when a completions request leaves it out: 16, as OpenAI and vLLM. A chat request
   // without max_tokens / max_completion_tokens gets what the context leaves (vLLM's rule).
   int64_t default_completion_max_tokens = 16;

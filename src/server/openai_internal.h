@@ -27,9 +27,11 @@ struct Invalid {
 
 [[noreturn]] void fail(std::string param, std::string message);
 
-// Parses a request body: at most `max_depth` nested arrays/objects (checked before parsing, so a
-// hostile "[[[[..." costs nothing), valid JSON, and an object at the top. Throws Invalid.
-OJson parse_body(std::string_view body, int32_t max_depth);
+// Parses a request body: at most limits.max_json_depth nested arrays/objects and
+// limits.max_object_members members per object (both checked on the raw text before parsing, so
+// a hostile "[[[[..." or a 100,000-key object costs one pass), valid JSON, and an object at the
+// top. Throws Invalid.
+OJson parse_body(std::string_view body, const ApiLimits& limits);
 
 // "string \"abc\"", "integer 3", "array of 2", ... for "got ..." in messages.
 std::string describe(const OJson& v);

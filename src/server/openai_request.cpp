@@ -248,7 +248,7 @@ int64_t resolve_max_tokens(const Prompt& prompt, const CommonOptions& c, Endpoin
 std::variant<ApiRequest, ApiError> parse_request(Endpoint endpoint, std::string_view body, const ModelContext& model,
                                                  const ApiLimits& limits) {
   try {
-    const OJson req = detail::parse_body(body, limits.max_json_depth);
+    const OJson req = detail::parse_body(body, limits);
     detail::check_model(req, model);
     ApiRequest out;
     out.endpoint = endpoint;

@@ -2,6 +2,7 @@
 // routes (/v1/models, /tokenize, /detokenize) on the demo model and on real tokenizers.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <set>
 
 #include "tests/cpp/server/test_openai_util.h"
@@ -158,6 +159,41 @@ TEST(OpenAiBody, DepthIsBoundedBeforeParsing) {
   const json s = body_json(tokenize_body("{\"prompt\": \"" + std::string(200, '[') + "\\\"\"}", m));
   EXPECT_EQ(s["count"], s["tokens"].size());
   EXPECT_FALSE(s.contains("error"));
+}
+
+// A body of `members` members: "prompt" and k1..k(members-1).
+std::string wide_body(int members) {
+  std::string body = "{\"prompt\": \"x\"";
+  for (int i = 1; i < members; ++i) {
+    body += ", \"k";
+    body += std::to_string(i);
+    body += "\": [1, 2]";
+  }
+  return body + "}";
+}
+
+TEST(OpenAiBody, ObjectMembersAreBoundedBeforeParsing) {
+  // Objects keep key order in a map searched linearly: without the bound, 100,000 keys would take
+  // seconds to parse.
+  const ModelContext& m = demo_context();
+  EXPECT_FALSE(body_json(tokenize_body(wide_body(256), m)).contains("error"));
+  const json wide = body_json(tokenize_body(wide_body(257), m));
+  EXPECT_EQ(wide["status"], 400);
+  EXPECT_EQ(wide["error"]["message"], "request body: a JSON object has more than 256 members");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(body_json(tokenize_body(wide_body(100000), m))["status"], 400);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  // Commas in arrays and strings do not count.
+  json many = json::object();
+  many["prompt"] = std::string(1000, ',');
+  many["tokens"] = std::vector<int>(5000, 1);
+  EXPECT_FALSE(body_json(tokenize_body(many.dump(), m)).contains("error"));
+}
+
+TEST(OpenAiBody, NumbersBeyondDoubleAreA400) {
+  const json j = body_json(tokenize_body(R"({"prompt": "x", "n": 1e400})", demo_context()));
+  EXPECT_EQ(j["status"], 400);
+  EXPECT_EQ(j["error"]["message"].get<std::string>().rfind("request body: unsupported JSON", 0), 0u) << j.dump();
 }
 
 TEST(OpenAiTokenize, RealTokenizerAndTemplate) {
