@@ -456,7 +456,16 @@ std::string render_chat(const ModelContext& model, const OJson& messages, bool a
   ChatContext ctx = model.chat_context;
   if (kwargs) {
     if (!kwargs->is_object()) fail("chat_template_kwargs", "chat_template_kwargs: must be an object, got " + describe(*kwargs));
-    for (auto it = kwargs->begin(); it != kwargs->end(); ++it) ctx.variables[it.key()] = it.value();
+    for (auto it = kwargs->begin(); it != kwargs->end(); ++it) {
+      // Template variables override every other name, so these would bypass the request's own,
+      // validated fields (or features refused above).
+      static const char* kReserved[] = {"messages", "add_generation_prompt", "tools", "documents"};
+      for (const char* r : kReserved)
+        if (it.key() == r)
+          fail("chat_template_kwargs." + it.key(), "chat_template_kwargs." + it.key() +
+                                                       ": reserved: the template gets it from the request itself");
+      ctx.variables[it.key()] = it.value();
+    }
   }
   auto text = model.chat_template->render_json(normalized, add_generation_prompt, ctx);
   if (!text) fail("messages", "messages: the chat template refused them: " + text.status().message());

@@ -315,6 +315,11 @@ TEST(OpenAiRequest, ChatErrors) {
   EXPECT_EQ(param("{" + ok + R"(, "tools": [{"type": "function", "function": {"name": "f"}}]})"), "tools");
   EXPECT_EQ(param("{" + ok + R"(, "response_format": {"type": "json_object"}})"), "response_format.type");
   EXPECT_EQ(param("{" + ok + R"(, "chat_template_kwargs": [1]})"), "chat_template_kwargs");
+  EXPECT_EQ(param("{" + ok + R"(, "chat_template_kwargs": {"messages": [3]}})"), "chat_template_kwargs.messages");
+  EXPECT_EQ(param("{" + ok + R"(, "chat_template_kwargs": {"tools": [{}]}})"), "chat_template_kwargs.tools");
+  EXPECT_EQ(param("{" + ok + R"(, "chat_template_kwargs": {"add_generation_prompt": false}})"),
+            "chat_template_kwargs.add_generation_prompt");
+  parse_ok(kChat, "{" + ok + R"(, "chat_template_kwargs": {"enable_thinking": false, "bos_token": "<s>"}})");
   EXPECT_EQ(param("{" + ok + R"(, "max_completion_tokens": 0})"), "max_completion_tokens");
   parse_ok(kChat, "{" + ok + R"(, "tools": [], "response_format": {"type": "text"}})");
   ApiLimits few;
