@@ -10,6 +10,7 @@ import { readSseEvents } from './sse.js';
 const kSettingsStorage = 'tessera.settings';
 // Inputs whose values are kept across reloads (by element id).
 const kSettingIds = ['system-prompt', 'temperature', 'top-p', 'top-k', 'max-tokens', 'seed', 'stop-strings'];
+const kCheckboxIds = ['ignore-eos'];
 
 const $ = (id) => document.getElementById(id);
 
@@ -35,6 +36,9 @@ export function samplingFields() {
     .filter((s) => s !== '')
     .map(unescapeStop);
   if (stops.length > 0) fields.stop = stops;
+  // vLLM's extra: keep sampling past the end-of-sequence token (the demo model's random weights
+  // emit it at random, which makes a long answer to watch or to stop hard to get otherwise).
+  if ($('ignore-eos').checked) fields.ignore_eos = true;
   return fields;
 }
 
@@ -53,11 +57,13 @@ function loadSettings() {
   for (const id of kSettingIds) {
     if (typeof saved[id] === 'string') $(id).value = saved[id];
   }
+  for (const id of kCheckboxIds) $(id).checked = saved[id] === true;
 }
 
 function saveSettings() {
   const values = {};
   for (const id of kSettingIds) values[id] = $(id).value;
+  for (const id of kCheckboxIds) values[id] = $(id).checked;
   try {
     localStorage.setItem(kSettingsStorage, JSON.stringify(values));
   } catch {
@@ -75,9 +81,10 @@ export class ChatPlayground {
     this.stats = $('generation-stats');
 
     loadSettings();
-    for (const id of kSettingIds) $(id).addEventListener('input', saveSettings);
+    for (const id of [...kSettingIds, ...kCheckboxIds]) $(id).addEventListener('input', saveSettings);
     $('reset-settings').addEventListener('click', () => {
       for (const id of kSettingIds) $(id).value = '';
+      for (const id of kCheckboxIds) $(id).checked = false;
       saveSettings();
     });
     $('composer').addEventListener('submit', (event) => {

@@ -61,7 +61,25 @@ function themeColor(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
 }
 
-// Bars of per-bucket counts, labelled by upper bound, with the p50/p90/p99 bounds marked.
+// The buckets worth drawing: from one below the first non-empty bucket to one above the last, and
+// at least kMinShownBuckets wide, so a server with 17 buckets from 1 ms to 100 s still gives the
+// observations wide bars. Returns [first, last] indices, inclusive.
+const kMinShownBuckets = 8;
+function shownBucketRange(counts) {
+  const n = counts.length;
+  let first = counts.findIndex((c) => c > 0);
+  let last = n - 1 - [...counts].reverse().findIndex((c) => c > 0);
+  first = Math.max(0, first - 1);
+  last = Math.min(n - 1, last + 1);
+  while (last - first + 1 < Math.min(n, kMinShownBuckets)) {
+    if (first > 0) first -= 1;
+    if (last - first + 1 < Math.min(n, kMinShownBuckets) && last < n - 1) last += 1;
+  }
+  return [first, last];
+}
+
+// Bars of per-bucket counts, each labelled below by its upper bound (as many labels as fit without
+// overlapping) and above by its count when there is room.
 function drawHistogram(canvas, hist) {
   const { ctx, width, height } = prepareCanvas(canvas);
   ctx.font = '10px system-ui, sans-serif';
@@ -70,29 +88,48 @@ function drawHistogram(canvas, hist) {
     ctx.fillText('not exported by this server', 8, height / 2);
     return;
   }
-  const counts = bucketCounts(hist);
-  const max = Math.max(...counts);
+  const allCounts = bucketCounts(hist);
+  const max = Math.max(...allCounts);
   if (!(max > 0)) {
     ctx.fillText('no observations yet', 8, height / 2);
     return;
   }
+  const [first, last] = shownBucketRange(allCounts);
+  const counts = allCounts.slice(first, last + 1);
+  const bounds = hist.bounds.slice(first, last + 1);
   const labelSpace = 14;
-  const plotHeight = height - labelSpace - 4;
+  const countSpace = 12;
+  const plotHeight = height - labelSpace - countSpace;
   const slot = width / counts.length;
-  const barWidth = Math.max(1, slot - 2);
-  ctx.fillStyle = themeColor('--accent');
+  const barWidth = Math.max(1, slot - 3);
   counts.forEach((c, i) => {
-    const h = (c / max) * plotHeight;
-    ctx.fillRect(i * slot + 1, 4 + plotHeight - h, barWidth, h);
+    const h = c > 0 ? Math.max(1, (c / max) * plotHeight) : 0;
+    const top = countSpace + plotHeight - h;
+    ctx.fillStyle = themeColor('--accent');
+    ctx.fillRect(i * slot + 1.5, top, barWidth, h);
+    if (c > 0 && slot >= 22) {
+      ctx.fillStyle = themeColor('--muted');
+      ctx.textAlign = 'center';
+      ctx.fillText(formatCount(c), (i + 0.5) * slot, top - 2);
+    }
   });
-  // As many bound labels as fit without overlapping.
+  // A bucket counts observations up to its bound, so each bound labels the right edge of its bar,
+  // like a tick on an axis; the last one always shows.
   ctx.fillStyle = themeColor('--muted');
   ctx.textAlign = 'center';
-  const every = Math.max(1, Math.ceil(46 / slot));
-  hist.bounds.forEach((b, i) => {
-    if (i % every === 0 || i === counts.length - 1) {
-      ctx.fillText(formatBound(b), Math.min(width - 16, Math.max(16, (i + 0.5) * slot)), height - 3);
-    }
+  const labels = bounds.map((b, i) => {
+    const text = formatBound(b);
+    const w = ctx.measureText(text).width;
+    const x = Math.min(width - w / 2, Math.max(w / 2, (i + 1) * slot));
+    return { text, x, left: x - w / 2, right: x + w / 2 };
+  });
+  const lastLabel = labels[labels.length - 1];
+  let rightEdge = -Infinity;
+  labels.forEach((label, i) => {
+    const isLast = i === labels.length - 1;
+    if (!isLast && (label.left < rightEdge + 6 || label.right > lastLabel.left - 6)) return;
+    ctx.fillText(label.text, label.x, height - 3);
+    rightEdge = label.right;
   });
 }
 

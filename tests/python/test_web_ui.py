@@ -1,24 +1,21 @@
 """Browser test of the web UI that `tessera serve` embeds (web/), in headless Chromium.
 
-Starts `tessera serve` on the CPU demo model (a random free port), drives Debian's chromium through
-chromedriver with selenium, and checks what a person would: the page loads from the binary alone,
-a chat message streams back (the text grows while the answer is still running, not only at the end),
-Stop ends a stream and the server lets the request go, an OpenAI error is shown, the dashboard counts
-the generated tokens, every metric the dashboard reads is one the server exports, and the JS parsers
-(Prometheus text, server-sent events) handle the awkward cases. Saves a screenshot into
-$TESSERA_TEST_OUT (or a temporary folder).
+Drives Debian's chromium through chromedriver with selenium against `tessera serve` on the CPU demo
+model (conftest.py's `server` and `serve` fixtures: free port, GET /health, clean SIGTERM), and
+checks what a person would: the page loads from the binary alone, a chat message streams back (the
+text grows while the answer is still running, not only at the end), Stop ends a stream and the
+server lets the request go, an OpenAI error is shown, the dashboard counts the generated tokens,
+every metric the dashboard reads is one the server exports, the JS parsers (Prometheus text,
+server-sent events) handle the awkward cases, and a server with --api-key works once the key is
+typed. Saves web-ui.png into $TESSERA_TEST_OUT/web_ui (or a temporary folder).
 
-Skips, with the reason, when selenium, chromium or chromedriver is missing, or when the binary has no
-`serve` command. The binary is $TESSERA_BINARY, else the first of build/{ci,cpu,debug}/tessera.
+Without selenium, chromium or chromedriver the tests skip with the reason (fail instead under
+TESSERA_REQUIRE_SERVER_TESTS=1, as conftest.py does for the server itself).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import socket
-import subprocess
 import tempfile
 import time
 import urllib.error
@@ -26,40 +23,19 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("TESSERA_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("TESSERA_CHROMEDRIVER", "/usr/bin/chromedriver")
-WINDOW = (1440, 1000)
-SERVER_START_TIMEOUT_S = 120
-STREAM_TIMEOUT_S = 120
+from conftest import skip_or_fail
 
 try:
-    from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException, WebDriverException
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
-except ImportError as e:  # pragma: no cover - depends on the machine
-    pytest.skip(f"selenium is not installed ({e}); tools/setup.sh installs it", allow_module_level=True)
+except ImportError:  # the browser fixture skips (or fails) and says why
+    By = Keys = WebDriverWait = None
 
-
-def find_binary() -> Path | None:
-    env = os.environ.get("TESSERA_BINARY")
-    if env:
-        return Path(env)
-    for preset in ("ci", "cpu", "debug"):
-        candidate = REPO / "build" / preset / "tessera"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+CHROMIUM = os.environ.get("TESSERA_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("TESSERA_CHROMEDRIVER", "/usr/bin/chromedriver")
+WINDOW = (1440, 1000)
+STREAM_TIMEOUT_S = 120
 
 
 def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -69,49 +45,6 @@ def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5
             return response.status, response.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
-
-
-class Server:
-    """A `tessera serve` subprocess on the demo model; its output goes to a log file for failures."""
-
-    def __init__(self, binary: Path, out_dir: Path, name: str, extra_args: list[str]):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = out_dir / f"{name}.log"
-        self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [str(binary), "serve", "--host", "127.0.0.1", "--port", str(self.port), *extra_args],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_healthy(self) -> None:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"tessera serve exited with {self.process.returncode}:\n{self.log_text()}")
-            try:
-                status, _ = http_get(f"{self.url}/health", timeout=1.0)
-                if status == 200:
-                    return
-            except OSError:
-                pass  # not listening yet
-            time.sleep(0.2)
-        pytest.fail(f"GET /health did not answer 200 within {SERVER_START_TIMEOUT_S} s:\n{self.log_text()}")
-
-    def log_text(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
 
 
 @pytest.fixture(scope="module")
@@ -125,38 +58,16 @@ def out_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
-def binary() -> Path:
-    path = find_binary()
-    if path is None or not path.is_file():
-        pytest.skip("no tessera binary: set TESSERA_BINARY or build a preset (cmake --preset cpu)")
-    probe = subprocess.run([str(path), "serve", "--help"], capture_output=True, text=True, timeout=60)
-    if probe.returncode != 0:
-        pytest.skip(f"{path} has no serve command yet: {(probe.stderr or probe.stdout).strip()[:200]}")
-    return path
-
-
-def start_server(binary: Path, out_dir: Path, name: str, extra_args: list[str]):
-    server = Server(binary, out_dir, name, extra_args)
-    try:
-        server.wait_healthy()
-    except BaseException:
-        server.stop()
-        raise
-    return server
-
-
-@pytest.fixture(scope="module")
-def server(binary, out_dir):
-    server = start_server(binary, out_dir, "serve", [])
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def browser(out_dir):
+    try:
+        from selenium import webdriver
+        from selenium.common.exceptions import WebDriverException
+        from selenium.webdriver.chrome.service import Service
+    except ImportError as e:
+        skip_or_fail(f"selenium is not installed ({e}); tools/setup.sh puts it in build/venv")
     for path, what in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromedriver")):
         if not (Path(path).is_file() and os.access(path, os.X_OK)):
-            pytest.skip(f"{what} not found at {path} (apt-get install chromium chromium-driver)")
+            skip_or_fail(f"{what} not found at {path} (apt-get install chromium chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in (
@@ -174,13 +85,13 @@ def browser(out_dir):
             service=Service(CHROMEDRIVER, log_output=str(out_dir / "chromedriver.log")), options=options
         )
     except WebDriverException as e:
-        pytest.skip(f"chromium could not start: {e.msg}")
+        skip_or_fail(f"chromium could not start: {e.msg}")
     driver.set_script_timeout(30)
     yield driver
     driver.quit()
 
 
-def open_ui(driver, server: Server, api_key: str = "") -> None:
+def open_ui(driver, server, api_key: str = "") -> None:
     """Loads the UI fresh (no key or settings from an earlier test) and waits for a model."""
     driver.get(f"{server.url}/")
     driver.execute_script("localStorage.clear();")
@@ -250,8 +161,9 @@ def test_page_and_assets_come_from_the_binary(server):
 
 def test_chat_streams_and_dashboard_counts(server, browser, out_dir):
     open_ui(browser, server)
-    set_field(browser, "max-tokens", "96")
+    set_field(browser, "max-tokens", "160")
     set_field(browser, "seed", "7")
+    browser.find_element(By.ID, "ignore-eos").click()  # random weights end early at random
     browser.execute_script(WATCH_ANSWER_JS)
     browser.find_element(By.ID, "prompt").send_keys("Tell me about mosaics.")
     browser.find_element(By.ID, "send").click()
@@ -270,7 +182,9 @@ def test_chat_streams_and_dashboard_counts(server, browser, out_dir):
     assert shown[0]["length"] < final_length, f"all text arrived at once: {trace}"
     assert shown[-1]["length"] == final_length
     assert shown[-1]["t"] > shown[0]["t"], f"every step came in the same instant: {trace}"
-    assert "completion tokens" in browser.find_element(By.ID, "generation-stats").text
+    assert "160 completion tokens" in browser.find_element(By.ID, "generation-stats").text
+    note = browser.find_elements(By.CSS_SELECTOR, ".message.role-assistant .message-note")[-1]
+    assert note.text == "finish: length"
 
     # The dashboard, polling /metrics each second, has counted the generated tokens.
     WebDriverWait(browser, 10).until(
@@ -285,26 +199,44 @@ def test_chat_streams_and_dashboard_counts(server, browser, out_dir):
     assert severe_console_errors(browser) == []
 
 
+def aborted_streams(server) -> float:
+    return server.metric("tessera:sample_streams_finished_total", finished_reason="abort")
+
+
+def wait_for(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
+        time.sleep(0.05)
+
+
 def test_stop_aborts_the_stream_and_the_server_lets_go(server, browser):
     open_ui(browser, server)
-    set_field(browser, "max-tokens", "4000")
+    aborted_before = aborted_streams(server)
+    set_field(browser, "max-tokens", "2000")  # the demo model's context is 2048
+    browser.find_element(By.ID, "ignore-eos").click()  # long enough to stop it for sure
     browser.find_element(By.ID, "prompt").send_keys("Write a long story.")
     browser.find_element(By.ID, "send").click()
+    error = browser.find_element(By.ID, "chat-error")
     WebDriverWait(browser, STREAM_TIMEOUT_S, poll_frequency=0.05).until(
-        lambda d: d.execute_script(
+        lambda d: error.is_displayed()
+        or d.execute_script(
             "const b = document.querySelectorAll('.message.role-assistant .message-body');"
             "return b.length ? b[b.length - 1].textContent.length : 0;"
         )
         > 0
     )
+    assert not error.is_displayed(), error.text
     assert browser.find_element(By.ID, "stop").is_enabled()
     browser.find_element(By.ID, "stop").click()
     WebDriverWait(browser, 10).until(lambda d: last_answer_outcome(d) == "stopped")
     assert browser.find_element(By.ID, "send").is_enabled()
-    assert not browser.find_element(By.ID, "chat-error").is_displayed()
-    # The disconnect cancelled the request: nothing is left running on the engine.
-    WebDriverWait(browser, 15).until(lambda d: d.find_element(By.ID, "stat-running").text == "0")
-    WebDriverWait(browser, 15).until(lambda d: d.find_element(By.ID, "stat-waiting").text == "0")
+    assert not error.is_displayed(), error.text
+    # The closed connection cancelled the request on the server (finish reason abort, long before
+    # its 2000 tokens), and the dashboard shows nothing left running.
+    wait_for(lambda: aborted_streams(server) == aborted_before + 1, 10, "the server to abort the stream")
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "stat-running").text == "0")
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "stat-waiting").text == "0")
 
 
 def test_openai_error_is_shown(server, browser):
@@ -405,30 +337,27 @@ def test_js_parsers_handle_the_awkward_cases(server, browser):
     assert r["events"] == ['{"a":1}', "x\ny", "[DONE]"]
 
 
-def test_api_key_from_the_page(binary, browser, out_dir):
+def test_api_key_from_the_page(serve, browser):
     """A server with --api-key: the page asks for the key, and works once it is given."""
     key = "s3cret-key"
-    server = start_server(binary, out_dir, "serve-api-key", ["--api-key", key])
-    try:
-        browser.get(f"{server.url}/")
-        browser.execute_script("localStorage.clear();")
-        browser.get(f"{server.url}/")
-        status = browser.find_element(By.ID, "server-status")
-        WebDriverWait(browser, 20).until(lambda d: status.text == "API key needed")
-        key_input = browser.find_element(By.ID, "api-key")
-        key_input.send_keys(key + Keys.ENTER)
-        WebDriverWait(browser, 20).until(
-            lambda d: d.execute_script("return document.getElementById('model-select').value") != ""
-        )
-        assert browser.execute_script("return localStorage.getItem('tessera.apiKey')") == key
-        set_field(browser, "max-tokens", "8")
-        browser.find_element(By.ID, "prompt").send_keys("Hi")
-        browser.find_element(By.ID, "send").click()
-        WebDriverWait(browser, STREAM_TIMEOUT_S).until(lambda d: last_answer_outcome(d) != "")
-        assert last_answer_outcome(browser) == "finished", browser.find_element(By.ID, "chat-error").text
-        WebDriverWait(browser, 10).until(
-            lambda d: parse_count(d.find_element(By.ID, "stat-generation-total").text) > 0
-        )
-    finally:
-        browser.execute_script("localStorage.clear();")
-        server.stop()
+    server = serve("--api-key", key, api_key=key)
+    browser.get(f"{server.url}/")
+    browser.execute_script("localStorage.clear();")
+    browser.get(f"{server.url}/")
+    status = browser.find_element(By.ID, "server-status")
+    WebDriverWait(browser, 20).until(lambda d: status.text == "API key needed")
+    assert "401" in browser.find_element(By.ID, "model-select").get_attribute("title")
+    browser.find_element(By.ID, "api-key").send_keys(key + Keys.ENTER)
+    WebDriverWait(browser, 20).until(
+        lambda d: d.execute_script("return document.getElementById('model-select').value") == server.model
+    )
+    assert browser.execute_script("return localStorage.getItem('tessera.apiKey')") == key
+    WebDriverWait(browser, 20).until(lambda d: status.text == "ready")
+    set_field(browser, "max-tokens", "8")
+    browser.find_element(By.ID, "prompt").send_keys("Hi")
+    browser.find_element(By.ID, "send").click()
+    WebDriverWait(browser, STREAM_TIMEOUT_S).until(lambda d: last_answer_outcome(d) != "")
+    assert last_answer_outcome(browser) == "finished", browser.find_element(By.ID, "chat-error").text
+    # /metrics needs the key too: the dashboard reads it with the key from the page.
+    WebDriverWait(browser, 10).until(lambda d: parse_count(d.find_element(By.ID, "stat-generation-total").text) > 0)
+    browser.execute_script("localStorage.clear();")
