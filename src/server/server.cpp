@@ -231,9 +231,12 @@ Expected<std::unique_ptr<Server>> Server::start(ServerOptions options) {
   http.port = options.port;
   http.num_threads = options.io_threads;
   http.max_body_bytes = options.max_body_bytes;
-  http.make_error = transport_error;
   impl->options = std::move(options);
   Impl* raw = impl.get();
+  http.make_error = [raw](int status, std::string message) {
+    raw->counters.count_response("transport", status);  // malformed, too large: never routed
+    return transport_error(status, std::move(message));
+  };
   TESSERA_ASSIGN_OR_RETURN(impl->http, HttpServer::start(std::move(http), [raw](std::shared_ptr<HttpExchange> ex) {
                              raw->handle(ex);
                            }));

@@ -113,6 +113,7 @@ def test_body_over_the_limit_is_413(serve):
     with pytest.raises(openai.APIStatusError) as e:
         client.completions.create(model=server.model, prompt="y" * 70_000, max_tokens=1)
     assert e.value.status_code == 413
+    assert server.metric("tessera:http_requests_total", route="transport", code="413") == 2
 
 
 # ---- 401 and CORS ----------------------------------------------------------------------------
