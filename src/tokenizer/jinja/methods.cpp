@@ -134,7 +134,7 @@ std::vector<Value> split_str(const std::string& s, const Value& sep_v, std::int6
     for (auto [b, e] : words) parts.emplace_back(utf8_encode(cps, b, e));
     return parts;
   }
-  const std::string& sep = need_str(sep_v, "split");
+  const std::string sep = need_str(sep_v, "split");  // a copy: gcc 13 flags the reference as dangling
   if (sep.empty()) fail("empty separator");
   if (!from_right) {
     size_t start = 0;

@@ -133,7 +133,7 @@ TEST(OpenAiEngine, LogprobsMatchTheTokens) {
     EXPECT_TRUE(k >= 1 && k <= 4) << k;
     joined += lp["tokens"][i].get<std::string>();
   }
-  EXPECT_EQ(joined, j["choices"][0]["text"]) << "ASCII-ish demo tokens concatenate to the text";
+  EXPECT_EQ(joined, j["choices"][0]["text"].get<std::string>()) << "ASCII-ish demo tokens concatenate to the text";
   EXPECT_EQ(lp["text_offset"][0], 0);
 
   const json c = json::parse(run(kChat, R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4,

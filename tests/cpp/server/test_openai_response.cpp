@@ -221,7 +221,7 @@ TEST(OpenAiResponse, ChatLogprobs) {
   ASSERT_EQ(lp["content"].size(), 1u);
   const json& e = lp["content"][0];
   const std::string text = m.tokenizer->decode({id});
-  EXPECT_EQ(e["token"], text);
+  EXPECT_EQ(e["token"].get<std::string>(), text);
   EXPECT_EQ(e["logprob"], -1.5);
   std::vector<int> bytes(text.begin(), text.end());
   for (int& c : bytes) c &= 0xFF;
