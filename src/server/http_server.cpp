@@ -230,6 +230,7 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
       for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       request_.headers.emplace_back(std::move(name), std::string(field.value()));
     }
+    request_.version = static_cast<int>(msg.version());
     request_.keep_alive = msg.keep_alive();
     request_.body = std::move(msg.body());
     keep_alive_ = request_.keep_alive && !shared_->draining.load();
@@ -294,18 +295,19 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
   void do_begin_stream(int status, std::string content_type, HeaderList extra) {
     if (phase_ != Phase::kExchange || response_started_) return;
     response_started_ = streaming_ = true;
-    if (shared_->draining.load()) keep_alive_ = false;
+    chunked_ = request_.version >= 11;
+    if (shared_->draining.load() || !chunked_) keep_alive_ = false;
     HeaderList headers = {{"Content-Type", std::move(content_type)},
                           {"Cache-Control", "no-cache"},
                           {"X-Accel-Buffering", "no"}};  // proxies: do not hold events back
     for (auto& h : extra) headers.push_back(std::move(h));
-    queue_write(format_response_head(status, headers, -1, keep_alive_));
+    queue_write(format_response_head(status, headers, chunked_ ? kChunkedBody : kBodyUntilClose, keep_alive_));
     arm_keepalive();
   }
 
   void do_send(const std::string& data) {
     if (phase_ != Phase::kExchange || !streaming_ || response_complete_) return;
-    queue_write(http_chunk(data));
+    queue_write(chunked_ ? http_chunk(data) : data);
   }
 
   void do_end_stream() {
@@ -313,7 +315,11 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
     streaming_ = false;
     response_complete_ = true;
     timer_.cancel();
-    queue_write(std::string(kLastChunk));
+    if (chunked_) {
+      queue_write(std::string(kLastChunk));
+    } else if (!writing_) {
+      start_write();  // nothing to add: the close ends the body
+    }
   }
 
   void queue_write(std::string bytes) {
@@ -350,7 +356,7 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
     timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || self->phase_ != Phase::kExchange || !self->streaming_ || self->response_complete_) return;
       if (Clock::now() - self->last_write_ >= self->options().stream_keepalive)
-        self->queue_write(http_chunk(kSseKeepAlive));
+        self->queue_write(self->chunked_ ? http_chunk(kSseKeepAlive) : std::string(kSseKeepAlive));
       self->arm_keepalive();
     });
   }
@@ -428,6 +434,7 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
   bool response_complete_ = false;  // the last byte is queued
   bool exchange_done_ = false;      // ... and written
   bool streaming_ = false;
+  bool chunked_ = true;        // the stream's body is chunked (not for HTTP/1.0)
   bool closed_early_ = false;  // the client left before the response was written
   bool watching_ = false;
   bool writing_ = false;

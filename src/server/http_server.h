@@ -9,7 +9,7 @@
 //
 // The application sees one HttpExchange per request. It answers with respond() or with
 // begin_stream()/send()/end_stream() (chunked transfer coding; send() takes already-framed
-// server-sent events). Every method may be called from any thread: it hops onto the connection's
+// server-sent events; an HTTP/1.0 client gets the stream unframed, ended by closing). Every method may be called from any thread: it hops onto the connection's
 // strand. Calls after the client left, or after the response ended, do nothing.
 //
 // Lifetime: an exchange the application keeps holds its connection object (and the io_context
@@ -34,6 +34,7 @@ struct HttpRequest {
   std::string target;  // as sent: path and query
   HeaderList headers;  // names lower-cased, in order
   std::string body;
+  int version = 11;        // 11 for HTTP/1.1, 10 for HTTP/1.0
   bool keep_alive = true;  // what the client asked for (HTTP/1.1 default, Connection: close)
 
   // The first header of that (lower-case) name.

@@ -120,7 +120,7 @@ std::string format_response_head(int status, const HeaderList& headers, int64_t 
     // No body and so no framing header (RFC 9110 8.6).
   } else if (content_length >= 0) {
     head += "Content-Length: " + std::to_string(content_length) + "\r\n";
-  } else {
+  } else if (content_length == kChunkedBody) {
     head += "Transfer-Encoding: chunked\r\n";
   }
   head += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";

@@ -82,8 +82,13 @@ bool admits(int64_t in_flight, int64_t incoming, int64_t max_running, int64_t en
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
-// The status line and headers of a response, ending with the blank line. `content_length` < 0
-// means a chunked body (Transfer-Encoding: chunked); 1xx and 204 get neither framing header.
+// `content_length` values of format_response_head that are not a length.
+inline constexpr int64_t kChunkedBody = -1;     // Transfer-Encoding: chunked (HTTP/1.1 streams)
+inline constexpr int64_t kBodyUntilClose = -2;  // no framing header: the body ends with the connection
+                                                // (streams to HTTP/1.0 clients, which know no chunks)
+
+// The status line and headers of a response, ending with the blank line: Content-Length for a
+// length >= 0, else as kChunkedBody / kBodyUntilClose say; 1xx and 204 get no framing header.
 // Connection says keep-alive or close.
 std::string format_response_head(int status, const HeaderList& headers, int64_t content_length, bool keep_alive);
 

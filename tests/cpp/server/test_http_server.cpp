@@ -299,6 +299,19 @@ TEST(HttpServer, StreamChunksAreFramedOnTheWire) {
   EXPECT_EQ(raw.substr(body + 4), "9\r\ndata: a\n\n\r\n0\r\n\r\n");
 }
 
+TEST(HttpServer, Http10ClientsGetTheStreamUnframedUntilClose) {
+  auto server = start_server(streamer({"data: a\n\n", "data: b\n\n"}, 10ms));
+  Client c(server->port());
+  c.send("GET /s HTTP/1.0\r\n\r\n");
+  const std::string raw = c.read_until_close();
+  EXPECT_TRUE(c.closed);
+  const size_t body = raw.find("\r\n\r\n");
+  ASSERT_NE(body, std::string::npos);
+  EXPECT_EQ(raw.find("Transfer-Encoding"), std::string::npos) << raw;
+  EXPECT_NE(raw.find("Connection: close\r\n"), std::string::npos) << raw;
+  EXPECT_EQ(raw.substr(body + 4), "data: a\n\ndata: b\n\n");
+}
+
 TEST(HttpServer, QuietStreamsGetKeepAliveComments) {
   HttpServerOptions o;
   o.stream_keepalive = 50ms;

@@ -92,9 +92,10 @@ TEST(HttpHead, FormatsStatusHeadersAndFraming) {
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n");
   EXPECT_EQ(format_response_head(429, {{"Retry-After", "1"}}, 0, false),
             "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-  EXPECT_EQ(format_response_head(200, {}, -1, true),
+  EXPECT_EQ(format_response_head(200, {}, kChunkedBody, true),
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n");
   EXPECT_EQ(format_response_head(204, {}, 0, true), "HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(format_response_head(200, {}, kBodyUntilClose, false), "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
 }
 
 TEST(HttpQueue, AdmitsWhatCanRunAndUpToMaxQueueWaiting) {
