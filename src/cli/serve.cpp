@@ -1,6 +1,9 @@
 // src/cli/serve.cpp — `tessera serve`: flags into ServerOptions, then run_server (src/server).
 // Every flag is checked here, before anything listens or loads, so a typo is one error line.
 #include <sys/resource.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +29,18 @@ std::vector<std::string> split_list(const std::string& text) {
     if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
   }
   return out;
+}
+
+// One malloc arena (unless MALLOC_ARENA_MAX says otherwise). With glibc's default of one per
+// thread in use, a burst of requests scatters connection and event buffers over several heaps,
+// and the pages they free stay resident (measured: +12 MiB after some bursts of 512 streams, none
+// with one arena). The server allocates little next to what the model computes, so one lock costs
+// nothing measurable (512 streams took the same time); idle trimming (server.cpp) then gives the
+// freed pages back.
+void limit_malloc_arenas() {
+#ifdef __GLIBC__
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 1);
+#endif
 }
 
 // Each connection is a file descriptor: let the server use every one the hard limit allows (the
@@ -117,6 +132,7 @@ Status cmd_serve(const std::vector<std::string>& argv) {
   TESSERA_RETURN_IF_ERROR(engine::EngineCore::validate_options(e));
   TESSERA_ASSIGN_OR_RETURN(o.model_dir, resolve_model_dir(args));
   raise_open_file_limit();
+  limit_malloc_arenas();
   return server::run_server(o);
 }
 

@@ -32,6 +32,12 @@ bool LiveRequests::try_admit(int64_t incoming, int64_t max_running, int64_t engi
 void LiveRequests::release(int64_t count) {
   std::lock_guard<std::mutex> lock(mu_);
   in_flight_ -= count;
+  released_total_ += count;
+}
+
+int64_t LiveRequests::released_total() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return released_total_;
 }
 
 int64_t LiveRequests::in_flight() const {

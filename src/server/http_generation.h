@@ -41,6 +41,7 @@ class LiveRequests {
   bool try_admit(int64_t incoming, int64_t max_running, int64_t engine_waiting, int64_t max_queue);
   void release(int64_t count);  // engine requests whose last event was read (or never submitted)
   int64_t in_flight() const;
+  int64_t released_total() const;  // engine requests ever released (it only grows)
 
   void add(std::shared_ptr<GenerationCall> call);
   void remove(const GenerationCall* call);
@@ -51,6 +52,7 @@ class LiveRequests {
  private:
   mutable std::mutex mu_;
   int64_t in_flight_ = 0;
+  int64_t released_total_ = 0;
   std::unordered_map<const GenerationCall*, std::shared_ptr<GenerationCall>> calls_;
 };
 

@@ -7,11 +7,16 @@
 #include "src/server/server.h"
 
 #include <signal.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -81,6 +86,13 @@ struct Server::Impl {
   ServerCounters counters;
   LiveRequests live;
 
+  // Returns freed heap to the OS once a burst of requests is over (see trim_when_idle).
+  std::thread trimmer;
+  std::mutex trimmer_mu;
+  std::condition_variable trimmer_cv;
+  bool trimmer_stop = false;
+  void trim_when_idle();
+
   void handle(const std::shared_ptr<HttpExchange>& ex);
   void handle_generation(const std::shared_ptr<HttpExchange>& ex, Endpoint endpoint, HeaderList headers,
                          const std::string& route);
@@ -91,6 +103,23 @@ struct Server::Impl {
   }
   GenerationDeps deps() { return GenerationDeps{engine.get(), &*model, &counters, &live}; }
 };
+
+// A burst of requests leaves the heap fragmented: the allocator keeps the freed pages of hundreds
+// of connections and responses, and the resident size stays at the burst's peak. Half a second
+// after the last request of a burst ended, with nothing in flight, hand the free pages back
+// (malloc_trim walks every arena; it takes a few milliseconds, and only while idle).
+void Server::Impl::trim_when_idle() {
+  int64_t trimmed_at = 0;
+  std::unique_lock<std::mutex> lock(trimmer_mu);
+  while (!trimmer_cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return trimmer_stop; })) {
+    const int64_t released = live.released_total();
+    if (released == trimmed_at || live.in_flight() != 0) continue;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    trimmed_at = released;
+  }
+}
 
 void Server::Impl::handle(const std::shared_ptr<HttpExchange>& ex) {
   const HttpRequest& req = ex->request();
@@ -261,6 +290,7 @@ Status Server::load_model() {
   impl_->engine = std::move(engine);
   impl_->model = std::move(model);
   impl_->ready.store(true, std::memory_order_release);
+  impl_->trimmer = std::thread([impl = impl_.get()] { impl->trim_when_idle(); });
   return Status::ok();
 }
 
@@ -288,6 +318,12 @@ void Server::shutdown(std::chrono::milliseconds grace, const std::function<bool(
   // Let the last answers reach their clients (connections close after their response).
   wait(Clock::now() + std::chrono::seconds(3), [&] { return s.http->open_connections() == 0; }, false);
   s.http->stop();
+  {
+    std::lock_guard<std::mutex> lock(s.trimmer_mu);
+    s.trimmer_stop = true;
+  }
+  s.trimmer_cv.notify_all();
+  if (s.trimmer.joinable()) s.trimmer.join();
   for (const auto& call : s.live.calls()) call->detach();
   s.engine.reset();
   s.live.clear();
