@@ -148,6 +148,16 @@ TEST(CliErrors, UsageErrors) {
   expect_one_error(run("perplexity --file /nonexistent/ids.txt"), "/nonexistent/ids.txt", "no such file");
 }
 
+// `serve` rejects bad flags before it binds a port or loads anything (so none of these hangs).
+TEST(CliErrors, ServeFlags) {
+  expect_one_error(run("serve --port abc"), "--port", "must be an integer");
+  expect_one_error(run("serve --port 70000"), "--port", "must be in [0, 65535]");
+  expect_one_error(run("serve --max-num-seqs 0"), "--max-num-seqs", "must be in");
+  expect_one_error(run("serve --max-queue x"), "--max-queue", "must be an integer");
+  expect_one_error(run("serve --bogus"), "--bogus", "unknown flag");
+  expect_one_error(run("serve --model /nonexistent/model"), "/nonexistent/model", "no such model folder");
+}
+
 TEST(CliErrors, ConfigProblems) {
   const std::string dir = make_model_dir("cfg");
   set_config_field(dir, "-hidden_size", nullptr);
