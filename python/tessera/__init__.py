@@ -15,11 +15,17 @@ from . import _ops
 from ._ops import attention_bwd_into, attention_fwd_into, supported_head_dims
 from .attention import flash_attn_func, flash_attn_varlen_func
 from . import flash_attn_interface
+from . import kvcache
+from .kvcache import flash_attn_with_kvcache, paged_attention, paged_kv_append
 
 __all__ = [
     "flash_attn_func",
     "flash_attn_varlen_func",
     "flash_attn_interface",
+    "flash_attn_with_kvcache",
+    "paged_attention",
+    "paged_kv_append",
+    "kvcache",
     "attention_fwd_into",
     "attention_bwd_into",
     "supported_head_dims",
