@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <string>
 
 #include "kernels/cpu/ops.h"
 
@@ -121,6 +122,38 @@ TEST(CpuPagedAttention, GqaRatiosAndHeadDims) {
   for (int32_t ratio : {1, 4, 8})
     for (int32_t hd : {16, 64})
       for (int32_t bs : {1, 16, 32}) run_case({8, 8 / ratio, hd, bs, {3, 1}, {33, 20}, true, 0}, seed++);
+}
+
+TEST(CpuPagedAttention, MultiTokenCausalEveryBlockSizeAndGqaRatio) {
+  // Several new tokens per sequence, causal inside them (bottom-right aligned), in one batch with
+  // a one-token sequence, a whole prompt, a chunk ending mid-block, a decode step just past a
+  // 128-token block and a chunk ending on a block boundary. Three KV heads, so the query head
+  // counts (3, 12, 24) are not powers of two.
+  uint32_t seed = 20;
+  for (int32_t block_size : {16, 32, 64, 128})
+    for (int32_t ratio : {1, 4, 8}) {
+      SCOPED_TRACE("block_size " + std::to_string(block_size) + " gqa " + std::to_string(ratio));
+      run_case({3 * ratio, 3, 64, block_size, {1, 7, 13, 1, 3}, {1, 7, 150, 129, 64}, true, 0}, seed++);
+      if (HasFatalFailure()) return;
+    }
+}
+
+TEST(CpuPagedAttention, OddLengthsAndHeadDims) {
+  uint32_t seed = 40;
+  for (int32_t head_dim : {64, 128, 256}) {
+    SCOPED_TRACE("head_dim " + std::to_string(head_dim));
+    run_case({8, 2, head_dim, 16, {5, 17, 1}, {5, 97, 33}, true, 0}, seed++);
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(CpuPagedAttention, SequencesOfLengthOne) {
+  // The first step of many sequences: each query sees only its own key (out is that key's v).
+  for (int32_t block_size : {16, 128}) {
+    run_case({8, 1, 64, block_size, {1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 1, 1}, true, 0}, 60);
+    run_case({4, 4, 128, block_size, {1}, {1}, true, 0}, 61);
+    if (HasFatalFailure()) return;
+  }
 }
 
 TEST(CpuPagedAttention, NonCausalAndSlidingWindow) {
