@@ -31,6 +31,13 @@ struct PagedKvLayout {
   int64_t num_slots() const { return static_cast<int64_t>(num_blocks) * block_size; }
 };
 
+// How RoPE pairs the elements of a head vector when new K (and Q) are appended (CPU and CUDA).
+enum class RopeLayout : int32_t {
+  kNone = 0,         // no rotation: a plain copy into the cache
+  kRotateHalf = 1,   // GPT-NeoX / HF Llama: element i pairs with i + rotary_dim / 2
+  kInterleaved = 2,  // GPT-J: element 2i pairs with 2i + 1
+};
+
 struct PagedBatch {
   const int32_t* cu_seqlens_q = nullptr;  // [num_seqs + 1]
   const int32_t* seq_lens = nullptr;      // [num_seqs]

@@ -150,6 +150,8 @@ void attention_bwd(const ShapeTuple& shape, uintptr_t q, uintptr_t k, uintptr_t 
 
 }  // namespace
 
+void register_decode(nb::module_& m);  // decode_bindings.cpp
+
 NB_MODULE(_C, m) {
   m.doc() = "tessera CUDA kernels (low level; use the tessera package, not this module)";
   m.attr("kF16") = static_cast<int>(tk::FloatType::kF16);
@@ -174,4 +176,5 @@ NB_MODULE(_C, m) {
         nb::arg("head_dim"));
   m.def("attention_bwd_supports_head_dim", &tk::attention_bwd_supports_head_dim,
         nb::arg("head_dim"));
+  register_decode(m);
 }

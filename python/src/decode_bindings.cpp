@@ -1,0 +1,187 @@
+// python/src/decode_bindings.cpp — tessera._C's paged KV cache entry points (kernels/attention/
+// decode/decode.h): paged_attention_plan, paged_attention, paged_kv_append. Same rules as
+// attention_bindings.cpp: no logic, raw device addresses and element strides as ints (0 for an
+// absent tensor), the CUDA stream as an int, the GIL released around launches, a
+// cudaErrorInvalidValue raised as ValueError with the launcher's reason.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/tuple.h>
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+
+#include "kernels/attention/decode/decode.h"
+
+namespace nb = nanobind;
+namespace tk = tessera::kernels;
+
+namespace {
+
+// (num_splits, rows_per_cta, row_blocks, max_q_len, num_seqs, max_total_q, workspace_bytes)
+using PlanTuple = std::tuple<int32_t, int32_t, int32_t, int32_t, int32_t, int64_t, int64_t>;
+
+PlanTuple to_tuple(const tk::PagedAttentionPlan& p) {
+  return {p.num_splits, p.rows_per_cta, p.row_blocks, p.max_q_len, p.num_seqs, p.max_total_q, p.workspace_bytes};
+}
+
+tk::PagedAttentionPlan from_tuple(const PlanTuple& t) {
+  tk::PagedAttentionPlan p;
+  p.num_splits = std::get<0>(t);
+  p.rows_per_cta = std::get<1>(t);
+  p.row_blocks = std::get<2>(t);
+  p.max_q_len = std::get<3>(t);
+  p.num_seqs = std::get<4>(t);
+  p.max_total_q = std::get<5>(t);
+  p.workspace_bytes = std::get<6>(t);
+  return p;
+}
+
+tk::FloatType to_dtype(int dtype) {
+  if (dtype == static_cast<int>(tk::FloatType::kF16)) return tk::FloatType::kF16;
+  if (dtype == static_cast<int>(tk::FloatType::kBF16)) return tk::FloatType::kBF16;
+  throw nb::value_error(("tessera._C: dtype code " + std::to_string(dtype) + " is not fp16 (1) or bf16 (2)").c_str());
+}
+
+template <typename T>
+T* ptr(uintptr_t address) {
+  return reinterpret_cast<T*>(address);
+}
+
+void raise_on_error(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return;
+  if (err == cudaErrorInvalidValue) {
+    const char* reason = tk::paged_attention_last_error();
+    throw nb::value_error((std::string(what) + ": " + (reason && *reason ? reason : cudaGetErrorString(err))).c_str());
+  }
+  throw std::runtime_error(std::string(what) + ": CUDA error " + cudaGetErrorName(err) + " (" +
+                           cudaGetErrorString(err) + ")");
+}
+
+tk::PagedKvLayout layout(int32_t num_blocks, int32_t block_size, int32_t num_kv_heads, int32_t head_dim) {
+  tk::PagedKvLayout l;
+  l.num_blocks = num_blocks;
+  l.block_size = block_size;
+  l.num_kv_heads = num_kv_heads;
+  l.head_dim = head_dim;
+  return l;
+}
+
+PlanTuple plan(int32_t num_seqs, int32_t num_heads, int32_t num_kv_heads, int32_t head_dim, int32_t max_q_len,
+               int64_t max_total_q, int64_t max_seq_len, int32_t num_sms, int32_t num_splits) {
+  tk::PagedAttentionProblem pr;
+  pr.num_seqs = num_seqs;
+  pr.num_heads = num_heads;
+  pr.num_kv_heads = num_kv_heads;
+  pr.head_dim = head_dim;
+  pr.max_q_len = max_q_len;
+  pr.max_total_q = max_total_q;
+  pr.max_seq_len = max_seq_len;
+  pr.num_sms = num_sms;
+  pr.num_splits = num_splits;
+  const tk::PagedAttentionPlan p = tk::paged_attention_plan(pr);
+  if (p.num_splits < 1)
+    throw nb::value_error(("tessera paged_attention_plan: invalid sizes (num_seqs " + std::to_string(num_seqs) +
+                           ", num_heads " + std::to_string(num_heads) + ", num_kv_heads " +
+                           std::to_string(num_kv_heads) + ", max_q_len " + std::to_string(max_q_len) +
+                           ", max_seq_len " + std::to_string(max_seq_len) + ")")
+                              .c_str());
+  return to_tuple(p);
+}
+
+void paged_attention(const PlanTuple& plan_t, uintptr_t q, int64_t q_token_stride, int64_t q_head_stride,
+                     uintptr_t out, int64_t out_token_stride, int64_t out_head_stride, uintptr_t lse,
+                     uintptr_t k_cache, uintptr_t v_cache, int32_t num_blocks, int32_t block_size,
+                     int32_t num_kv_heads, int32_t head_dim, uintptr_t cu_seqlens_q, uintptr_t seq_lens,
+                     uintptr_t block_table, int32_t num_seqs, int32_t max_blocks_per_seq, int32_t num_heads,
+                     float softmax_scale, bool causal, int dtype, uintptr_t workspace, uintptr_t stream) {
+  tk::PagedAttentionParams p;
+  p.q = ptr<const void>(q);
+  p.q_token_stride = q_token_stride;
+  p.q_head_stride = q_head_stride;
+  p.out = ptr<void>(out);
+  p.out_token_stride = out_token_stride;
+  p.out_head_stride = out_head_stride;
+  p.lse = ptr<float>(lse);
+  p.k_cache = ptr<const void>(k_cache);
+  p.v_cache = ptr<const void>(v_cache);
+  p.layout = layout(num_blocks, block_size, num_kv_heads, head_dim);
+  p.batch.cu_seqlens_q = ptr<const int32_t>(cu_seqlens_q);
+  p.batch.seq_lens = ptr<const int32_t>(seq_lens);
+  p.batch.block_table = ptr<const int32_t>(block_table);
+  p.batch.num_seqs = num_seqs;
+  p.batch.max_blocks_per_seq = max_blocks_per_seq;
+  p.num_heads = num_heads;
+  p.softmax_scale = softmax_scale;
+  p.causal = causal;
+  p.dtype = to_dtype(dtype);
+  p.workspace = ptr<void>(workspace);
+  const tk::PagedAttentionPlan pl = from_tuple(plan_t);
+  cudaError_t err;
+  {
+    nb::gil_scoped_release release;
+    err = tk::paged_attention(p, pl, reinterpret_cast<cudaStream_t>(stream));
+  }
+  raise_on_error(err, "tessera paged_attention");
+}
+
+void paged_kv_append(uintptr_t k, int64_t k_token_stride, int64_t k_head_stride, uintptr_t v, int64_t v_token_stride,
+                     int64_t v_head_stride, uintptr_t slot_mapping, int64_t num_tokens, uintptr_t k_cache,
+                     uintptr_t v_cache, int32_t num_blocks, int32_t block_size, int32_t num_kv_heads, int32_t head_dim,
+                     uintptr_t q, int64_t q_token_stride, int64_t q_head_stride, uintptr_t q_out,
+                     int64_t q_out_token_stride, int64_t q_out_head_stride, int64_t num_q_tokens, int32_t num_heads,
+                     int rope_layout, int32_t rotary_dim, uintptr_t cos, uintptr_t sin, int32_t max_position,
+                     uintptr_t k_positions, uintptr_t q_positions, int dtype, uintptr_t stream) {
+  tk::KvAppendParams p;
+  p.k = ptr<const void>(k);
+  p.k_token_stride = k_token_stride;
+  p.k_head_stride = k_head_stride;
+  p.v = ptr<const void>(v);
+  p.v_token_stride = v_token_stride;
+  p.v_head_stride = v_head_stride;
+  p.slot_mapping = ptr<const int64_t>(slot_mapping);
+  p.num_tokens = num_tokens;
+  p.k_cache = ptr<void>(k_cache);
+  p.v_cache = ptr<void>(v_cache);
+  p.layout = layout(num_blocks, block_size, num_kv_heads, head_dim);
+  p.q = ptr<const void>(q);
+  p.q_token_stride = q_token_stride;
+  p.q_head_stride = q_head_stride;
+  p.q_out = ptr<void>(q_out);
+  p.q_out_token_stride = q_out_token_stride;
+  p.q_out_head_stride = q_out_head_stride;
+  p.num_q_tokens = num_q_tokens;
+  p.num_heads = num_heads;
+  if (rope_layout < 0 || rope_layout > 2)
+    throw nb::value_error(("tessera paged_kv_append: rope layout " + std::to_string(rope_layout) +
+                           " is not 0 (none), 1 (rotate-half) or 2 (interleaved)")
+                              .c_str());
+  p.rope = static_cast<tk::RopeLayout>(rope_layout);
+  p.rotary_dim = rotary_dim;
+  p.cos = ptr<const float>(cos);
+  p.sin = ptr<const float>(sin);
+  p.max_position = max_position;
+  p.k_positions = ptr<const int32_t>(k_positions);
+  p.q_positions = ptr<const int32_t>(q_positions);
+  p.dtype = to_dtype(dtype);
+  cudaError_t err;
+  {
+    nb::gil_scoped_release release;
+    err = tk::paged_kv_append(p, reinterpret_cast<cudaStream_t>(stream));
+  }
+  raise_on_error(err, "tessera paged_kv_append");
+}
+
+}  // namespace
+
+void register_decode(nb::module_& m) {
+  m.def("paged_attention_plan", &plan, nb::arg("num_seqs"), nb::arg("num_heads"), nb::arg("num_kv_heads"),
+        nb::arg("head_dim"), nb::arg("max_q_len"), nb::arg("max_total_q"), nb::arg("max_seq_len"), nb::arg("num_sms"),
+        nb::arg("num_splits"),
+        "Work split of paged_attention (CPU): (num_splits, rows_per_cta, row_blocks, max_q_len, num_seqs, "
+        "max_total_q, workspace_bytes).");
+  m.def("paged_attention", &paged_attention, "Launch paged attention on `stream` (addresses as ints).");
+  m.def("paged_kv_append", &paged_kv_append, "Launch the paged KV append (+ RoPE) on `stream`.");
+}
