@@ -47,11 +47,27 @@ struct RopeSpec {
 // inv_freq[rotary_dim / 2], fp32, as transformers computes it for each rope type.
 std::vector<float> rope_inv_freq(const RopeSpec& spec);
 
-// Rotates x in place, rotate-half layout (HF Llama): for i < d/2 the pair is (x[i], x[i + d/2]).
-// x: [num_tokens, num_heads, head_dim] with the given token stride (elements); positions[t] is the
-// absolute position of token t; inv_freq from rope_inv_freq.
+// Rotates one head vector (layout: RopeLayout, kernels/attention/paged_kv.h): pair i of
+// rotary_dim / 2 by the angle whose cos/sin are cos[i], sin[i], as x' = x * cos - y * sin and
+// y' = y * cos + x * sin with each product rounded to fp32 (never fused into an FMA), the contract
+// the CUDA append kernel keeps. Elements at or past rotary_dim are copied. in, out: [head_dim]; out
+// may be in itself. rotary_dim even and <= head_dim, 0 means head_dim; kNone copies.
+void rope_rotate_row(const float* in, float* out, int32_t head_dim, int32_t rotary_dim,
+                     RopeLayout layout, const float* cos, const float* sin);
+
+// The cos/sin table of every position: cos, sin: [max_position, spec.rotary_dim / 2] fp32, row p
+// for position p, angle = float(p) * inv_freq[i] (the fp32 product HF forms), from rope_inv_freq.
+// This is the table the CUDA append reads (the GPU runtime uploads it) and the CPU append uses.
+void rope_cos_sin_table(const RopeSpec& spec, int32_t max_position, float* cos, float* sin);
+
+// Rotates x in place: x: [num_tokens, num_heads, head_dim] with the given token stride (elements),
+// heads contiguous; positions[t] is the absolute position of token t; inv_freq from rope_inv_freq
+// ([rotary_dim / 2]). The defaults are HF Llama's rotate-half over the whole head; rotary_dim 0
+// means head_dim, elements at or past it are left as they are. cos/sin are std::cos/std::sin in fp32
+// of the fp32 angle (not the table above: this is the model's original path, kept bit for bit).
 void apply_rope(float* x, int64_t num_tokens, int64_t token_stride, int32_t num_heads,
-                int32_t head_dim, const int32_t* positions, const float* inv_freq);
+                int32_t head_dim, const int32_t* positions, const float* inv_freq,
+                RopeLayout layout = RopeLayout::kRotateHalf, int32_t rotary_dim = 0);
 
 // ---- paged KV cache -------------------------------------------------------------------------
 // Writes k/v of each new token into its slot. k, v: [num_tokens, num_kv_heads, head_dim] with the
@@ -59,6 +75,48 @@ void apply_rope(float* x, int64_t num_tokens, int64_t token_stride, int32_t num_
 void reshape_and_cache(const float* k, int64_t k_token_stride, const float* v,
                        int64_t v_token_stride, const int64_t* slot_mapping, int64_t num_tokens,
                        const PagedKvLayout& layout, float* k_cache, float* v_cache);
+
+// ---- append with fused RoPE (the CPU twin of kernels::paged_kv_append, decode.h) -----------------
+// Every field means what it does in kernels::KvAppendParams; tensors are fp32 and strides are in
+// elements. k, v: [num_tokens, num_kv_heads, head_dim]; q, q_out: [num_q_tokens, num_heads,
+// head_dim]; caches: layout.
+struct KvAppendCpuParams {
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int64_t k_token_stride = 0, k_head_stride = 0;
+  int64_t v_token_stride = 0, v_head_stride = 0;
+  const int64_t* slot_mapping = nullptr;  // [num_tokens]; negative: padding, not written
+  int64_t num_tokens = 0;
+  float* k_cache = nullptr;
+  float* v_cache = nullptr;
+  PagedKvLayout layout;
+
+  const float* q = nullptr;  // null: no query rotation
+  float* q_out = nullptr;    // may be q itself (then with q's strides)
+  int64_t q_token_stride = 0, q_head_stride = 0;
+  int64_t q_out_token_stride = 0, q_out_head_stride = 0;
+  int64_t num_q_tokens = 0;
+  int32_t num_heads = 0;
+
+  RopeLayout rope = RopeLayout::kNone;    // kNone ignores the fields below
+  int32_t rotary_dim = 0;                 // even, <= head_dim; 0 means head_dim
+  const float* cos = nullptr;             // [max_position, rotary_dim / 2], rope_cos_sin_table
+  const float* sin = nullptr;
+  int32_t max_position = 0;               // positions are clamped into [0, max_position - 1]
+  const int32_t* k_positions = nullptr;   // [num_tokens]
+  const int32_t* q_positions = nullptr;   // [num_q_tokens]; null: k_positions
+};
+
+// nullptr if p can be run, else a one-line reason naming the field, e.g. "rotary_dim 7 must be even
+// and <= head_dim 64" or "slot 1234 >= num_slots 1024 at token 3". The text lives in a thread-local
+// buffer, valid until the next call on this thread. Reads slot_mapping (host memory here).
+const char* paged_kv_append_check(const KvAppendCpuParams& p);
+
+// k_cache/v_cache at slot_mapping[t] = rope(k[t], k_positions[t]) and v[t]; q_out[t] = rope(q[t],
+// q_positions[t]) for t < num_q_tokens. Returns nullptr, or paged_kv_append_check's reason and
+// writes nothing. Nothing but those slots and q_out rows is written. Slots are distinct (the
+// engine's are); if two tokens share one, which write lands is unspecified, as on the GPU.
+const char* paged_kv_append(const KvAppendCpuParams& p);
 
 struct PagedAttentionParams {
   const float* q = nullptr;   // [num_tokens, num_heads, head_dim], row stride q_token_stride

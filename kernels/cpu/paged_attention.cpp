@@ -1,5 +1,9 @@
-// kernels/cpu/paged_attention.cpp — cache append and causal GQA attention over the paged KV cache
-// (layout: kernels/attention/paged_kv.h), fp32, parallel over (query token, kv head).
+// kernels/cpu/paged_attention.cpp — cache append (plain, and fused with RoPE as the CPU twin of the
+// CUDA paged_kv_append) and causal GQA attention over the paged KV cache (layout:
+// kernels/attention/paged_kv.h), fp32, parallel over new tokens / (query token, kv head).
+//
+// The fused append writes exactly the slots of non-negative slot_mapping entries and the q_out rows,
+// nothing else; its rotation is rope_rotate_row (rope.cpp), so its bits are the CUDA kernel's.
 //
 // For one query row the keys are gathered block by block through the block table; scores are
 // computed for the whole visible range, then one exact softmax (max-subtracted, fp32 accumulation
@@ -9,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include "kernels/cpu/ops.h"
 #include "src/core/thread_pool.h"
@@ -26,6 +31,122 @@ void reshape_and_cache(const float* k, int64_t k_token_stride, const float* v,
     std::memcpy(k_cache + slot * row, k + t * k_token_stride, static_cast<size_t>(row) * 4);
     std::memcpy(v_cache + slot * row, v + t * v_token_stride, static_cast<size_t>(row) * 4);
   }
+}
+
+namespace {
+
+thread_local std::string append_error;  // paged_kv_append_check's last reason on this thread
+
+const char* append_fail(const std::string& reason) {
+  append_error = reason;
+  return append_error.c_str();
+}
+
+}  // namespace
+
+const char* paged_kv_append_check(const KvAppendCpuParams& p) {
+  using std::to_string;
+  const PagedKvLayout& L = p.layout;
+  if (L.num_blocks <= 0 || L.block_size <= 0 || L.num_kv_heads <= 0 || L.head_dim <= 0)
+    return append_fail("layout: num_blocks " + to_string(L.num_blocks) + ", block_size " +
+                       to_string(L.block_size) + ", num_kv_heads " + to_string(L.num_kv_heads) +
+                       " and head_dim " + to_string(L.head_dim) + " must all be > 0");
+  if (p.num_tokens < 0) return append_fail("num_tokens " + to_string(p.num_tokens) + " must be >= 0");
+  if (p.num_tokens > 0) {
+    const std::pair<const void*, const char*> required[] = {{p.k, "k"},
+                                                            {p.v, "v"},
+                                                            {p.slot_mapping, "slot_mapping"},
+                                                            {p.k_cache, "k_cache"},
+                                                            {p.v_cache, "v_cache"}};
+    for (const auto& [ptr, name] : required)
+      if (ptr == nullptr)
+        return append_fail(std::string(name) + " is null with num_tokens " + to_string(p.num_tokens));
+  }
+  const bool has_q = p.q != nullptr;
+  if (has_q) {
+    if (p.num_q_tokens < 0)
+      return append_fail("num_q_tokens " + to_string(p.num_q_tokens) + " must be >= 0");
+    if (p.q_out == nullptr) return append_fail("q_out is null while q is set");
+    if (p.num_heads <= 0) return append_fail("num_heads " + to_string(p.num_heads) + " must be > 0 while q is set");
+    if (p.q_out == p.q && (p.q_out_token_stride != p.q_token_stride || p.q_out_head_stride != p.q_head_stride))
+      return append_fail("q_out is q, so q_out_token_stride " + to_string(p.q_out_token_stride) +
+                         " and q_out_head_stride " + to_string(p.q_out_head_stride) +
+                         " must equal q_token_stride " + to_string(p.q_token_stride) +
+                         " and q_head_stride " + to_string(p.q_head_stride));
+  }
+  const int64_t q_rows = has_q ? p.num_q_tokens : 0;
+  if (p.rope != RopeLayout::kNone) {
+    if (p.rope != RopeLayout::kRotateHalf && p.rope != RopeLayout::kInterleaved)
+      return append_fail("rope " + to_string(static_cast<int32_t>(p.rope)) +
+                         " is not kNone (0), kRotateHalf (1) or kInterleaved (2)");
+    const int32_t rotated = p.rotary_dim == 0 ? L.head_dim : p.rotary_dim;
+    if (p.rotary_dim < 0 || rotated % 2 != 0 || rotated > L.head_dim)
+      return append_fail("rotary_dim " + to_string(p.rotary_dim) + " must be even and <= head_dim " +
+                         to_string(L.head_dim) + (p.rotary_dim == 0 ? " (0 means head_dim)" : ""));
+    if (p.num_tokens > 0 || q_rows > 0) {
+      if (p.cos == nullptr || p.sin == nullptr)
+        return append_fail("cos and sin tables must be set for rope " +
+                           to_string(static_cast<int32_t>(p.rope)));
+      if (p.max_position <= 0)
+        return append_fail("max_position " + to_string(p.max_position) + " must be > 0 (rows of cos/sin)");
+    }
+    if (p.num_tokens > 0 && p.k_positions == nullptr)
+      return append_fail("k_positions is null with num_tokens " + to_string(p.num_tokens));
+    if (q_rows > 0 && p.q_positions == nullptr) {
+      if (p.k_positions == nullptr) return append_fail("q_positions and k_positions are both null");
+      if (q_rows > p.num_tokens)
+        return append_fail("num_q_tokens " + to_string(q_rows) + " > num_tokens " + to_string(p.num_tokens) +
+                           " while q_positions is null (q would read k_positions past its end)");
+    }
+  }
+  const int64_t num_slots = L.num_slots();
+  for (int64_t t = 0; t < p.num_tokens; ++t)
+    if (p.slot_mapping[t] >= num_slots)
+      return append_fail("slot " + to_string(p.slot_mapping[t]) + " >= num_slots " + to_string(num_slots) +
+                         " at token " + to_string(t));
+  return nullptr;
+}
+
+const char* paged_kv_append(const KvAppendCpuParams& p) {
+  if (const char* reason = paged_kv_append_check(p)) return reason;
+  const PagedKvLayout& L = p.layout;
+  const int32_t d = L.head_dim;
+  const bool rotate = p.rope != RopeLayout::kNone;
+  const int32_t rotated = !rotate ? 0 : (p.rotary_dim > 0 ? p.rotary_dim : d);
+  const int64_t half = rotated / 2;
+  const int64_t q_rows = p.q != nullptr ? p.num_q_tokens : 0;
+  const int32_t* q_positions = p.q_positions != nullptr ? p.q_positions : p.k_positions;
+  // Offset of position positions[t]'s row in the cos/sin tables; out-of-range positions are
+  // clamped into [0, max_position - 1], as the CUDA kernel does.
+  auto table_row = [&](const int32_t* positions, int64_t t) -> int64_t {
+    if (!rotate) return 0;
+    const int32_t pos = std::clamp(positions[t], 0, p.max_position - 1);
+    return static_cast<int64_t>(pos) * half;
+  };
+  parallel_for(std::max(p.num_tokens, q_rows), 4, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      if (t < p.num_tokens && p.slot_mapping[t] >= 0) {
+        const int64_t row = table_row(p.k_positions, t);
+        // [num_blocks, block_size, ...] is contiguous, so slot * token_stride addresses the token.
+        float* k_dst = p.k_cache + p.slot_mapping[t] * L.token_stride();
+        float* v_dst = p.v_cache + p.slot_mapping[t] * L.token_stride();
+        for (int32_t h = 0; h < L.num_kv_heads; ++h) {
+          rope_rotate_row(p.k + t * p.k_token_stride + h * p.k_head_stride, k_dst + static_cast<int64_t>(h) * d,
+                          d, rotated, p.rope, p.cos + row, p.sin + row);
+          std::memcpy(v_dst + static_cast<int64_t>(h) * d, p.v + t * p.v_token_stride + h * p.v_head_stride,
+                      static_cast<size_t>(d) * sizeof(float));
+        }
+      }
+      if (t < q_rows) {
+        const int64_t row = table_row(q_positions, t);
+        for (int32_t h = 0; h < p.num_heads; ++h)
+          rope_rotate_row(p.q + t * p.q_token_stride + h * p.q_head_stride,
+                          p.q_out + t * p.q_out_token_stride + h * p.q_out_head_stride, d, rotated,
+                          p.rope, p.cos + row, p.sin + row);
+      }
+    }
+  });
+  return nullptr;
 }
 
 void paged_attention(const PagedAttentionParams& p) {
