@@ -34,18 +34,20 @@ std::vector<float> rope_inv_freq(const RopeSpec& spec) {
     if (spec.kind == RopeKind::kLinear) {
       f = f / static_cast<float>(spec.factor);
     } else if (spec.kind == RopeKind::kLlama3) {
-      // Keep high frequencies, divide low ones by `factor`, interpolate in between.
-      const double old_ctx = spec.original_max_position_embeddings;
-      const double low_wavelen = old_ctx / spec.low_freq_factor;
-      const double high_wavelen = old_ctx / spec.high_freq_factor;
-      const double wavelen = 2.0 * std::numbers::pi / static_cast<double>(f);
+      // Keep high frequencies, divide low ones by `factor`, interpolate in between. Every step in
+      // fp32, as transformers does it on fp32 tensors (its Python scalars become fp32 operands): a
+      // blend in double lands an ulp away from its values for some pairs (33 and 34 of Llama 3.1).
+      const float old_ctx = static_cast<float>(spec.original_max_position_embeddings);
+      const float low_wavelen = static_cast<float>(spec.original_max_position_embeddings / spec.low_freq_factor);
+      const float high_wavelen = static_cast<float>(spec.original_max_position_embeddings / spec.high_freq_factor);
+      const float wavelen = static_cast<float>(2.0 * std::numbers::pi) / f;
       const float factor = static_cast<float>(spec.factor);
       if (wavelen > low_wavelen) {
         f = f / factor;
-      } else if (wavelen >= high_wavelen) {
-        const float smooth = static_cast<float>((old_ctx / wavelen - spec.low_freq_factor) /
-                                                (spec.high_freq_factor - spec.low_freq_factor));
-        f = (1.0f - smooth) * f / factor + smooth * f;
+      } else if (!(wavelen < high_wavelen)) {
+        const float smooth = (old_ctx / wavelen - static_cast<float>(spec.low_freq_factor)) /
+                             static_cast<float>(spec.high_freq_factor - spec.low_freq_factor);
+        f = rounded_product(1.0f - smooth, f) / factor + rounded_product(smooth, f);
       }
     }
     inv[static_cast<size_t>(i)] = f;

@@ -597,5 +597,25 @@ TEST(CpuRope, InterleavedAndPartialApplyRopeMatchTheRowRotation) {
   }
 }
 
+TEST(CpuRope, Llama3InvFreqIsTransformersFp32) {
+  // Llama 3.1's rope (theta 500000, head_dim 128, factor 8, low 1, high 4, original 8192) as
+  // transformers' _compute_llama3_parameters evaluates it: every step on fp32 tensors (wavelen,
+  // smooth_factor and the blend included). Literals from Python, each op rounded to fp32 through
+  // struct.pack('f'), pow taken as correctly rounded:
+  //   inv = f32(1 / f32(500000 ** f32(2i / 128))); wavelen = f32(f32(2 pi) / inv);
+  //   wavelen > 8192: f32(inv / 8); wavelen < 2048: inv;
+  //   else s = f32(f32(f32(8192 / wavelen) - 1) / 3), f32(f32(f32(f32(1 - s) * inv) / 8) + f32(s * inv)).
+  // The medium band (pairs 29..34) is where a double-precision blend would differ by an ulp (33 and
+  // 34; against exact math HF's value at 33 is 3.5 ulps low, which is what the model was run with).
+  const std::vector<float> inv = rope_inv_freq(llama3_spec(128));
+  ASSERT_EQ(inv.size(), 64u);
+  const std::pair<int, float> hf[] = {
+      {0, 0x1p+0f},             {10, 0x1.078d4p-3f},      {28, 0x1.a4ee4p-9f},
+      {29, 0x1.1bfa0cp-9f},     {31, 0x1.c12f3cp-11f},    {33, 0x1.47e21p-12f},
+      {34, 0x1.765ba4p-13f},    {35, 0x1.90d10cp-14f},    {63, 0x1.4985fep-22f},
+  };
+  for (auto [i, want] : hf) EXPECT_EQ(inv[static_cast<size_t>(i)], want) << "pair " << i;
+}
+
 }  // namespace
 }  // namespace tessera::kernels::cpu
