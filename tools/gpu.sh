@@ -3,15 +3,15 @@
 #
 # Configures the `cuda` preset for sm_90a with the Python extension (-DTESSERA_PYTHON=ON), builds
 # with every core, runs the C++ tests (CPU + CUDA kernels) and the GPU pytest suite (tests/gpu),
-# runs compute-sanitizer memcheck + racecheck on the CUDA kernel tests and on a short attention
-# driver, and runs the attention benchmark. Nothing is installed: the machine has torch, nanobind
-# and pytest, and no package registry.
+# runs compute-sanitizer memcheck + racecheck on the CUDA kernel tests and on short attention and
+# paged-decode drivers, and runs the attention and decode benchmarks. Nothing is installed: the
+# machine has torch, nanobind and pytest, and no package registry.
 #
-#   tools/gpu.sh                     build + all tests + sanitizer + attention benchmark
+#   tools/gpu.sh                     build + all tests + sanitizer + attention and decode benchmarks
 #   tools/gpu.sh --quick             build + CUDA kernel tests + `pytest tests/gpu --quick` (no sanitizer,
 #                                    no benchmark unless --bench, which is then the quick one)
 #   tools/gpu.sh --tests-only        the full run without the benchmark
-#   tools/gpu.sh --bench-only        build + attention benchmark only (with --quick: its quick subset)
+#   tools/gpu.sh --bench-only        build + the benchmarks only (with --quick: their quick subsets)
 #   tools/gpu.sh --bench             also benchmark in a --quick run
 #   tools/gpu.sh --pytest-args "-k varlen -x"   extra arguments for pytest tests/gpu
 #   tools/gpu.sh --golden            also regenerate tests/data/golden with HF transformers (torch there)
@@ -20,8 +20,9 @@
 # Output ($OUT, default ./gpu-out). Only a few files come back from the machine, so the top level
 # holds: summary.txt (machine, every step's result, test and benchmark summaries), logs.tgz (every
 # log: configure, build, ctest, pytest, sanitizer, benchmark), attention_bench.json,
-# attention_bench.md (the docs/benchmarks.md tables), attention_fwd.png, attention_fwd_bwd.png
-# (when matplotlib is there) and golden.tgz (--golden). Environment: PYTHON (default python3).
+# attention_bench.md (the docs/benchmarks.md tables), attention_fwd.png, attention_fwd_bwd.png,
+# decode_bench.json, decode_bench.md, decode_bandwidth.png (the PNGs when matplotlib is there) and
+# golden.tgz (--golden). Environment: PYTHON (default python3).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 OUT="${OUT:-$PWD/gpu-out}"
@@ -110,7 +111,7 @@ if [ "$tests" = 1 ]; then
   tail -3 "$LOGS/pytest_python.log" | tee -a "$OUT/summary.txt"
 
   if [ "$quick" = 0 ]; then
-    step "compute-sanitizer memcheck + racecheck (CUDA kernel tests; attention through Python)"
+    step "compute-sanitizer memcheck + racecheck (CUDA kernel tests; attention, decode via Python)"
     for tool in memcheck racecheck; do
       compute-sanitizer --tool "$tool" --error-exitcode 1 ./build/cuda/tests/cpp/cuda_kernel_tests \
         > "$LOGS/sanitizer_${tool}_cpp.log" 2>&1 && note "$tool (C++ kernel tests): clean" \
@@ -122,6 +123,12 @@ if [ "$tests" = 1 ]; then
         > "$LOGS/sanitizer_${tool}_py.log" 2>&1 && note "$tool (attention via Python): clean" \
         || { note "$tool (attention via Python): FAILED (logs/sanitizer_${tool}_py.log)"
              tail -5 "$LOGS/sanitizer_${tool}_py.log" | tee -a "$OUT/summary.txt"; status=1; }
+      # The paged KV cache kernels: paged_attention_*, paged_attention_combine_*, paged_kv_append_*.
+      compute-sanitizer --tool "$tool" --error-exitcode 1 --target-processes all \
+        --kernel-name kns=paged_ "$PYTHON" tests/gpu/sanitize_decode.py \
+        > "$LOGS/sanitizer_${tool}_decode.log" 2>&1 && note "$tool (decode via Python): clean" \
+        || { note "$tool (decode via Python): FAILED (logs/sanitizer_${tool}_decode.log)"
+             tail -5 "$LOGS/sanitizer_${tool}_decode.log" | tee -a "$OUT/summary.txt"; status=1; }
     done
   fi
 fi
@@ -137,6 +144,14 @@ if [ "$bench" = 1 ]; then
     "$PYTHON" bench/kernels/attention_report.py "$OUT/attention_bench.json" \
       > "$OUT/attention_bench.md" 2> "$LOGS/attention_report.log" || status=1
   fi
+
+  step "decode benchmark $quick_flag"
+  # Writes decode_bench.json, decode_bench.md and decode_bandwidth.png into $OUT itself.
+  # shellcheck disable=SC2086 # empty or one word
+  "$PYTHON" bench/kernels/decode.py --out "$OUT" $quick_flag \
+    > "$LOGS/bench_decode.log" 2>&1 || status=1
+  grep -vE "^wrote|^no plot" "$LOGS/bench_decode.log" | tee -a "$OUT/summary.txt" > /dev/null
+  grep -E "^wrote|^no plot|Error" "$LOGS/bench_decode.log" | tee -a "$OUT/summary.txt"
 fi
 
 if [ "$golden" = 1 ]; then
