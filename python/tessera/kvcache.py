@@ -204,6 +204,9 @@ def paged_kv_append(k: Tensor, v: Tensor, k_cache: Tensor, v_cache: Tensor, slot
         elif rope != ROPE_NONE and q.shape[0] > num_tokens:
             _fail(fn, f"q has {q.shape[0]} tokens but positions only {num_tokens}: pass "
                       "q_positions")
+        if rope != ROPE_NONE and num_tokens == 0 and q.shape[0] > 0:
+            # The launcher takes k, v and slot_mapping as required arrays even with no rows.
+            _fail(fn, "rotating q needs at least one new k/v token (k has 0 rows)")
     elif q_positions is not None:
         _fail(fn, "q_positions was given without q")
     for name, t in (("k", k), ("v", v), ("q", q)):
@@ -372,6 +375,8 @@ def flash_attn_with_kvcache(
         if k is None:
             _fail(fn, "rotary_cos/rotary_sin are applied only with new k/v; pass k and v too")
         _check_rotary(fn, rotary_cos, rotary_sin, head_dim, device)
+        if seqlen_new == 0:
+            _fail(fn, "rotary_cos/rotary_sin need at least one new token in k/v (seqlen_new is 0)")
         if rotary_cos.shape[0] < capacity:
             _fail(fn, f"rotary_cos/rotary_sin have {rotary_cos.shape[0]} rows but the cache holds "
                       f"{capacity} positions; seqlen_ro must be at least that")

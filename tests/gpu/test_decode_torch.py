@@ -369,6 +369,8 @@ def test_kvcache_unsupported(kwargs, match):
                      torch.zeros(8, 40, device="cuda"), 0), {}), "rotary_dim <= head_dim"),
     (lambda q, kc: ((q, kc, kc, q[:, :, :2], q[:, :, :2], torch.zeros(4, 16, device="cuda"),
                      torch.zeros(4, 16, device="cuda"), 0), {}), "seqlen_ro"),
+    (lambda q, kc: ((q, kc, kc, q[:, :0, :2], q[:, :0, :2], torch.zeros(8, 16, device="cuda"),
+                     torch.zeros(8, 16, device="cuda"), 0), {}), "seqlen_new is 0"),
     (lambda q, kc: ((torch.zeros(2, 1, 4, 96, dtype=BF16, device="cuda"),
                      torch.zeros(2, 8, 2, 96, dtype=BF16, device="cuda"),
                      torch.zeros(2, 8, 2, 96, dtype=BF16, device="cuda")), {}), "head_dim 96"),
@@ -400,6 +402,9 @@ def test_engine_api_errors():
         tessera.paged_kv_append(k, k, kc, kc, slots, torch.zeros(4, dtype=torch.int32,
                                                                  device="cuda"), cos, cos,
                                 q=b.q[:5].repeat(2, 1, 1))
+    with pytest.raises(ValueError, match="at least one new k/v token"):
+        tessera.paged_kv_append(k[:0], k[:0], kc, kc, slots[:0], slots32[:0], cos, cos, q=b.q,
+                                q_positions=torch.zeros(9, dtype=torch.int32, device="cuda"))
     args = [b.q, kc, b.v_cache, b.cu_seqlens_q, b.seq_lens, b.block_table]
     with pytest.raises(ValueError, match="seq_lens must be torch.int32"):
         tessera.paged_attention(*args[:4], b.seq_lens.long(), b.block_table)
