@@ -182,7 +182,9 @@ cudaError_t paged_kv_append(const KvAppendParams& in, cudaStream_t stream) {
     if (!p.cos || !p.sin || p.max_position < 1)
       return invalid("paged_kv_append: RoPE needs cos and sin tables with max_position >= 1 (got %lld)", p.max_position);
     if (p.num_tokens > 0 && !p.k_positions) return invalid("paged_kv_append: RoPE needs k_positions");
-    if (p.num_q_tokens > 0 && !p.k_positions && !p.q_positions) return invalid("paged_kv_append: RoPE needs q_positions");
+    if (p.num_q_tokens > 0 && !p.q_positions && (!p.k_positions || p.num_q_tokens > p.num_tokens))
+      return invalid("paged_kv_append: RoPE of %lld query tokens needs q_positions (k_positions covers %lld tokens)",
+                     p.num_q_tokens, p.num_tokens);
   }
   for (const int64_t s : {p.k_token_stride, p.k_head_stride, p.v_token_stride, p.v_head_stride, p.q_token_stride,
                           p.q_head_stride, p.q_out_token_stride, p.q_out_head_stride})

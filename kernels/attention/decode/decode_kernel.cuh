@@ -55,7 +55,8 @@ struct DecodeArgs {
   int32_t max_blocks_per_seq;
   int32_t num_splits;
   int32_t row_blocks;
-  float scale_log2;            // softmax_scale * log2(e), > 0
+  float scale_log2;            // |softmax_scale| * log2(e), > 0
+  bool negate_q;               // softmax_scale < 0: Q is negated in shared memory instead
   bool causal;
 };
 
@@ -202,6 +203,23 @@ __global__ void __launch_bounds__(DecodeTraits<kHeadDim, kWarpsN>::kThreads, Dec
   for (int h = 0; h < 2; ++h) {
     const int rr = row0 + wm * 16 + h * 8 + lane / 4;
     row_limit[h] = a.causal ? min(seq_len - 1, q_pos0 + rr / a.group) : seq_len - 1;
+  }
+
+  // A negative softmax_scale is folded into Q (the softmax needs a positive scale): each thread
+  // flips the sign of the Q chunks it copied once they landed; the loop's first barrier publishes it.
+  if (a.negate_q && tile_begin < tile_end) {
+    mma::cp_async_wait<kStages - 2>();  // group 0: Q and the first tile
+    constexpr int kChunksPerRow = kHeadDim / 8;
+    constexpr int kChunks = Tr::kRows * kChunksPerRow;
+#pragma unroll
+    for (int i = 0; i < (kChunks + Tr::kThreads - 1) / Tr::kThreads; ++i) {
+      const int idx = i * Tr::kThreads + tid;
+      if (kChunks % Tr::kThreads != 0 && idx >= kChunks) break;
+      uint4* chunk = reinterpret_cast<uint4*>(sQ + QTile::offset(idx / kChunksPerRow, idx % kChunksPerRow));
+      uint4 v = *chunk;
+      v.x ^= 0x80008000u, v.y ^= 0x80008000u, v.z ^= 0x80008000u, v.w ^= 0x80008000u;  // fp16 / bf16 sign bits
+      *chunk = v;
+    }
   }
 
   ThreadSoftmax<1> softmax;

@@ -2,6 +2,7 @@
 // params against the plan once, resolve them into DecodeArgs and dispatch (head dim, dtype, row
 // layout) to the instantiations. Nothing here allocates or synchronizes, so paged_attention() can
 // be captured in a CUDA graph.
+#include <cmath>
 #include <cstdio>
 
 #include "kernels/attention/decode/decode.h"
@@ -69,7 +70,8 @@ cudaError_t paged_attention(const PagedAttentionParams& p, const PagedAttentionP
       static_cast<int64_t>(plan.row_blocks) * plan.rows_per_cta < static_cast<int64_t>(plan.max_q_len) * group)
     return invalid("paged_attention: the plan was made for other head counts (rows per CTA %lld, row blocks %lld)",
                    plan.rows_per_cta, plan.row_blocks);
-  if (!(p.softmax_scale > 0.f)) return invalid("paged_attention: softmax_scale must be > 0");
+  if (!(p.softmax_scale != 0.f) || !std::isfinite(p.softmax_scale))
+    return invalid("paged_attention: softmax_scale must be finite and non-zero");
   if (!p.q || !p.out || !p.k_cache || !p.v_cache || !p.batch.cu_seqlens_q || !p.batch.seq_lens || !p.batch.block_table)
     return invalid("paged_attention: q, out, k_cache, v_cache, cu_seqlens_q, seq_lens and block_table must be non-null");
   if (plan.num_splits > 1 && (p.workspace == nullptr || reinterpret_cast<uintptr_t>(p.workspace) % 256 != 0))
@@ -109,7 +111,8 @@ cudaError_t paged_attention(const PagedAttentionParams& p, const PagedAttentionP
   a.max_blocks_per_seq = p.batch.max_blocks_per_seq;
   a.num_splits = plan.num_splits;
   a.row_blocks = plan.row_blocks;
-  a.scale_log2 = p.softmax_scale * 1.4426950408889634f;
+  a.scale_log2 = std::fabs(p.softmax_scale) * 1.4426950408889634f;
+  a.negate_q = p.softmax_scale < 0.f;
   a.causal = p.causal;
   const dim3 grid(static_cast<unsigned>(plan.num_splits), static_cast<unsigned>(L.num_kv_heads * plan.row_blocks),
                   static_cast<unsigned>(p.batch.num_seqs));
