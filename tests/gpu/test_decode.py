@@ -143,7 +143,7 @@ def test_rows_without_keys(causal, num_splits):
 
 
 @pytest.mark.quick
-@pytest.mark.parametrize("scale", [0.05, 1.0, 2.5])
+@pytest.mark.parametrize("scale", [0.05, 1.0, 2.5, -0.3])
 def test_softmax_scale(scale):
     seed = fresh_seed()
     b = dr.make_batch([1025, 17, 4096], [1, 3, 1], 8, 2, 128, torch.bfloat16, 16)
