@@ -27,6 +27,9 @@ def plot(data: dict, out_dir: str) -> str:
     copy_tbps = data.get("copy", {}).get("tbps")
     fig, axes = plt.subplots(1, len(batches), figsize=(4.4 * len(batches), 3.8), squeeze=False,
                              sharey=True)
+    # One y range for the shared axes, fixed up front: set_ylim(bottom=0) per panel would freeze the
+    # top at the first panel's autoscale and clip the others.
+    top = max([copy_tbps or 0.0] + [v["tbps"] for r in rows for v in r["impls"].values() if "tbps" in v])
     for ax, batch in zip(axes[0], batches):
         sel = sorted((r for r in rows if r["batch"] == batch), key=lambda r: r["seqlen"])
         for impl in impls:
@@ -41,7 +44,7 @@ def plot(data: dict, out_dir: str) -> str:
             ax.axhline(copy_tbps, color="0.4", linestyle="--", linewidth=1,
                        label=f"copy ceiling {copy_tbps:.2f}")
         ax.set_xscale("log", base=2)
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, top * 1.08)
         ax.set_xlabel("keys per sequence (L)")
         ax.set_title(f"B={batch}")
         ax.grid(alpha=0.3)
