@@ -152,6 +152,23 @@ def time_graph(fn, runs, warmup, inner):
     return times
 
 
+def time_fn(fn, runs, warmup, nsets, no_graph=False):
+    """Per-call times (ms) of fn over `nsets` rotating input sets: a CUDA graph of nsets calls,
+    or eager timing when capture fails or no_graph. Returns (times, fields for the result: how it
+    was timed, and the capture error if there was one)."""
+    times, fields = None, {"timing": "eager"}
+    if not no_graph:
+        try:
+            times = time_graph(fn, runs, warmup, inner=nsets)
+            fields["timing"] = f"cuda graph x{nsets}"
+        except Exception as e:  # noqa: BLE001 - any capture failure: time eagerly instead
+            fields["graph_error"] = f"{type(e).__name__}: {str(e)[:200]}"
+            torch.cuda.synchronize()
+    if times is None:
+        times = time_eager(fn, runs, warmup, nsets)
+    return times, fields
+
+
 def bench_one(c, impl, mode, args):
     res = {"status": "ok"}
     if impl == "math" and c["seqlen"] > args.math_max_seqlen:
@@ -165,16 +182,8 @@ def bench_one(c, impl, mode, args):
         sets = make_inputs(c, impl, mode, nsets)
         fn = make_fn(c, impl, mode, sets)
         res["peak_bytes"] = peak_bytes(fn)
-        times, res["timing"] = None, "eager"
-        if not args.no_graph:
-            try:
-                times = time_graph(fn, args.runs, args.warmup, inner=nsets)
-                res["timing"] = f"cuda graph x{nsets}"
-            except Exception as e:  # noqa: BLE001 - any capture failure: time eagerly instead
-                res["graph_error"] = f"{type(e).__name__}: {str(e)[:200]}"
-                torch.cuda.synchronize()
-        if times is None:
-            times = time_eager(fn, args.runs, args.warmup, nsets)
+        times, fields = time_fn(fn, args.runs, args.warmup, nsets, args.no_graph)
+        res.update(fields)
         res["ms"] = statistics.median(times)
         res["ms_min"] = min(times)
         res["runs"] = len(times)

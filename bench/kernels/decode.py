@@ -118,7 +118,7 @@ def make_sdpa(impl, batch, seqlen, nsets, expanded):
 def bench_one(impl, batch, seqlen, args):
     import torch
 
-    from attention import L2_BYTES, time_eager, time_graph
+    from attention import L2_BYTES, time_fn
 
     res, first_error = {"status": "ok"}, None
     attempts = [False] if impl == "tessera" else [False, True]  # SDPA: GQA, then expanded
@@ -135,7 +135,7 @@ def bench_one(impl, batch, seqlen, args):
                 made = make_sdpa(impl, batch, seqlen, nsets, expanded)
             made[1](0)  # a backend that cannot run this problem raises here
             torch.cuda.synchronize()
-            res = time_it(made[1], made[2], nsets, batch, seqlen, args, time_graph, time_eager)
+            res = time_it(made[1], made[2], nsets, batch, seqlen, args, time_fn)
         except torch.cuda.OutOfMemoryError:
             res = {"status": "oom"}
         except (RuntimeError, ValueError) as e:
@@ -153,20 +153,10 @@ def bench_one(impl, batch, seqlen, args):
     return res
 
 
-def time_it(fn, info, nsets, batch, seqlen, args, time_graph, time_eager) -> dict:
-    import torch
-
+def time_it(fn, info, nsets, batch, seqlen, args, time_fn) -> dict:
     res = dict(status="ok", **info)
-    times, res["timing"] = None, "eager"
-    if not args.no_graph:
-        try:
-            times = time_graph(fn, args.runs, args.warmup, inner=nsets)
-            res["timing"] = f"cuda graph x{nsets}"
-        except Exception as e:  # noqa: BLE001 - any capture failure: time eagerly instead
-            res["graph_error"] = f"{type(e).__name__}: {str(e)[:200]}"
-            torch.cuda.synchronize()
-    if times is None:
-        times = time_eager(fn, args.runs, args.warmup, nsets)
+    times, fields = time_fn(fn, args.runs, args.warmup, nsets, args.no_graph)
+    res.update(fields)
     res["ms"] = statistics.median(times)
     res["ms_min"] = min(times)
     res["runs"] = len(times)

@@ -23,9 +23,12 @@
 #include <tuple>
 
 #include "kernels/attention/params.h"
+#include "python/src/bindings_util.h"
 
 namespace nb = nanobind;
 namespace tk = tessera::kernels;
+using tessera::bindings::to_dtype;
+using tessera::bindings::to_ptr;
 
 namespace {
 
@@ -38,18 +41,6 @@ tk::AttentionStrides to_strides(const StrideTuple& s) {
   out.row = std::get<1>(s);
   out.head = std::get<2>(s);
   return out;
-}
-
-template <typename T>
-T* to_ptr(uintptr_t address) {
-  return reinterpret_cast<T*>(address);
-}
-
-tk::FloatType to_dtype(int dtype) {
-  if (dtype == static_cast<int>(tk::FloatType::kF16)) return tk::FloatType::kF16;
-  if (dtype == static_cast<int>(tk::FloatType::kBF16)) return tk::FloatType::kBF16;
-  throw nb::value_error(("tessera._C: dtype code " + std::to_string(dtype) +
-                         " is not fp16 (1) or bf16 (2)").c_str());
 }
 
 // shape: (batch, num_heads, num_kv_heads, head_dim, seqlen_q, seqlen_k, cu_seqlens_q address,
@@ -77,15 +68,7 @@ tk::AttentionShape to_shape(const ShapeTuple& t) {
 }
 
 void raise_on_error(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return;
-  if (err == cudaErrorInvalidValue) {
-    const char* reason = tk::attention_last_error();
-    throw nb::value_error((std::string(what) + ": " +
-                           (reason && *reason ? reason : cudaGetErrorString(err)))
-                              .c_str());
-  }
-  throw std::runtime_error(std::string(what) + ": CUDA error " + cudaGetErrorName(err) + " (" +
-                           cudaGetErrorString(err) + ")");
+  tessera::bindings::raise_on_error(err, what, tk::attention_last_error);
 }
 
 // q/k/v/o addresses: [batch, seq, heads, head_dim] (or packed [total, heads, head_dim]) device

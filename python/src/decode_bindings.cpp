@@ -14,9 +14,12 @@
 #include <tuple>
 
 #include "kernels/attention/decode/decode.h"
+#include "python/src/bindings_util.h"
 
 namespace nb = nanobind;
 namespace tk = tessera::kernels;
+using tessera::bindings::to_dtype;
+using tessera::bindings::to_ptr;
 
 namespace {
 
@@ -39,25 +42,8 @@ tk::PagedAttentionPlan from_tuple(const PlanTuple& t) {
   return p;
 }
 
-tk::FloatType to_dtype(int dtype) {
-  if (dtype == static_cast<int>(tk::FloatType::kF16)) return tk::FloatType::kF16;
-  if (dtype == static_cast<int>(tk::FloatType::kBF16)) return tk::FloatType::kBF16;
-  throw nb::value_error(("tessera._C: dtype code " + std::to_string(dtype) + " is not fp16 (1) or bf16 (2)").c_str());
-}
-
-template <typename T>
-T* ptr(uintptr_t address) {
-  return reinterpret_cast<T*>(address);
-}
-
 void raise_on_error(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return;
-  if (err == cudaErrorInvalidValue) {
-    const char* reason = tk::paged_attention_last_error();
-    throw nb::value_error((std::string(what) + ": " + (reason && *reason ? reason : cudaGetErrorString(err))).c_str());
-  }
-  throw std::runtime_error(std::string(what) + ": CUDA error " + cudaGetErrorName(err) + " (" +
-                           cudaGetErrorString(err) + ")");
+  tessera::bindings::raise_on_error(err, what, tk::paged_attention_last_error);
 }
 
 tk::PagedKvLayout layout(int32_t num_blocks, int32_t block_size, int32_t num_kv_heads, int32_t head_dim) {
@@ -98,26 +84,26 @@ void paged_attention(const PlanTuple& plan_t, uintptr_t q, int64_t q_token_strid
                      uintptr_t block_table, int32_t num_seqs, int32_t max_blocks_per_seq, int32_t num_heads,
                      float softmax_scale, bool causal, int dtype, uintptr_t workspace, uintptr_t stream) {
   tk::PagedAttentionParams p;
-  p.q = ptr<const void>(q);
+  p.q = to_ptr<const void>(q);
   p.q_token_stride = q_token_stride;
   p.q_head_stride = q_head_stride;
-  p.out = ptr<void>(out);
+  p.out = to_ptr<void>(out);
   p.out_token_stride = out_token_stride;
   p.out_head_stride = out_head_stride;
-  p.lse = ptr<float>(lse);
-  p.k_cache = ptr<const void>(k_cache);
-  p.v_cache = ptr<const void>(v_cache);
+  p.lse = to_ptr<float>(lse);
+  p.k_cache = to_ptr<const void>(k_cache);
+  p.v_cache = to_ptr<const void>(v_cache);
   p.layout = layout(num_blocks, block_size, num_kv_heads, head_dim);
-  p.batch.cu_seqlens_q = ptr<const int32_t>(cu_seqlens_q);
-  p.batch.seq_lens = ptr<const int32_t>(seq_lens);
-  p.batch.block_table = ptr<const int32_t>(block_table);
+  p.batch.cu_seqlens_q = to_ptr<const int32_t>(cu_seqlens_q);
+  p.batch.seq_lens = to_ptr<const int32_t>(seq_lens);
+  p.batch.block_table = to_ptr<const int32_t>(block_table);
   p.batch.num_seqs = num_seqs;
   p.batch.max_blocks_per_seq = max_blocks_per_seq;
   p.num_heads = num_heads;
   p.softmax_scale = softmax_scale;
   p.causal = causal;
   p.dtype = to_dtype(dtype);
-  p.workspace = ptr<void>(workspace);
+  p.workspace = to_ptr<void>(workspace);
   const tk::PagedAttentionPlan pl = from_tuple(plan_t);
   cudaError_t err;
   {
@@ -135,21 +121,21 @@ void paged_kv_append(uintptr_t k, int64_t k_token_stride, int64_t k_head_stride,
                      int rope_layout, int32_t rotary_dim, uintptr_t cos, uintptr_t sin, int32_t max_position,
                      uintptr_t k_positions, uintptr_t q_positions, int dtype, uintptr_t stream) {
   tk::KvAppendParams p;
-  p.k = ptr<const void>(k);
+  p.k = to_ptr<const void>(k);
   p.k_token_stride = k_token_stride;
   p.k_head_stride = k_head_stride;
-  p.v = ptr<const void>(v);
+  p.v = to_ptr<const void>(v);
   p.v_token_stride = v_token_stride;
   p.v_head_stride = v_head_stride;
-  p.slot_mapping = ptr<const int64_t>(slot_mapping);
+  p.slot_mapping = to_ptr<const int64_t>(slot_mapping);
   p.num_tokens = num_tokens;
-  p.k_cache = ptr<void>(k_cache);
-  p.v_cache = ptr<void>(v_cache);
+  p.k_cache = to_ptr<void>(k_cache);
+  p.v_cache = to_ptr<void>(v_cache);
   p.layout = layout(num_blocks, block_size, num_kv_heads, head_dim);
-  p.q = ptr<const void>(q);
+  p.q = to_ptr<const void>(q);
   p.q_token_stride = q_token_stride;
   p.q_head_stride = q_head_stride;
-  p.q_out = ptr<void>(q_out);
+  p.q_out = to_ptr<void>(q_out);
   p.q_out_token_stride = q_out_token_stride;
   p.q_out_head_stride = q_out_head_stride;
   p.num_q_tokens = num_q_tokens;
@@ -160,11 +146,11 @@ void paged_kv_append(uintptr_t k, int64_t k_token_stride, int64_t k_head_stride,
                               .c_str());
   p.rope = static_cast<tk::RopeLayout>(rope_layout);
   p.rotary_dim = rotary_dim;
-  p.cos = ptr<const float>(cos);
-  p.sin = ptr<const float>(sin);
+  p.cos = to_ptr<const float>(cos);
+  p.sin = to_ptr<const float>(sin);
   p.max_position = max_position;
-  p.k_positions = ptr<const int32_t>(k_positions);
-  p.q_positions = ptr<const int32_t>(q_positions);
+  p.k_positions = to_ptr<const int32_t>(k_positions);
+  p.q_positions = to_ptr<const int32_t>(q_positions);
   p.dtype = to_dtype(dtype);
   cudaError_t err;
   {

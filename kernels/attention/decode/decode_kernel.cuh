@@ -25,6 +25,7 @@
 #include <cstdint>
 
 #include "kernels/attention/decode/decode.h"
+#include "kernels/attention/decode/plan_detail.h"
 #include "kernels/attention/online_softmax.cuh"
 #include "kernels/attention/tile.cuh"
 #include "kernels/attention/warp_gemm.cuh"
@@ -66,7 +67,7 @@ struct DecodeTraits {
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kWarpsM = kWarps / kWarpsN;
   static constexpr int kRows = 16 * kWarpsM;  // query rows per CTA
-  static constexpr int kBlockN = 64;          // keys per pipeline stage
+  static constexpr int kBlockN = kernels::decode::kBlockN;  // keys per pipeline stage (the plan's tile)
   static constexpr int kKeysPerWarp = kBlockN / kWarpsN;
   static constexpr int kStages = kHeadDim <= 64 ? 4 : kHeadDim <= 128 ? 3 : 2;
   using QTile = SmemTile<kRows, kHeadDim>;

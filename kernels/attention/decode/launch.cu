@@ -27,20 +27,12 @@ cudaError_t invalid(const char* fmt, long long a, long long b) {
 
 namespace attention::decode {
 
-int paged_attention_ctas_per_sm(int head_dim, int warps_n) {
-  switch (head_dim) {
-    case 64: return warps_n == 4 ? DecodeTraits<64, 4>::kCtasPerSm : DecodeTraits<64, 1>::kCtasPerSm;
-    case 128: return warps_n == 4 ? DecodeTraits<128, 4>::kCtasPerSm : DecodeTraits<128, 1>::kCtasPerSm;
-    case 256: return warps_n == 4 ? DecodeTraits<256, 4>::kCtasPerSm : DecodeTraits<256, 1>::kCtasPerSm;
-    default: return 0;
-  }
-}
-
-// The plan's residency table (plan.cpp, CPU-only) must match the kernels' shared memory.
-static_assert(DecodeTraits<64, 4>::kBlockN == kernels::decode::kBlockN, "plan and kernel tile sizes differ");
-static_assert(DecodeTraits<64, 4>::kCtasPerSm >= 3 && DecodeTraits<64, 1>::kCtasPerSm >= 3, "plan assumes 3 CTAs/SM at d=64");
-static_assert(DecodeTraits<128, 4>::kCtasPerSm >= 2 && DecodeTraits<128, 1>::kCtasPerSm >= 2, "plan assumes 2 CTAs/SM at d=128");
-static_assert(DecodeTraits<256, 4>::kCtasPerSm >= 1 && DecodeTraits<256, 1>::kCtasPerSm >= 1, "plan assumes 1 CTA/SM at d=256");
+// The plan (plan.cpp, CPU-only) counts on kernels::decode::ctas_per_sm CTAs per SM.
+template <int kHeadDim>
+constexpr bool residency_holds = DecodeTraits<kHeadDim, 4>::kCtasPerSm >= kernels::decode::ctas_per_sm(kHeadDim) &&
+                                 DecodeTraits<kHeadDim, 1>::kCtasPerSm >= kernels::decode::ctas_per_sm(kHeadDim);
+static_assert(residency_holds<64> && residency_holds<128> && residency_holds<256>,
+              "the plan assumes more CTAs per SM than the kernels' shared memory allows");
 
 }  // namespace attention::decode
 

@@ -6,8 +6,8 @@
 // blocks) fill the machine, one split; when they don't (small batches, long sequences), the keys
 // are cut into splits until the CTAs fill whole waves. A split is never shorter than
 // kMinTilesPerSplit tiles, where the combine pass and the pipeline's fill would cost more than the
-// parallelism gains. The per-SM residency below mirrors DecodeTraits::kCtasPerSm (shared memory
-// of the kernel at each head dim) and is checked against it in the CUDA build (launch.cu).
+// parallelism gains. The per-SM residency is decode::ctas_per_sm (plan_detail.h), which the CUDA
+// build checks against the kernels' shared memory (launch.cu).
 #include <algorithm>
 #include <cstdint>
 
@@ -15,17 +15,6 @@
 #include "kernels/attention/decode/plan_detail.h"
 
 namespace tessera::kernels {
-
-namespace decode {
-
-int ctas_per_sm(int head_dim, int rows_per_cta) {
-  if (head_dim <= 64) return 3;
-  if (head_dim <= 128) return 2;
-  (void)rows_per_cta;
-  return 1;
-}
-
-}  // namespace decode
 
 PagedAttentionPlan paged_attention_plan(const PagedAttentionProblem& pr) {
   PagedAttentionPlan plan;
@@ -52,7 +41,7 @@ PagedAttentionPlan paged_attention_plan(const PagedAttentionProblem& pr) {
   } else {
     const int64_t ctas = static_cast<int64_t>(pr.num_seqs) * pr.num_kv_heads * row_blocks;
     const int64_t sms = pr.num_sms > 0 ? pr.num_sms : 132;
-    const int64_t slots = sms * decode::ctas_per_sm(pr.head_dim, plan.rows_per_cta);
+    const int64_t slots = sms * decode::ctas_per_sm(pr.head_dim);
     // Fraction of the CTA slots of the last wave that do work, for each split count; take the
     // smallest count within 5% of the best (fewer splits: less combine traffic).
     auto efficiency = [&](int64_t s) {

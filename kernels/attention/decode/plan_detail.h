@@ -7,7 +7,8 @@ constexpr int kBlockN = 64;            // keys per pipeline tile (DecodeTraits::
 constexpr int kMinTilesPerSplit = 4;   // a split reads at least this many tiles (B=1 L=4096: 16 splits 13.0 us, 31 splits 15.8 us)
 constexpr int kSplitWhenWavesBelow = 2;  // split only when the CTAs fill fewer than this many waves
 
-// CTAs of the paged attention kernel resident per SM at a head dim (shared memory bound).
-int ctas_per_sm(int head_dim, int rows_per_cta);
+// CTAs of the paged attention kernel the plan counts on per SM at a head dim (shared memory bound;
+// launch.cu checks DecodeTraits::kCtasPerSm against it for both row layouts).
+constexpr int ctas_per_sm(int head_dim) { return head_dim <= 64 ? 3 : head_dim <= 128 ? 2 : 1; }
 
 }  // namespace tessera::kernels::decode

@@ -13,7 +13,4 @@ cudaError_t paged_attention_hdim64(const DecodeArgs& a, dim3 grid, bool bf16, in
 cudaError_t paged_attention_hdim128(const DecodeArgs& a, dim3 grid, bool bf16, int warps_n, cudaStream_t stream);
 cudaError_t paged_attention_hdim256(const DecodeArgs& a, dim3 grid, bool bf16, int warps_n, cudaStream_t stream);
 
-// Shared memory CTAs per SM the kernel of (head dim, warps_n) allows: what plan.cpp assumes.
-int paged_attention_ctas_per_sm(int head_dim, int warps_n);
-
 }  // namespace tessera::kernels::attention::decode
