@@ -33,9 +33,7 @@
 namespace tessera {
 
 class Tokenizer;
-namespace engine {
-class ModelRunner;
-}
+class ModelRunner;  // src/model/model_runner.h
 
 // Sampling as OpenAI and vLLM name it; semantics in src/engine/sampler.h (penalties, then
 // temperature, top-k, top-p, min-p).
@@ -193,7 +191,7 @@ class Engine {
   // starts the engine thread.
   static Expected<std::unique_ptr<Engine>> create(const std::string& model_dir, const EngineOptions& options);
   // Same over a given model runner (tests, other backends); tokenizer may be null (no text).
-  static Expected<std::unique_ptr<Engine>> create(std::unique_ptr<engine::ModelRunner> runner,
+  static Expected<std::unique_ptr<Engine>> create(std::unique_ptr<ModelRunner> runner,
                                                   std::shared_ptr<const Tokenizer> tokenizer,
                                                   const EngineOptions& options);
   ~Engine();  // stops the thread; unfinished streams end with FinishReason::kCancelled

@@ -183,7 +183,7 @@ Engine::~Engine() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-Expected<std::unique_ptr<Engine>> Engine::create(std::unique_ptr<engine::ModelRunner> runner,
+Expected<std::unique_ptr<Engine>> Engine::create(std::unique_ptr<ModelRunner> runner,
                                                  std::shared_ptr<const Tokenizer> tokenizer,
                                                  const EngineOptions& options) {
   TESSERA_ASSIGN_OR_RETURN(auto core, engine::EngineCore::create(std::move(runner), std::move(tokenizer), options));

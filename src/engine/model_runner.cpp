@@ -1,5 +1,4 @@
-// src/engine/model_runner.cpp — SchedulerOutput → ForwardBatch, and the CPU runner
-// (model_runner.h).
+// src/engine/model_runner.cpp — SchedulerOutput → ForwardBatch (model_runner.h).
 #include "src/engine/model_runner.h"
 
 #include <algorithm>
@@ -32,22 +31,6 @@ ForwardBatch build_forward_batch(const SchedulerOutput& output, int32_t block_si
   }
   b.all_logits = false;
   return b;
-}
-
-int64_t kv_blocks_for_bytes(const ModelConfig& config, int32_t block_size, int64_t bytes, int64_t bytes_per_value) {
-  const int64_t per_block = 2 * config.num_layers * block_size * config.kv_size() * bytes_per_value;
-  return per_block > 0 ? bytes / per_block : 0;
-}
-
-Expected<std::unique_ptr<CpuModelRunner>> CpuModelRunner::create(std::shared_ptr<const LlamaModel> model,
-                                                                 int32_t num_blocks, int32_t block_size) {
-  if (!model) return invalid_argument("CpuModelRunner: no model");
-  TESSERA_ASSIGN_OR_RETURN(CpuKvCache cache, CpuKvCache::create(model->config(), num_blocks, block_size));
-  return std::unique_ptr<CpuModelRunner>(new CpuModelRunner(std::move(model), std::move(cache)));
-}
-
-Status CpuModelRunner::execute(const ForwardBatch& batch, std::vector<float>& logits) {
-  return model_->forward(batch, cache_, logits);
 }
 
 }  // namespace tessera::engine

@@ -419,6 +419,10 @@ class FlakyRunner : public ModelRunner {
   const ModelConfig& config() const override { return inner_->config(); }
   int32_t num_blocks() const override { return inner_->num_blocks(); }
   int32_t block_size() const override { return inner_->block_size(); }
+  int64_t max_tokens_per_step() const override { return inner_->max_tokens_per_step(); }
+  int64_t weights_bytes() const override { return inner_->weights_bytes(); }
+  int64_t kv_cache_bytes() const override { return inner_->kv_cache_bytes(); }
+  std::string device_name() const override { return "flaky " + inner_->device_name(); }
   Status execute(const ForwardBatch& batch, std::vector<float>& logits) override {
     if (++calls_ == fail_on_) return internal_error("device fell over");
     return inner_->execute(batch, logits);
