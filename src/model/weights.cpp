@@ -16,47 +16,69 @@ std::string layer_prefix(int64_t i) { return "model.layers." + std::to_string(i)
 
 bool is_float_dtype(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
 
-// Converts `src` (any float dtype, contiguous) into `dst` starting at element `offset`.
-void convert_into(const Tensor& src, float* dst, ProgressBar& bar) {
+// Converts `src` (any float dtype, contiguous) to `dst_dtype` at `dst`, in parallel chunks.
+void convert_into(const Tensor& src, DType dst_dtype, char* dst, ProgressBar& bar) {
   const int64_t n = src.numel();
-  const size_t esize = dtype_size(src.dtype());
+  const size_t src_size = dtype_size(src.dtype());
+  const size_t dst_size = dtype_size(dst_dtype);
   const char* base = static_cast<const char*>(src.data_ptr());
-  constexpr int64_t kChunk = 1 << 18;
+  constexpr int64_t kChunk = 1 << 16;
   parallel_for((n + kChunk - 1) / kChunk, 1, [&](int64_t b, int64_t e) {
+    std::vector<float> tmp;
     for (int64_t c = b; c < e; ++c) {
       const int64_t begin = c * kChunk;
-      const int64_t len = std::min(kChunk, n - begin);
-      convert_to_f32(src.dtype(), base + static_cast<size_t>(begin) * esize, dst + begin,
-                     static_cast<size_t>(len));
+      const size_t len = static_cast<size_t>(std::min(kChunk, n - begin));
+      const char* from = base + static_cast<size_t>(begin) * src_size;
+      char* to = dst + static_cast<size_t>(begin) * dst_size;
+      if (src.dtype() == dst_dtype) {
+        std::memcpy(to, from, len * src_size);
+      } else if (dst_dtype == DType::kF32) {
+        convert_to_f32(src.dtype(), from, reinterpret_cast<float*>(to), len);
+      } else {
+        tmp.resize(len);
+        convert_to_f32(src.dtype(), from, tmp.data(), len);
+        convert_from_f32(tmp.data(), dst_dtype, to, len);
+      }
     }
   });
   bar.advance(src.nbytes());
 }
 
-// Stacks the given checkpoint tensors along dim 0 into one fp32 tensor.
-Expected<Tensor> load_stacked(const Checkpoint& ckpt, const std::vector<std::string>& names,
-                              ProgressBar& bar) {
-  std::vector<Tensor> parts;
-  int64_t rows = 0;
-  for (const auto& name : names) {
-    TESSERA_ASSIGN_OR_RETURN(Tensor t, ckpt.get(name));
-    rows += t.size(0);
-    parts.push_back(std::move(t));
-  }
-  Shape shape = parts[0].shape();
-  shape[0] = rows;
-  TESSERA_ASSIGN_OR_RETURN(Tensor out, Tensor::empty(shape, DType::kF32));
-  float* dst = out.data<float>();
-  for (const Tensor& t : parts) {
-    convert_into(t, dst, bar);
-    dst += t.numel();
-  }
-  return out;
-}
+// Loads checkpoint tensors into one host tensor of `dtype`, stacked along dim 0, and hands it to
+// `place`.
+class Loader {
+ public:
+  Loader(const Checkpoint& ckpt, DType dtype, const PlaceTensor& place)
+      : ckpt_(ckpt), dtype_(dtype), place_(place), bar_("loading weights", ckpt.total_tensor_bytes()) {}
 
-Expected<Tensor> load_one(const Checkpoint& ckpt, const std::string& name, ProgressBar& bar) {
-  return load_stacked(ckpt, {name}, bar);
-}
+  Expected<Tensor> stacked(const std::vector<std::string>& names) {
+    std::vector<Tensor> parts;
+    int64_t rows = 0;
+    for (const auto& name : names) {
+      TESSERA_ASSIGN_OR_RETURN(Tensor t, ckpt_.get(name));
+      rows += t.size(0);
+      parts.push_back(std::move(t));
+    }
+    Shape shape = parts[0].shape();
+    shape[0] = rows;
+    TESSERA_ASSIGN_OR_RETURN(Tensor out, Tensor::empty(shape, dtype_));
+    char* dst = static_cast<char*>(out.data_ptr());
+    for (const Tensor& t : parts) {
+      convert_into(t, dtype_, dst, bar_);
+      dst += static_cast<size_t>(t.numel()) * dtype_size(dtype_);
+    }
+    if (!place_) return out;
+    return place_(std::move(out));
+  }
+  Expected<Tensor> one(const std::string& name) { return stacked({name}); }
+  void finish() { bar_.finish(); }
+
+ private:
+  const Checkpoint& ckpt_;
+  DType dtype_;
+  const PlaceTensor& place_;
+  ProgressBar bar_;
+};
 
 }  // namespace
 
@@ -113,41 +135,45 @@ Status validate_checkpoint(const Checkpoint& ckpt) {
   return Status::ok();
 }
 
-Expected<ModelWeights> load_weights_f32(const Checkpoint& ckpt) {
+Expected<ModelWeights> load_weights(const Checkpoint& ckpt, DType dtype, const PlaceTensor& place) {
+  if (dtype != DType::kF32 && dtype != DType::kF16 && dtype != DType::kBF16)
+    return invalid_argument("weights can be loaded as f32, f16 or bf16, not " + std::string(dtype_name(dtype)));
   TESSERA_RETURN_IF_ERROR(validate_checkpoint(ckpt));
   const ModelConfig& c = ckpt.config();
-  ProgressBar bar("loading weights", ckpt.total_tensor_bytes());
+  Loader load(ckpt, dtype, place);
   ModelWeights w;
-  TESSERA_ASSIGN_OR_RETURN(w.embed, load_one(ckpt, "model.embed_tokens.weight", bar));
+  TESSERA_ASSIGN_OR_RETURN(w.embed, load.one("model.embed_tokens.weight"));
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const std::string p = layer_prefix(i);
     LayerWeights l;
-    TESSERA_ASSIGN_OR_RETURN(l.input_norm, load_one(ckpt, p + "input_layernorm.weight", bar));
-    TESSERA_ASSIGN_OR_RETURN(l.qkv, load_stacked(ckpt, {p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight"}, bar));
+    TESSERA_ASSIGN_OR_RETURN(l.input_norm, load.one(p + "input_layernorm.weight"));
+    TESSERA_ASSIGN_OR_RETURN(l.qkv, load.stacked({p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight"}));
     if (c.qkv_bias) {
-      TESSERA_ASSIGN_OR_RETURN(l.qkv_bias, load_stacked(ckpt, {p + "self_attn.q_proj.bias", p + "self_attn.k_proj.bias", p + "self_attn.v_proj.bias"}, bar));
+      TESSERA_ASSIGN_OR_RETURN(l.qkv_bias, load.stacked({p + "self_attn.q_proj.bias", p + "self_attn.k_proj.bias", p + "self_attn.v_proj.bias"}));
     }
-    TESSERA_ASSIGN_OR_RETURN(l.o, load_one(ckpt, p + "self_attn.o_proj.weight", bar));
+    TESSERA_ASSIGN_OR_RETURN(l.o, load.one(p + "self_attn.o_proj.weight"));
     if (c.o_bias) {
-      TESSERA_ASSIGN_OR_RETURN(l.o_bias, load_one(ckpt, p + "self_attn.o_proj.bias", bar));
+      TESSERA_ASSIGN_OR_RETURN(l.o_bias, load.one(p + "self_attn.o_proj.bias"));
     }
-    TESSERA_ASSIGN_OR_RETURN(l.post_norm, load_one(ckpt, p + "post_attention_layernorm.weight", bar));
-    TESSERA_ASSIGN_OR_RETURN(l.gate_up, load_stacked(ckpt, {p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, bar));
-    TESSERA_ASSIGN_OR_RETURN(l.down, load_one(ckpt, p + "mlp.down_proj.weight", bar));
+    TESSERA_ASSIGN_OR_RETURN(l.post_norm, load.one(p + "post_attention_layernorm.weight"));
+    TESSERA_ASSIGN_OR_RETURN(l.gate_up, load.stacked({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}));
+    TESSERA_ASSIGN_OR_RETURN(l.down, load.one(p + "mlp.down_proj.weight"));
     if (c.mlp_bias) {
-      TESSERA_ASSIGN_OR_RETURN(l.gate_up_bias, load_stacked(ckpt, {p + "mlp.gate_proj.bias", p + "mlp.up_proj.bias"}, bar));
-      TESSERA_ASSIGN_OR_RETURN(l.down_bias, load_one(ckpt, p + "mlp.down_proj.bias", bar));
+      TESSERA_ASSIGN_OR_RETURN(l.gate_up_bias, load.stacked({p + "mlp.gate_proj.bias", p + "mlp.up_proj.bias"}));
+      TESSERA_ASSIGN_OR_RETURN(l.down_bias, load.one(p + "mlp.down_proj.bias"));
     }
     w.layers.push_back(std::move(l));
   }
-  TESSERA_ASSIGN_OR_RETURN(w.final_norm, load_one(ckpt, "model.norm.weight", bar));
+  TESSERA_ASSIGN_OR_RETURN(w.final_norm, load.one("model.norm.weight"));
   if (c.tie_word_embeddings) {
     w.lm_head = w.embed;
   } else {
-    TESSERA_ASSIGN_OR_RETURN(w.lm_head, load_one(ckpt, "lm_head.weight", bar));
+    TESSERA_ASSIGN_OR_RETURN(w.lm_head, load.one("lm_head.weight"));
   }
-  bar.finish();
+  load.finish();
   return w;
 }
+
+Expected<ModelWeights> load_weights_f32(const Checkpoint& ckpt) { return load_weights(ckpt, DType::kF32, nullptr); }
 
 }  // namespace tessera

@@ -1,8 +1,9 @@
 // src/model/weights.h — the tensors of a Llama-family model: their Hugging Face names and shapes
-// (derived from the config alone), validation of a checkpoint against them, and loading into fp32
-// host memory for the CPU backend with q/k/v and gate/up fused into one matrix each.
+// (derived from the config alone), validation of a checkpoint against them, and loading (fp32 on the
+// host for the CPU backend, bf16/f16 for the GPU) with q/k/v and gate/up fused into one matrix each.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,8 +40,18 @@ struct ModelWeights {
   Tensor lm_head;        // [vocab, hidden]; the same buffer as embed when tied
 };
 
-// Validates and converts every weight to contiguous fp32 on the host, in parallel, with a
-// progress bar over the bytes read.
+// Where a loaded weight goes: it gets the host tensor (contiguous, of the requested dtype, fused
+// where LayerWeights says so) and returns the tensor to keep, e.g. a device copy. Weights are
+// placed one at a time, so at most one of them is on the host at once when `place` moves them away.
+using PlaceTensor = std::function<Expected<Tensor>(Tensor host)>;
+
+// Validates the checkpoint and converts every weight to contiguous `dtype` (f32, f16 or bf16; the
+// conversion rounds to nearest even, as torch's .to() does), in parallel, with a progress bar over
+// the bytes read, and hands each to `place` (null: keep it on the host). Tied embeddings are placed
+// once and shared by embed and lm_head.
+Expected<ModelWeights> load_weights(const Checkpoint& ckpt, DType dtype, const PlaceTensor& place);
+
+// load_weights into fp32 host memory (the CPU backend).
 Expected<ModelWeights> load_weights_f32(const Checkpoint& ckpt);
 
 }  // namespace tessera

@@ -64,6 +64,37 @@ TEST(Weights, LoadsAndFusesProjections) {
   EXPECT_EQ(w->layers[1].qkv.data<float>()[32 * 32 + 5], f16_to_f32(k->data<uint16_t>()[5]));
 }
 
+// bf16 loading (the GPU path): every element is the fp32 load rounded to nearest even, and each
+// fused tensor goes through `place` once, tied embeddings included only once.
+TEST(Weights, LoadsBf16ThroughPlace) {
+  const std::string dir = fresh_dir("bf16");
+  ModelConfig c = small_config();
+  ASSERT_TRUE(make_random_model(c, dir, 2, DType::kF32, 1ull << 30, "test").is_ok());
+  auto ckpt = Checkpoint::open(dir);
+  ASSERT_TRUE(ckpt.has_value()) << ckpt.status().message();
+  auto f32 = load_weights_f32(*ckpt);
+  ASSERT_TRUE(f32.has_value());
+  int placed = 0;
+  auto bf16 = load_weights(*ckpt, DType::kBF16, [&](Tensor t) -> Expected<Tensor> {
+    ++placed;
+    EXPECT_EQ(t.dtype(), DType::kBF16);
+    return t;
+  });
+  ASSERT_TRUE(bf16.has_value()) << bf16.status().message();
+  // embed + 2 x (input norm, qkv, o, post norm, gate_up, down) + final norm; lm_head is tied.
+  EXPECT_EQ(placed, 1 + 2 * 6 + 1);
+  const Tensor& a = f32->layers[1].gate_up;
+  const Tensor& b = bf16->layers[1].gate_up;
+  ASSERT_EQ(a.shape(), b.shape());
+  for (int64_t i = 0; i < a.numel(); ++i)
+    ASSERT_EQ(b.data<uint16_t>()[i], f32_to_bf16(a.data<float>()[i])) << i;
+  // An error from `place` stops the load and comes back unchanged.
+  auto failed = load_weights(*ckpt, DType::kBF16, [](Tensor) -> Expected<Tensor> { return out_of_memory("device full"); });
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.status().message(), "device full");
+  EXPECT_FALSE(load_weights(*ckpt, DType::kI32, nullptr).has_value());
+}
+
 TEST(Weights, ShapeDisagreeingWithConfigIsNamed) {
   const std::string dir = fresh_dir("shape");
   ModelConfig c = small_config();
