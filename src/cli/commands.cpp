@@ -1,4 +1,9 @@
-// src/cli/commands.cpp — generate, logits, perplexity, make-model, info, tokenize and detokenize.
+// src/cli/commands.cpp — generate, logits, perplexity, make-model, info, tokenize and detokenize,
+// and the backend flags they share with bench (--device, --dtype, --gpu-memory-fraction,
+// --block-size). The single-sequence commands run a SequenceRunner over a ModelRunner: on the cpu
+// its cache holds exactly the tokens the command needs and prompts go in 512-token chunks, as
+// before the runner seam (so cpu output is unchanged bit for bit); on cuda the runner sizes its
+// cache from the memory fraction and its block table from the command's length.
 #include "src/cli/commands.h"
 
 #include <algorithm>
@@ -15,6 +20,7 @@
 #include "src/core/mapped_file.h"
 #include "src/core/npy.h"
 #include "src/core/progress.h"
+#include "src/model/config.h"
 #include "src/model/demo.h"
 #include "src/model/make_model.h"
 #include "src/model/sequence_runner.h"
@@ -44,22 +50,106 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// Prompt tokens per forward() on the cpu: the chunk of SequenceRunner's LlamaModel overload, which
+// the commands used before the runner seam.
+constexpr int64_t kCpuPrefillChunk = 512;
+// Prompt tokens per step on cuda: RunnerOptions' default budget.
+constexpr int64_t kCudaPrefillChunk = 8192;
+
+// "cpu", "cuda" or "cuda:N" (N up to three digits, as create_model_runner reads it).
+bool is_device_name(const std::string& d) {
+  if (d == "cpu" || d == "cuda") return true;
+  if (d.rfind("cuda:", 0) != 0 || d.size() == 5 || d.size() > 8) return false;
+  return std::all_of(d.begin() + 5, d.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+std::vector<FlagSpec> runner_flag_specs() {
+  return {{"device", true, "cpu | cuda | cuda:N (default cpu)"},
+          {"dtype", true,
+           "cuda: bf16 | f16 weights and activations (default bf16); the cpu computes in f32"},
+          {"gpu-memory-fraction", true,
+           "cuda: share of the GPU's memory for weights, activations and KV cache (default 0.9)"},
+          {"block-size", true, "tokens per KV block (default 16)"}};
+}
+
+Expected<RunnerOptions> runner_options_from_flags(const Args& args) {
+  RunnerOptions o;
+  o.device = args.get_or("device", "cpu");
+  if (!is_device_name(o.device))
+    return invalid_argument("--device must be cpu, cuda or cuda:N, got '" + o.device + "'");
+  const bool is_cpu = o.device == "cpu";
+  if (auto d = args.get("dtype")) {
+    const std::optional<DType> t = parse_dtype(*d);
+    if (is_cpu && t != DType::kF32)
+      return invalid_argument("--dtype " + *d +
+                              ": the cpu computes in f32 (bf16 and f16 are for --device cuda)");
+    if (!is_cpu && t != DType::kBF16 && t != DType::kF16)
+      return invalid_argument("--dtype must be bf16 or f16 on " + o.device + ", got '" + *d + "'");
+    if (!is_cpu) o.dtype = *t;
+  }
+  if (args.has("gpu-memory-fraction")) {
+    if (is_cpu) return invalid_argument("--gpu-memory-fraction applies to --device cuda, not cpu");
+    TESSERA_ASSIGN_OR_RETURN(o.gpu_memory_fraction,
+                             args.get_double("gpu-memory-fraction", 0.9, -1e9, 1e9));
+    if (!(o.gpu_memory_fraction > 0.0 && o.gpu_memory_fraction <= 1.0))
+      return invalid_argument("--gpu-memory-fraction must be in (0, 1], got " +
+                              *args.get("gpu-memory-fraction"));
+  }
+  TESSERA_ASSIGN_OR_RETURN(int64_t block_size, args.get_int("block-size", 16, 1, 1024));
+  o.block_size = static_cast<int32_t>(block_size);
+  return o;
+}
+
+std::string compute_dtype_name(const RunnerOptions& options) {
+  return options.device == "cpu" ? "f32" : std::string(dtype_name(options.dtype));
+}
+
+Expected<std::unique_ptr<ModelRunner>> load_runner(const std::string& model_dir,
+                                                   const RunnerOptions& options) {
+  const auto t0 = Clock::now();
+  TESSERA_ASSIGN_OR_RETURN(auto runner, create_model_runner(model_dir, options));
+  const ModelConfig& c = runner->config();
+  std::fprintf(stderr, "loaded %s (%s, %lld layers) on %s in %.2fs\n", model_dir.c_str(),
+               architecture_hf_name(c.arch), static_cast<long long>(c.num_layers),
+               runner->device_name().c_str(), seconds_since(t0));
+  return runner;
+}
+
+namespace {
+
+// The runner of a single-sequence command that needs `capacity` tokens. cpu: a cache of exactly
+// that many blocks (the memory the command used before the runner seam). cuda: the cache from the
+// memory fraction, one sequence, and a block table only as long as the command needs.
+Expected<std::unique_ptr<ModelRunner>> load_sequence_runner(const std::string& dir,
+                                                            RunnerOptions options,
+                                                            int64_t capacity) {
+  if (options.device == "cpu") {
+    options.num_blocks = (capacity + options.block_size - 1) / options.block_size;
+  } else {
+    options.num_blocks = 0;
+    options.max_model_len = capacity;
+    options.max_num_seqs = 1;
+    options.max_num_batched_tokens = std::min<int64_t>(capacity, kCudaPrefillChunk);
+  }
+  return load_runner(dir, options);
+}
+
+// The SequenceRunner over `runner`: 512-token prompt chunks on the cpu (the BLAS results depend on
+// the rows per call, so this keeps cpu logits as they were); on cuda as many as a step takes.
+Expected<SequenceRunner> sequence_over(ModelRunner& runner, const RunnerOptions& options,
+                                       int64_t capacity) {
+  return SequenceRunner::create(runner, capacity,
+                                options.device == "cpu" ? kCpuPrefillChunk : kCudaPrefillChunk);
+}
+
 const FlagSpec kModelFlag{"model", true, "checkpoint folder (default: the built-in demo model)"};
 const FlagSpec kHelpFlag{"help", false, "show this help"};
 
 Status usage(const char* cmd, const char* synopsis, const std::vector<FlagSpec>& specs) {
   std::printf("usage: tessera %s %s\n\n%s", cmd, synopsis, format_flag_help(specs).c_str());
   return Status::ok();
-}
-
-
-Expected<std::unique_ptr<LlamaModel>> load_model(const std::string& dir) {
-  auto t0 = Clock::now();
-  TESSERA_ASSIGN_OR_RETURN(auto model, LlamaModel::load(dir));
-  std::fprintf(stderr, "loaded %s (%s, %lld layers) in %.2fs\n", dir.c_str(),
-               architecture_hf_name(model->config().arch), static_cast<long long>(model->config().num_layers),
-               seconds_since(t0));
-  return model;
 }
 
 Expected<Tokenizer> load_model_tokenizer(const std::string& model_dir);  // below, with `tokenize`
@@ -111,10 +201,11 @@ Expected<std::vector<int32_t>> prompt_ids(const Args& args, const ModelConfig& c
 
 // ---- generate -------------------------------------------------------------------------------
 Status cmd_generate(const std::vector<std::string>& argv) {
-  const std::vector<FlagSpec> specs = {
+  std::vector<FlagSpec> specs = {
       kModelFlag,
       {"prompt-ids", true, "prompt token ids, e.g. 1,2,3 (default: a fixed 8-token prompt)"},
-      {"prompt", true, "prompt text, tokenized with the model's tokenizer.json; the output is then text"},
+      {"prompt", true,
+       "prompt text, tokenized with the model's tokenizer.json; the output is then text"},
       {"chat", true, "a user message, put in the model's chat template; the output is then text"},
       {"system", true, "with --chat: a system message before the user's"},
       {"n", true, "tokens to generate, also -n (default 32)"},
@@ -123,9 +214,9 @@ Status cmd_generate(const std::vector<std::string>& argv) {
       {"top-p", true, "nucleus sampling mass (default 1.0 = off)"},
       {"min-p", true, "drop tokens below min-p x the top probability (default 0 = off)"},
       {"seed", true, "sampling seed (default 0)"},
-      {"ignore-eos", false, "keep generating past end-of-sequence tokens"},
-      {"device", true, "cpu (cuda arrives with the GPU runtime)"},
-      kHelpFlag};
+      {"ignore-eos", false, "keep generating past end-of-sequence tokens"}};
+  for (FlagSpec f : runner_flag_specs()) specs.push_back(f);
+  specs.push_back(kHelpFlag);
   TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
   if (args.has("help")) return usage("generate", "[flags]", specs);
   TESSERA_ASSIGN_OR_RETURN(int64_t n, args.get_int("n", 32, 0, 1 << 20));
@@ -134,12 +225,11 @@ Status cmd_generate(const std::vector<std::string>& argv) {
   TESSERA_ASSIGN_OR_RETURN(double top_p, args.get_double("top-p", 1.0, 1e-6, 1.0));
   TESSERA_ASSIGN_OR_RETURN(double min_p, args.get_double("min-p", 0.0, 0.0, 1.0));
   TESSERA_ASSIGN_OR_RETURN(int64_t seed, args.get_int("seed", 0, 0, INT64_MAX));
-  if (args.get_or("device", "cpu") != "cpu")
-    return unimplemented("--device " + args.get_or("device", "") + ": only cpu is available in this build");
+  TESSERA_ASSIGN_OR_RETURN(RunnerOptions options, runner_options_from_flags(args));
 
   TESSERA_ASSIGN_OR_RETURN(std::string dir, resolve_model_dir(args));
-  TESSERA_ASSIGN_OR_RETURN(auto model, load_model(dir));
-  const ModelConfig& cfg = model->config();
+  // The config first (cheap): the prompt and n decide how much cache the runner gets.
+  TESSERA_ASSIGN_OR_RETURN(const ModelConfig cfg, load_model_config(dir));
   if (args.has("prompt") + args.has("chat") + args.has("prompt-ids") > 1)
     return invalid_argument("generate: give at most one of --prompt, --chat, --prompt-ids");
   if (args.has("system") && !args.has("chat")) return invalid_argument("generate: --system needs --chat");
@@ -157,26 +247,44 @@ Status cmd_generate(const std::vector<std::string>& argv) {
   if (capacity > cfg.max_position_embeddings)
     return invalid_argument("prompt (" + std::to_string(prompt.size()) + ") + n (" + std::to_string(n) +
                             ") exceeds the model's context of " + std::to_string(cfg.max_position_embeddings) + " tokens");
-  TESSERA_ASSIGN_OR_RETURN(SequenceRunner runner, SequenceRunner::create(*model, capacity));
+  TESSERA_ASSIGN_OR_RETURN(auto model_runner, load_sequence_runner(dir, options, capacity));
+  TESSERA_ASSIGN_OR_RETURN(SequenceRunner runner, sequence_over(*model_runner, options, capacity));
 
   kernels::cpu::SamplingParams sp;
   sp.temperature = static_cast<float>(temperature);
   sp.top_k = static_cast<int32_t>(top_k);
   sp.top_p = static_cast<float>(top_p);
   sp.min_p = static_cast<float>(min_p);
+  // Greedy decoding takes the runner's argmax (on the GPU only the id comes back). It is the token
+  // sample_token picks for these params: both take the first maximum of the unscaled logits, NaN
+  // never winning.
+  const bool greedy = sp.temperature <= 0.0f || sp.top_k == 1;
+  std::vector<float> logits;  // sampling: the last token's logits [vocab]
+  int32_t next = 0;           // greedy: the runner's next token
+  auto feed = [&](const std::vector<int32_t>& tokens) -> Status {
+    if (greedy) {
+      TESSERA_ASSIGN_OR_RETURN(next, runner.append_greedy(tokens));
+    } else {
+      TESSERA_ASSIGN_OR_RETURN(logits, runner.append(tokens));
+    }
+    return Status::ok();
+  };
 
   std::fprintf(stderr, "prompt (%zu tokens):", prompt.size());
   for (int32_t id : prompt) std::fprintf(stderr, " %d", id);
   std::fprintf(stderr, "\n");
   auto t0 = Clock::now();
-  TESSERA_ASSIGN_OR_RETURN(auto logits, runner.append(prompt));
+  TESSERA_RETURN_IF_ERROR(feed(prompt));
   const double prefill_s = seconds_since(t0);
   auto t1 = Clock::now();
   int64_t generated = 0;
   const char* finish = "length";
   for (; generated < n; ++generated) {
-    const int32_t tok = kernels::cpu::sample_token(logits.data(), cfg.vocab_size, sp,
-                                                   kernels::cpu::uniform_from(static_cast<uint64_t>(seed), static_cast<uint64_t>(generated)));
+    const int32_t tok = greedy ? next
+                               : kernels::cpu::sample_token(
+                                     logits.data(), cfg.vocab_size, sp,
+                                     kernels::cpu::uniform_from(static_cast<uint64_t>(seed),
+                                                                static_cast<uint64_t>(generated)));
     if (stream) {
       const std::string piece = stream->step(tok);
       std::fwrite(piece.data(), 1, piece.size(), stdout);
@@ -190,9 +298,7 @@ Status cmd_generate(const std::vector<std::string>& argv) {
       finish = "eos";
       break;
     }
-    if (generated + 1 < n) {
-      TESSERA_ASSIGN_OR_RETURN(logits, runner.append({tok}));
-    }
+    if (generated + 1 < n) TESSERA_RETURN_IF_ERROR(feed({tok}));
   }
   if (stream) {
     const std::string rest = stream->flush();
@@ -211,54 +317,64 @@ Status cmd_generate(const std::vector<std::string>& argv) {
 
 // ---- logits ---------------------------------------------------------------------------------
 Status cmd_logits(const std::vector<std::string>& argv) {
-  const std::vector<FlagSpec> specs = {kModelFlag,
-                                       {"prompt-ids", true, "token ids, e.g. 1,2,3 (required)"},
-                                       {"out", true, "output .npy file: float32 [tokens, vocab] (required)"},
-                                       {"device", true, "cpu"},
-                                       kHelpFlag};
+  std::vector<FlagSpec> specs = {
+      kModelFlag,
+      {"prompt-ids", true, "token ids, e.g. 1,2,3 (required)"},
+      {"out", true, "output .npy file: float32 [tokens, vocab] (required)"}};
+  for (FlagSpec f : runner_flag_specs()) specs.push_back(f);
+  specs.push_back(kHelpFlag);
   TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
   if (args.has("help")) return usage("logits", "--prompt-ids IDS --out F.npy [flags]", specs);
   if (!args.has("prompt-ids")) return invalid_argument("logits: --prompt-ids is required");
   if (!args.has("out")) return invalid_argument("logits: --out is required");
-  if (args.get_or("device", "cpu") != "cpu") return unimplemented("--device: only cpu is available in this build");
+  TESSERA_ASSIGN_OR_RETURN(RunnerOptions options, runner_options_from_flags(args));
   TESSERA_ASSIGN_OR_RETURN(std::string dir, resolve_model_dir(args));
-  TESSERA_ASSIGN_OR_RETURN(auto model, load_model(dir));
-  TESSERA_ASSIGN_OR_RETURN(auto ids, prompt_ids(args, model->config(), std::nullopt));
+  TESSERA_ASSIGN_OR_RETURN(const ModelConfig cfg, load_model_config(dir));
+  TESSERA_ASSIGN_OR_RETURN(auto ids, prompt_ids(args, cfg, std::nullopt));
   if (ids.empty()) return invalid_argument("--prompt-ids is empty");
-  TESSERA_ASSIGN_OR_RETURN(SequenceRunner runner, SequenceRunner::create(*model, static_cast<int64_t>(ids.size())));
+  const int64_t n = static_cast<int64_t>(ids.size());
+  if (n > cfg.max_position_embeddings)
+    return invalid_argument("--prompt-ids: " + std::to_string(n) +
+                            " tokens exceed the model's context of " +
+                            std::to_string(cfg.max_position_embeddings));
+  TESSERA_ASSIGN_OR_RETURN(auto model_runner, load_sequence_runner(dir, options, n));
+  TESSERA_ASSIGN_OR_RETURN(SequenceRunner runner, sequence_over(*model_runner, options, n));
   TESSERA_ASSIGN_OR_RETURN(auto logits, runner.append(ids, /*all_logits=*/true));
   const std::string out = *args.get("out");
-  TESSERA_RETURN_IF_ERROR(write_npy_f32(out, logits.data(), {static_cast<int64_t>(ids.size()), model->config().vocab_size}));
+  TESSERA_RETURN_IF_ERROR(write_npy_f32(out, logits.data(), {n, cfg.vocab_size}));
   std::fprintf(stderr, "wrote %s: float32 [%zu, %lld]\n", out.c_str(), ids.size(),
-               static_cast<long long>(model->config().vocab_size));
+               static_cast<long long>(cfg.vocab_size));
   return Status::ok();
 }
 
 // ---- perplexity -----------------------------------------------------------------------------
 Status cmd_perplexity(const std::vector<std::string>& argv) {
-  const std::vector<FlagSpec> specs = {kModelFlag,
-                                       {"file", true, "token ids separated by spaces, commas or newlines (required)"},
-                                       {"ctx", true, "window length in tokens (default min(1024, model context))"},
-                                       {"device", true, "cpu"},
-                                       kHelpFlag};
+  std::vector<FlagSpec> specs = {
+      kModelFlag,
+      {"file", true, "token ids separated by spaces, commas or newlines (required)"},
+      {"ctx", true, "window length in tokens (default min(1024, model context))"}};
+  for (FlagSpec f : runner_flag_specs()) specs.push_back(f);
+  specs.push_back(kHelpFlag);
   TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
   if (args.has("help")) return usage("perplexity", "--file F [flags]", specs);
   if (!args.has("file")) return invalid_argument("perplexity: --file is required");
-  if (args.get_or("device", "cpu") != "cpu") return unimplemented("--device: only cpu is available in this build");
+  TESSERA_ASSIGN_OR_RETURN(RunnerOptions options, runner_options_from_flags(args));
   const std::string file = *args.get("file");
   TESSERA_ASSIGN_OR_RETURN(std::string text, read_text_file(file));
   TESSERA_ASSIGN_OR_RETURN(auto ids, parse_id_list(text, file));
   if (ids.size() < 2) return invalid_argument(file + ": needs at least 2 token ids, found " + std::to_string(ids.size()));
   TESSERA_ASSIGN_OR_RETURN(std::string dir, resolve_model_dir(args));
-  TESSERA_ASSIGN_OR_RETURN(auto model, load_model(dir));
-  const ModelConfig& cfg = model->config();
+  TESSERA_ASSIGN_OR_RETURN(const ModelConfig cfg, load_model_config(dir));
   for (size_t i = 0; i < ids.size(); ++i)
     if (ids[i] >= cfg.vocab_size)
       return invalid_argument(file + ": token id " + std::to_string(ids[i]) + " (position " + std::to_string(i) +
                               ") is outside the vocabulary [0, " + std::to_string(cfg.vocab_size) + ")");
   TESSERA_ASSIGN_OR_RETURN(int64_t ctx, args.get_int("ctx", std::min<int64_t>(1024, cfg.max_position_embeddings), 2,
                                                      cfg.max_position_embeddings));
-  TESSERA_ASSIGN_OR_RETURN(SequenceRunner runner, SequenceRunner::create(*model, ctx));
+  // The cache holds one window; a window never needs more than the file has.
+  const int64_t capacity = std::min<int64_t>(ctx, static_cast<int64_t>(ids.size()));
+  TESSERA_ASSIGN_OR_RETURN(auto model_runner, load_sequence_runner(dir, options, capacity));
+  TESSERA_ASSIGN_OR_RETURN(SequenceRunner runner, sequence_over(*model_runner, options, capacity));
   // Non-overlapping windows: each predicts tokens 1..len-1 of itself from the ones before.
   double nll = 0.0;
   int64_t count = 0;
@@ -535,11 +651,13 @@ const std::vector<Command>& commands() {
       {"generate", "generate tokens from a prompt, streaming them as they come", cmd_generate},
       {"logits", "write the logits of a prompt to a .npy file", cmd_logits},
       {"perplexity", "perplexity of a model on a file of token ids", cmd_perplexity},
-      {"make-model", "write a checkpoint with random weights in Hugging Face layout", cmd_make_model},
+      {"make-model", "write a checkpoint with random weights in Hugging Face layout",
+       cmd_make_model},
       {"info", "describe a checkpoint: architecture, parameters, dtypes, memory", cmd_info},
       {"tokenize", "text to token ids with the model's tokenizer.json", cmd_tokenize},
       {"detokenize", "token ids to text", cmd_detokenize},
-      {"bench", "engine throughput and latency: bench --offline", cmd_bench},
+      {"bench", "prefill latency and decode speed per batch size; engine throughput with --offline",
+       cmd_bench},
 #ifdef TESSERA_WITH_SERVER
       {"serve", "OpenAI-compatible HTTP server with a web UI (streaming, metrics)", cmd_serve},
 #endif

@@ -2,9 +2,12 @@
 // one as a single line and exits non-zero (2 for usage errors, 1 otherwise).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "src/cli/args.h"
+#include "src/model/model_runner.h"
 #include "tessera/status.h"
 
 namespace tessera::cli {
@@ -17,13 +20,25 @@ struct Command {
 
 const std::vector<Command>& commands();
 
-class Args;
-
 // The folder of --model, or the built-in demo model (made on first use); notes random weights on
 // stderr. Shared by every command that loads a model.
 Expected<std::string> resolve_model_dir(const Args& args);
 
-// `tessera bench --offline` (src/cli/bench.cpp).
+// The flags that pick and shape the backend, shared by generate, logits, perplexity and bench:
+// --device cpu|cuda|cuda:N (default cpu), --dtype (cuda: bf16|f16, default bf16; the cpu computes
+// in f32 and accepts only f32, so nobody believes a cpu run was bf16), --gpu-memory-fraction (cuda
+// only, in (0, 1], default 0.9) and --block-size (tokens per KV block, default 16).
+std::vector<FlagSpec> runner_flag_specs();
+// RunnerOptions from those flags; each bad value is an error naming its flag. The caller sizes the
+// cache (num_blocks, max_model_len, ...).
+Expected<RunnerOptions> runner_options_from_flags(const Args& args);
+// "f32" on the cpu, else the GPU dtype of `options`: for messages and bench's JSON.
+std::string compute_dtype_name(const RunnerOptions& options);
+// create_model_runner, with a "loaded ... in Xs" line on stderr.
+Expected<std::unique_ptr<ModelRunner>> load_runner(const std::string& model_dir,
+                                                   const RunnerOptions& options);
+
+// `tessera bench`: latency per batch size, or --offline engine throughput (src/cli/bench.cpp).
 Status cmd_bench(const std::vector<std::string>& args);
 // `tessera serve` (src/cli/serve.cpp; built when the server library is).
 Status cmd_serve(const std::vector<std::string>& args);

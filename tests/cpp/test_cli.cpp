@@ -1,18 +1,23 @@
 // The `tessera` binary end to end: each command on a small model, and every bad-input case of the
 // [foundation] issue giving exactly one stderr line that names the file and the problem, with a
-// non-zero exit and no crash.
+// non-zero exit and no crash. The backend flags (--device, --dtype, ...) and `bench`'s latency
+// mode too; the cpu output of generate and logits is pinned to SequenceRunner over LlamaModel,
+// the path the commands took before the ModelRunner seam.
 #include <algorithm>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "kernels/cpu/sampling.h"
 #include "src/core/mapped_file.h"
 #include "src/core/npy.h"
 #include "src/model/make_model.h"
+#include "src/model/sequence_runner.h"
 
 namespace tessera {
 namespace {
@@ -131,6 +136,174 @@ TEST(Cli, LogitsPerplexityInfoAndMakeModel) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(fs::exists(made + "/model.safetensors"));
   EXPECT_TRUE(fs::exists(made + "/README.md"));
+}
+
+std::string join_ids(const std::vector<int32_t>& ids, const char* sep) {
+  std::string s;
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? sep : "") + std::to_string(ids[i]);
+  return s;
+}
+
+// generate (greedy, top-k 1 and sampled) and logits on the cpu give exactly what SequenceRunner
+// over LlamaModel gives: 512-token prompt chunks, the sampler's draws, whatever --block-size.
+TEST(Cli, CpuOutputMatchesSequenceRunnerOverLlamaModel) {
+  const std::string dir = make_model_dir("pinned");
+  auto model = LlamaModel::load(dir).value();
+  const int64_t vocab = model->config().vocab_size;
+  std::vector<int32_t> prompt;
+  for (int32_t i = 0; i < 600; ++i)
+    prompt.push_back((i * 37 + 5) % static_cast<int32_t>(vocab));  // > one chunk
+  const int64_t n = 6;
+
+  // Tokens the old generate loop picks: sample_token on the last logits, draw (seed, i).
+  auto expected_tokens = [&](const kernels::cpu::SamplingParams& sp, uint64_t seed) {
+    auto seq = SequenceRunner::create(*model, static_cast<int64_t>(prompt.size()) + n).value();
+    auto logits = seq.append(prompt).value();
+    std::vector<int32_t> out;
+    for (int64_t i = 0; i < n; ++i) {
+      out.push_back(kernels::cpu::sample_token(
+          logits.data(), vocab, sp, kernels::cpu::uniform_from(seed, static_cast<uint64_t>(i))));
+      if (i + 1 < n) logits = seq.append({out.back()}).value();
+    }
+    return join_ids(out, " ") + "\n";
+  };
+  const std::string base =
+      "generate --model " + dir + " -n 6 --ignore-eos --prompt-ids " + join_ids(prompt, ",");
+  kernels::cpu::SamplingParams greedy;
+  greedy.temperature = 0.0f;
+  CmdResult r = run(base + " --temperature 0");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, expected_tokens(greedy, 0));
+  EXPECT_EQ(run(base + " --temperature 0 --device cpu --dtype f32 --block-size 5").out, r.out);
+  EXPECT_EQ(run(base + " --temperature 0.7 --top-k 1").out, r.out);  // top-k 1 is greedy too
+  kernels::cpu::SamplingParams sampled;
+  sampled.temperature = 1.5f;
+  r = run(base + " --temperature 1.5 --seed 9");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, expected_tokens(sampled, 9));
+
+  const std::string npy = (kTmp / "pinned.npy").string();
+  r = run("logits --model " + dir + " --block-size 32 --out " + npy + " --prompt-ids " +
+          join_ids(prompt, ","));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto a = read_npy(npy).value();
+  ASSERT_EQ(a.shape, (Shape{600, vocab}));
+  auto seq = SequenceRunner::create(*model, 600).value();
+  const std::vector<float> want = seq.append(prompt, /*all_logits=*/true).value();
+  ASSERT_EQ(a.data.size(), want.size() * sizeof(float));
+  EXPECT_EQ(std::memcmp(a.data.data(), want.data(), a.data.size()), 0)
+      << "logits differ from SequenceRunner's";
+}
+
+// --device and the flags that go with it: cuda is a clear error on a build without CUDA, and
+// every bad value is rejected before a model is loaded.
+TEST(CliErrors, DeviceFlags) {
+#ifndef TESSERA_WITH_CUDA
+  for (const std::string cmd : {"generate -n 1", "logits --prompt-ids 1,2 --out /tmp/x.npy",
+                                "bench --batch 1 --input-len 4 --output-len 2"})
+    expect_one_error(run(cmd + " --device cuda"), "cuda", "no CUDA support");
+  expect_one_error(run("generate -n 1 --device cuda:1 --dtype f16"), "cuda:1", "no CUDA support");
+#endif
+  const std::string ids = (kTmp / "ppl_ids.txt").string();
+  std::ofstream(ids) << "1 2 3\n";
+  expect_one_error(run("perplexity --file " + ids + " --device gpu"), "--device",
+                   "must be cpu, cuda or cuda:N, got 'gpu'");
+  expect_one_error(run("generate --device tpu"), "--device",
+                   "must be cpu, cuda or cuda:N, got 'tpu'");
+  expect_one_error(run("generate --device cuda:x"), "--device", "got 'cuda:x'");
+  expect_one_error(run("generate --device cuda:"), "--device", "got 'cuda:'");
+  expect_one_error(run("generate --dtype bf16"), "--dtype bf16", "the cpu computes in f32");
+  expect_one_error(run("logits --prompt-ids 1 --out /tmp/x.npy --device cuda --dtype f32"),
+                   "--dtype", "bf16 or f16");
+  expect_one_error(run("generate --device cuda --dtype int8"), "--dtype", "got 'int8'");
+  expect_one_error(run("generate --gpu-memory-fraction 0.5"), "--gpu-memory-fraction",
+                   "applies to --device cuda");
+  expect_one_error(run("generate --device cuda --gpu-memory-fraction 0"), "--gpu-memory-fraction",
+                   "(0, 1]");
+  expect_one_error(run("generate --device cuda --gpu-memory-fraction 1.5"), "--gpu-memory-fraction",
+                   "(0, 1]");
+  expect_one_error(run("generate --block-size 0"), "--block-size", "must be in");
+  // f32 is what the cpu computes in: accepted.
+  CmdResult r = run("generate -n 2 --device cpu --dtype f32");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find(" on cpu in "), std::string::npos) << r.err;
+}
+
+// `tessera bench` latency mode on the cpu: bench/e2e/decode.py's JSON schema, numbers that agree.
+TEST(Cli, BenchLatencyWritesTheJsonSchema) {
+  const std::string dir = make_model_dir("bench");
+  const ModelConfig cfg = load_model_config(dir).value();
+  const std::string json = (kTmp / "bench.json").string();
+  fs::remove(json);
+  CmdResult r =
+      run("bench --model " + dir + " --batch 1,2 --input-len 8 --output-len 4 --json " + json);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("| batch | prefill ms"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("|     1 |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("|     2 |"), std::string::npos) << r.out;
+  const Json j = parse_json(read_text_file(json).value(), json).value();
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : j.items()) keys.push_back(k);
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"device", "dtype", "input_len", "model", "num_parameters",
+                                      "output_len", "results", "weights_bytes"}));
+  EXPECT_EQ(j["model"], dir);
+  EXPECT_EQ(j["device"], "cpu");
+  EXPECT_EQ(j["dtype"], "f32");
+  EXPECT_EQ(j["input_len"], 8);
+  EXPECT_EQ(j["output_len"], 4);
+  EXPECT_EQ(j["num_parameters"], cfg.num_parameters());
+  EXPECT_EQ(j["weights_bytes"], cfg.num_parameters() * 4);  // fp32 on the cpu
+  // Two sequences of 8 + 4 tokens, one 16-token block each: K and V of every layer, fp32.
+  const int64_t kv_bytes = 2 * (2 * cfg.num_layers * 16 * cfg.kv_size() * 4);
+  ASSERT_EQ(j["results"].size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const Json& row = j["results"][i];
+    const double b = static_cast<double>(i + 1);
+    EXPECT_EQ(row.size(), 7u) << row.dump();
+    EXPECT_EQ(row["batch"], i + 1);
+    EXPECT_EQ(row["kv_cache_bytes"], kv_bytes);
+    EXPECT_EQ(row["peak_memory_bytes"], cfg.num_parameters() * 4 + kv_bytes);
+    const double prefill_ms = row["prefill_ms"], step_ms = row["decode_ms_per_step"];
+    EXPECT_GT(prefill_ms, 0.0);
+    EXPECT_LT(prefill_ms, 60e3);
+    EXPECT_GT(step_ms, 0.0);
+    EXPECT_NEAR(row["prefill_tokens_per_s"].get<double>(), b * 8 / (prefill_ms / 1e3),
+                1e-6 * b * 8 / (prefill_ms / 1e3));
+    EXPECT_NEAR(row["decode_tokens_per_s"].get<double>(), b / (step_ms / 1e3),
+                1e-6 * b / (step_ms / 1e3));
+  }
+
+  // One output token: no decode step to time, so the decode numbers are null, not zero.
+  r = run("bench --model " + dir + " --batch 3 --input-len 5 --output-len 1 --warmup 0 --json " +
+          json);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json one = parse_json(read_text_file(json).value(), json).value();
+  EXPECT_TRUE(one["results"][0]["decode_ms_per_step"].is_null());
+  EXPECT_TRUE(one["results"][0]["decode_tokens_per_s"].is_null());
+  EXPECT_GT(one["results"][0]["prefill_ms"].get<double>(), 0.0);
+}
+
+TEST(CliErrors, BenchLatencyFlags) {
+  const std::string m = "bench --input-len 4 --output-len 2";
+  expect_one_error(run("bench"), "--batch", "--offline");
+  expect_one_error(run(m + " --batch 1,x"), "--batch", "got '1,x'");
+  expect_one_error(run(m + " --batch 1,,2"), "--batch", "separated by commas");
+  expect_one_error(run(m + " --batch ''"), "--batch", "separated by commas");
+  expect_one_error(run(m + " --batch 0,4"), "--batch", "must be in [1, 65536], got 0");
+  expect_one_error(run(m + " --batch -1"), "--batch", "separated by commas");
+  expect_one_error(run("bench --batch 1 --input-len 0"), "--input-len", "must be in");
+  expect_one_error(run("bench --batch 1 --output-len 0"), "--output-len", "must be in");
+  expect_one_error(run("bench --batch 1 --warmup x"), "--warmup", "must be an integer");
+  expect_one_error(run("bench --batch 1 --input-len 2000 --output-len 49"), "2049 tokens",
+                   "context of 2048");
+  expect_one_error(run(m + " --batch 1 --num-prompts 3"), "--num-prompts",
+                   "applies to bench --offline only");
+  expect_one_error(run("bench --offline --batch 3"), "--batch",
+                   "applies to bench without --offline only");
+  expect_one_error(run("bench --offline --device cpu"), "--device",
+                   "applies to bench without --offline only");
 }
 
 TEST(CliErrors, UsageErrors) {
