@@ -27,7 +27,7 @@ Expected<CpuKvCache> CpuKvCache::create(const ModelConfig& config, int32_t num_b
   return cache;
 }
 
-static cpu::RopeSpec rope_spec(const ModelConfig& c) {
+cpu::RopeSpec rope_spec(const ModelConfig& c) {
   cpu::RopeSpec s;
   s.kind = c.rope.type == RopeType::kLinear  ? cpu::RopeKind::kLinear
            : c.rope.type == RopeType::kLlama3 ? cpu::RopeKind::kLlama3
@@ -50,7 +50,7 @@ Expected<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& model_
   return std::make_unique<LlamaModel>(ckpt.config(), std::move(w));
 }
 
-Status LlamaModel::validate(const ForwardBatch& b, const CpuKvCache& cache) const {
+Status validate_forward_batch(const ForwardBatch& b, const ModelConfig& config, const kernels::PagedKvLayout& layout) {
   const size_t t = b.token_ids.size();
   const int32_t n = b.num_seqs();
   if (n <= 0) return invalid_argument("forward: empty batch");
@@ -62,10 +62,10 @@ Status LlamaModel::validate(const ForwardBatch& b, const CpuKvCache& cache) cons
   if (b.block_table.size() != static_cast<size_t>(n) * static_cast<size_t>(b.max_blocks_per_seq))
     return invalid_argument("forward: block_table is not [num_seqs, max_blocks_per_seq]");
   for (size_t i = 0; i < t; ++i) {
-    if (b.token_ids[i] < 0 || b.token_ids[i] >= config_.vocab_size)
+    if (b.token_ids[i] < 0 || b.token_ids[i] >= config.vocab_size)
       return invalid_argument("token id " + std::to_string(b.token_ids[i]) +
-                              " is outside the vocabulary [0, " + std::to_string(config_.vocab_size) + ")");
-    if (b.slot_mapping[i] >= cache.layout.num_slots())
+                              " is outside the vocabulary [0, " + std::to_string(config.vocab_size) + ")");
+    if (b.slot_mapping[i] >= layout.num_slots())
       return invalid_argument("forward: slot " + std::to_string(b.slot_mapping[i]) + " is outside the cache");
     if (b.positions[i] < 0) return invalid_argument("forward: negative position");
   }
@@ -73,12 +73,12 @@ Status LlamaModel::validate(const ForwardBatch& b, const CpuKvCache& cache) cons
     const int32_t q_len = b.cu_seqlens_q[s + 1] - b.cu_seqlens_q[s];
     const int32_t len = b.seq_lens[static_cast<size_t>(s)];
     if (q_len < 0 || len < q_len) return invalid_argument("forward: seq_lens shorter than the new tokens");
-    const int64_t blocks_needed = (len + cache.layout.block_size - 1) / cache.layout.block_size;
+    const int64_t blocks_needed = (len + layout.block_size - 1) / layout.block_size;
     if (blocks_needed > b.max_blocks_per_seq)
       return invalid_argument("forward: sequence " + std::to_string(s) + " needs more blocks than its block table has");
     for (int64_t j = 0; j < blocks_needed; ++j) {
       const int32_t blk = b.block_table[static_cast<size_t>(s * b.max_blocks_per_seq + j)];
-      if (blk < 0 || blk >= cache.layout.num_blocks)
+      if (blk < 0 || blk >= layout.num_blocks)
         return invalid_argument("forward: block " + std::to_string(blk) + " is outside the cache");
     }
   }
@@ -95,7 +95,7 @@ void LlamaModel::linear(const float* x, int64_t m, int64_t k, const float* w, co
 }
 
 Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector<float>& logits) const {
-  TESSERA_RETURN_IF_ERROR(validate(b, cache));
+  TESSERA_RETURN_IF_ERROR(validate_forward_batch(b, config_, cache.layout));
   const ModelConfig& c = config_;
   const int64_t T = static_cast<int64_t>(b.token_ids.size());
   const int64_t H = c.hidden_size, D = c.head_dim, I = c.intermediate_size, V = c.vocab_size;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernels/attention/paged_kv.h"
+#include "kernels/cpu/ops.h"
 #include "src/model/weights.h"
 
 namespace tessera {
@@ -45,6 +46,13 @@ struct ForwardBatch {
   int32_t num_seqs() const { return static_cast<int32_t>(seq_lens.size()); }
 };
 
+// Checks a batch against the config and a cache layout: ids in the vocabulary, slots and blocks in
+// range, lengths consistent. Every backend runs it before touching memory.
+Status validate_forward_batch(const ForwardBatch& batch, const ModelConfig& config, const kernels::PagedKvLayout& layout);
+
+// The RoPE of a config, in the CPU kernels' terms (rope_inv_freq, rope_cos_sin_table).
+kernels::cpu::RopeSpec rope_spec(const ModelConfig& config);
+
 class LlamaModel {
  public:
   // Opens DIR (config.json + safetensors), validates and loads the weights as fp32.
@@ -66,7 +74,6 @@ class LlamaModel {
   Status forward(const ForwardBatch& batch, CpuKvCache& cache, std::vector<float>& logits) const;
 
  private:
-  Status validate(const ForwardBatch& batch, const CpuKvCache& cache) const;
   // y[m, n] = x[m, k] · w[n, k]ᵀ (+ bias), one row at a time in batch-invariant mode.
   void linear(const float* x, int64_t m, int64_t k, const float* w, const float* bias, int64_t n, float* y) const;
 

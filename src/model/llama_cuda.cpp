@@ -1,0 +1,740 @@
+// src/model/llama_cuda.cpp — the CUDA ModelRunner (llama_cuda.h).
+//
+// Invariants:
+// - Every device pointer a kernel sees is fixed at creation (weights, cache, activations,
+//   workspaces) or a function of the step's shape alone (the batch arrays, laid out by
+//   BatchLayout), so a CUDA graph captured for a shape replays with new contents.
+// - The host never waits on the device inside a step except to copy results back at its end.
+// - One thread uses a runner at a time (the engine's loop); each call selects the device first.
+#include "src/model/llama_cuda.h"
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+
+#include "kernels/attention/decode/decode.h"
+#include "kernels/elementwise/elementwise.h"
+#include "kernels/gemm/gemm.h"
+#include "kernels/norm/rmsnorm.h"
+#include "kernels/sampling/sampling.h"
+#include "src/core/logging.h"
+#include "src/model/checkpoint.h"
+
+namespace tessera {
+namespace {
+
+namespace k = kernels;
+
+constexpr size_t kGemmWorkspace = 32ull << 20;
+constexpr int64_t kMinAttentionWorkspace = 64ll << 20;
+// Left free for what the CUDA runtime, cuBLASLt and the graphs allocate on their own.
+constexpr int64_t kRuntimeReserve = 512ll << 20;
+
+Status cuda_status(cudaError_t e, const std::string& what) {
+  if (e == cudaErrorMemoryAllocation) return out_of_memory(what + ": " + cudaGetErrorString(e));
+  return internal_error(what + ": " + cudaGetErrorString(e));
+}
+
+#define TESSERA_CUDA_TRY(expr, what)                               \
+  do {                                                             \
+    const cudaError_t tessera_cuda_err_ = (expr);                  \
+    if (tessera_cuda_err_ != cudaSuccess) return cuda_status(tessera_cuda_err_, what); \
+  } while (0)
+
+std::string gib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / static_cast<double>(1ll << 30));
+  return buf;
+}
+
+int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+// One cudaMalloc; freed with the owner.
+class DeviceMemory {
+ public:
+  DeviceMemory() = default;
+  DeviceMemory(const DeviceMemory&) = delete;
+  DeviceMemory& operator=(const DeviceMemory&) = delete;
+  ~DeviceMemory() {
+    if (p_) cudaFree(p_);
+  }
+  Status allocate(int64_t bytes, const std::string& what) {
+    TESSERA_CUDA_TRY(cudaMalloc(&p_, static_cast<size_t>(std::max<int64_t>(bytes, 256))), "allocating " + gib(bytes) + " for " + what);
+    bytes_ = bytes;
+    return Status::ok();
+  }
+  char* get() const { return static_cast<char*>(p_); }
+  int64_t bytes() const { return bytes_; }
+
+ private:
+  void* p_ = nullptr;
+  int64_t bytes_ = 0;
+};
+
+// Pinned host memory (for copies the device does asynchronously).
+class PinnedMemory {
+ public:
+  PinnedMemory() = default;
+  PinnedMemory(const PinnedMemory&) = delete;
+  PinnedMemory& operator=(const PinnedMemory&) = delete;
+  ~PinnedMemory() {
+    if (p_) cudaFreeHost(p_);
+  }
+  Status allocate(int64_t bytes, const std::string& what) {
+    TESSERA_CUDA_TRY(cudaMallocHost(&p_, static_cast<size_t>(std::max<int64_t>(bytes, 256))), "pinned host memory for " + what);
+    return Status::ok();
+  }
+  char* get() const { return static_cast<char*>(p_); }
+
+ private:
+  void* p_ = nullptr;
+};
+
+// Where the arrays of a batch of `tokens` new tokens over `seqs` sequences sit in the batch buffer
+// (the same offsets on the host staging copy and on the device). A function of the shape alone.
+struct BatchLayout {
+  int64_t ids = 0, positions = 0, slots = 0, cu_seqlens = 0, seq_lens = 0, block_table = 0;
+  int64_t scalars_end = 0;  // the 1-D arrays end here; the block table starts after
+  int64_t end = 0;
+  BatchLayout(int64_t tokens, int64_t seqs, int64_t table_width) {
+    ids = 0;
+    positions = round_up(ids + tokens * 4, 16);
+    slots = round_up(positions + tokens * 4, 16);
+    cu_seqlens = round_up(slots + tokens * 8, 16);
+    seq_lens = round_up(cu_seqlens + (seqs + 1) * 4, 16);
+    scalars_end = seq_lens + seqs * 4;
+    block_table = round_up(scalars_end, 16);
+    end = block_table + seqs * table_width * 4;
+  }
+};
+
+// What one step runs: sizes on the host, and its attention plan.
+struct StepShape {
+  int64_t tokens = 0;      // T, including padding rows of a graph bucket
+  int32_t seqs = 0;        // S, including padding
+  int32_t logit_rows = 0;  // rows of logits the step computes in its graph-able part (0 with all_logits)
+  k::PagedAttentionPlan plan;
+};
+
+class CudaModelRunner final : public ModelRunner {
+ public:
+  CudaModelRunner() = default;
+  ~CudaModelRunner() override;
+
+  Status init(const std::string& model_dir, int device, const RunnerOptions& options);
+
+  const ModelConfig& config() const override { return config_; }
+  int32_t num_blocks() const override { return layout_.num_blocks; }
+  int32_t block_size() const override { return layout_.block_size; }
+  int64_t max_tokens_per_step() const override { return max_tokens_; }
+  Status execute(const ForwardBatch& batch, std::vector<float>& logits) override;
+  Status execute_greedy(const ForwardBatch& batch, std::vector<int32_t>& tokens) override;
+  int64_t weights_bytes() const override { return weights_bytes_; }
+  int64_t kv_cache_bytes() const override { return kv_.bytes(); }
+  std::string device_name() const override { return device_name_; }
+
+ private:
+  // Runs the batch up to the device-side logits (and greedy tokens unless all_logits); the caller
+  // copies what it needs back. `host_logits` receives every token's logits when all_logits.
+  Status run(const ForwardBatch& batch, std::vector<float>* host_logits);
+  Status validate(const ForwardBatch& batch) const;
+  // Packs the batch into the host staging buffer, padded to `shape`, and copies it to the device.
+  Status upload(const ForwardBatch& batch, const StepShape& shape);
+  // Enqueues the whole step on stream_ (no host sync): embedding → layers → (last rows → logits →
+  // greedy tokens) when shape.logit_rows > 0.
+  Status enqueue(const StepShape& shape);
+  Status enqueue_lm_head(int64_t rows, const void* normed);
+  Status gemm(const void* x, const Tensor& w, const Tensor& bias, void* y, int64_t m, int64_t n, int64_t k,
+              k::FloatType out_dtype);
+  Status kernel_status(cudaError_t e, const char* what) const;
+  k::PagedAttentionPlan plan_for(int32_t seqs, int32_t max_q_len, int64_t total_q, int64_t max_seq_len) const;
+  int32_t bucket_for(int32_t seqs) const;
+
+  ModelConfig config_;
+  DType dtype_ = DType::kBF16;
+  k::FloatType ftype_ = k::FloatType::kBF16;
+  int device_ = 0;
+  std::string device_name_;
+  cudaStream_t stream_ = nullptr;
+  ModelWeights weights_;
+  int64_t weights_bytes_ = 0;
+  k::PagedKvLayout layout_;
+  int64_t max_tokens_ = 0;
+  int32_t max_seqs_ = 0;
+  int64_t max_model_len_ = 0;
+  int32_t table_width_ = 0;  // block-table columns on the device: ceil(max_model_len / block_size)
+  bool use_graphs_ = true;
+  std::vector<int32_t> buckets_;
+
+  std::unique_ptr<k::Gemm> gemm_;
+  DeviceMemory kv_;        // [layer][k|v][num_blocks, block_size, kv_heads, head_dim]
+  DeviceMemory rope_;      // cos then sin: [max_model_len, head_dim / 2] fp32 each
+  DeviceMemory act_;       // activations (see init for the carve-up)
+  DeviceMemory attn_ws_;   // paged attention split workspace
+  DeviceMemory batch_dev_;
+  PinnedMemory batch_host_;
+  PinnedMemory tokens_host_;
+  int64_t batch_bytes_ = 0;
+
+  // Activation views into act_.
+  char* x_ = nullptr;        // [T, hidden] residual stream
+  char* h_ = nullptr;        // [T, hidden] normed
+  char* proj_ = nullptr;     // [T, hidden] a sub-layer's output
+  char* qkv_ = nullptr;      // [T, q + 2 kv]
+  char* attn_ = nullptr;     // [T, q]
+  char* gate_up_ = nullptr;  // [T, 2 inter]
+  char* mlp_ = nullptr;      // [T, inter]
+  char* last_x_ = nullptr;   // [R, hidden] the gathered rows
+  char* last_p_ = nullptr;   // [R, hidden]
+  char* last_h_ = nullptr;   // [R, hidden]
+  float* logits_ = nullptr;  // [R, vocab] fp32
+  int32_t* tokens_ = nullptr;                 // [R] greedy tokens
+  k::SamplingRowParams* greedy_rows_ = nullptr;  // [R], temperature 0
+  int64_t logit_rows_cap_ = 0;  // R
+
+  std::map<int32_t, cudaGraphExec_t> graphs_;  // bucket → replayable decode step
+};
+
+CudaModelRunner::~CudaModelRunner() {
+  cudaSetDevice(device_);
+  for (auto& [bucket, exec] : graphs_) cudaGraphExecDestroy(exec);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+Status CudaModelRunner::kernel_status(cudaError_t e, const char* what) const {
+  if (e == cudaSuccess) return Status::ok();
+  if (e == cudaErrorInvalidValue) {
+    const char* why = k::paged_attention_last_error();
+    return internal_error(std::string(what) + ": invalid launch" + (why && *why ? std::string(" (") + why + ")" : ""));
+  }
+  return cuda_status(e, what);
+}
+
+Status CudaModelRunner::init(const std::string& model_dir, int device, const RunnerOptions& o) {
+  device_ = device;
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) return unimplemented("no CUDA device is visible to this process");
+  if (device >= count) return invalid_argument("cuda:" + std::to_string(device) + ": only " + std::to_string(count) + " CUDA device(s)");
+  TESSERA_CUDA_TRY(cudaSetDevice(device), "cudaSetDevice");
+  cudaDeviceProp prop{};
+  TESSERA_CUDA_TRY(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
+  device_name_ = "cuda:" + std::to_string(device) + " (" + prop.name + ")";
+  if (prop.major < 9)
+    return unimplemented(device_name_ + " is sm_" + std::to_string(prop.major) + std::to_string(prop.minor) +
+                         "; tessera's CUDA kernels are built for Hopper (sm_90a)");
+  if (o.dtype != DType::kBF16 && o.dtype != DType::kF16)
+    return invalid_argument("the GPU runs bf16 or f16, not " + std::string(dtype_name(o.dtype)));
+  if (!(o.gpu_memory_fraction > 0.0 && o.gpu_memory_fraction <= 1.0))
+    return invalid_argument("gpu memory fraction must be in (0, 1], got " + std::to_string(o.gpu_memory_fraction));
+  if (o.max_num_seqs < 1 || o.max_num_batched_tokens < 1)
+    return invalid_argument("max_num_seqs and max_num_batched_tokens must be at least 1");
+  dtype_ = o.dtype;
+  ftype_ = o.dtype == DType::kBF16 ? k::FloatType::kBF16 : k::FloatType::kF16;
+
+  TESSERA_ASSIGN_OR_RETURN(Checkpoint ckpt, Checkpoint::open(model_dir));
+  config_ = ckpt.config();
+  const ModelConfig& c = config_;
+  if (c.head_dim != 64 && c.head_dim != 128 && c.head_dim != 256)
+    return unimplemented(model_dir + ": head_dim " + std::to_string(c.head_dim) +
+                         "; the GPU attention kernels support 64, 128 and 256");
+  max_model_len_ = o.max_model_len > 0 ? o.max_model_len : c.max_position_embeddings;
+  if (max_model_len_ > c.max_position_embeddings)
+    return invalid_argument("max model length " + std::to_string(max_model_len_) + " exceeds the model's context of " +
+                            std::to_string(c.max_position_embeddings) + " tokens");
+  max_seqs_ = o.max_num_seqs;
+  max_tokens_ = std::max<int64_t>(o.max_num_batched_tokens, max_seqs_);
+  use_graphs_ = o.cuda_graphs;
+  const int64_t es = static_cast<int64_t>(dtype_size(dtype_));
+
+  // ---- memory plan: does the model fit at all? ----
+  size_t free_b = 0, total_b = 0;
+  TESSERA_CUDA_TRY(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+  const int64_t total = static_cast<int64_t>(total_b);
+  const int64_t budget = static_cast<int64_t>(static_cast<double>(total) * o.gpu_memory_fraction) -
+                         (total - static_cast<int64_t>(free_b));
+  const int64_t need_weights = c.num_parameters() * es;
+  if (need_weights + kRuntimeReserve > budget)
+    return out_of_memory(model_dir + ": the weights take " + gib(need_weights) + " in " + std::string(dtype_name(dtype_)) + ", but " +
+                         gib(std::max<int64_t>(budget, 0)) + " of " + device_name_ + "'s " + gib(total) +
+                         " are available under a memory fraction of " + std::to_string(o.gpu_memory_fraction) +
+                         " (other processes hold " + gib(total - static_cast<int64_t>(free_b)) + ")");
+
+  TESSERA_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+  std::string err;
+  gemm_ = k::Gemm::create(kGemmWorkspace, &err);
+  if (!gemm_) return internal_error(err);
+
+  // ---- weights, one tensor at a time ----
+  const Device dev = Device::cuda(device);
+  int64_t uploaded = 0;
+  TESSERA_ASSIGN_OR_RETURN(weights_, load_weights(ckpt, dtype_, [&](Tensor host) -> Expected<Tensor> {
+    TESSERA_ASSIGN_OR_RETURN(Tensor d, Tensor::empty(host.shape(), host.dtype(), dev));
+    TESSERA_CUDA_TRY(cudaMemcpy(d.data_ptr(), host.data_ptr(), host.nbytes(), cudaMemcpyHostToDevice), "uploading weights");
+    uploaded += static_cast<int64_t>(host.nbytes());
+    return d;
+  }));
+  weights_bytes_ = uploaded;
+
+  // ---- RoPE table ----
+  const int64_t half = c.head_dim / 2;
+  {
+    std::vector<float> table(static_cast<size_t>(2 * max_model_len_ * half));
+    k::cpu::rope_cos_sin_table(rope_spec(c), static_cast<int32_t>(max_model_len_), table.data(),
+                               table.data() + max_model_len_ * half);
+    TESSERA_RETURN_IF_ERROR(rope_.allocate(static_cast<int64_t>(table.size() * 4), "the RoPE table"));
+    TESSERA_CUDA_TRY(cudaMemcpy(rope_.get(), table.data(), table.size() * 4, cudaMemcpyHostToDevice), "uploading the RoPE table");
+  }
+
+  // ---- activations ----
+  const int64_t T = max_tokens_, H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const int64_t qkv_size = c.q_size() + 2 * c.kv_size();
+  logit_rows_cap_ = std::max<int64_t>(max_seqs_, 64);
+  int64_t off = 0;
+  std::vector<std::pair<char**, int64_t>> carve = {
+      {&x_, T * H * es},          {&h_, T * H * es},      {&proj_, T * H * es},
+      {&qkv_, T * qkv_size * es}, {&attn_, T * c.q_size() * es},
+      {&gate_up_, T * 2 * I * es}, {&mlp_, T * I * es},
+      {&last_x_, logit_rows_cap_ * H * es}, {&last_p_, logit_rows_cap_ * H * es}, {&last_h_, logit_rows_cap_ * H * es}};
+  std::vector<int64_t> offsets;
+  for (auto& [ptr, bytes] : carve) {
+    offsets.push_back(off);
+    off = round_up(off + bytes, 256);
+  }
+  const int64_t logits_off = off;
+  off = round_up(off + logit_rows_cap_ * V * 4, 256);
+  const int64_t tokens_off = off;
+  off = round_up(off + logit_rows_cap_ * 4, 256);
+  const int64_t rows_off = off;
+  off = round_up(off + logit_rows_cap_ * static_cast<int64_t>(sizeof(k::SamplingRowParams)), 256);
+  TESSERA_RETURN_IF_ERROR(act_.allocate(off, "activations of " + std::to_string(T) + " tokens"));
+  for (size_t i = 0; i < carve.size(); ++i) *carve[i].first = act_.get() + offsets[i];
+  logits_ = reinterpret_cast<float*>(act_.get() + logits_off);
+  tokens_ = reinterpret_cast<int32_t*>(act_.get() + tokens_off);
+  greedy_rows_ = reinterpret_cast<k::SamplingRowParams*>(act_.get() + rows_off);
+  {
+    std::vector<k::SamplingRowParams> rows(static_cast<size_t>(logit_rows_cap_));
+    for (auto& r : rows) r.temperature = 0.0f;
+    TESSERA_CUDA_TRY(cudaMemcpy(greedy_rows_, rows.data(), rows.size() * sizeof(rows[0]), cudaMemcpyHostToDevice), "sampler rows");
+  }
+
+  // ---- batch arrays ----
+  table_width_ = static_cast<int32_t>((max_model_len_ + o.block_size - 1) / o.block_size);
+  batch_bytes_ = BatchLayout(max_tokens_, max_seqs_, table_width_).end;
+  TESSERA_RETURN_IF_ERROR(batch_dev_.allocate(batch_bytes_, "the batch arrays"));
+  TESSERA_RETURN_IF_ERROR(batch_host_.allocate(batch_bytes_, "the batch arrays"));
+  TESSERA_RETURN_IF_ERROR(tokens_host_.allocate(logit_rows_cap_ * 4, "sampled tokens"));
+
+  // ---- graph buckets and the attention workspace they need ----
+  for (int32_t b : {1, 2, 4}) if (b <= max_seqs_) buckets_.push_back(b);
+  for (int32_t b = 8; b < max_seqs_ + 8; b += 8) buckets_.push_back(std::min(b, max_seqs_));
+  buckets_.erase(std::unique(buckets_.begin(), buckets_.end()), buckets_.end());
+  layout_ = {0, o.block_size, static_cast<int32_t>(c.num_kv_heads), static_cast<int32_t>(c.head_dim)};
+  int64_t ws = kMinAttentionWorkspace;
+  for (int32_t b : buckets_) ws = std::max(ws, plan_for(b, 1, b, max_model_len_).workspace_bytes);
+  TESSERA_RETURN_IF_ERROR(attn_ws_.allocate(ws, "the attention workspace"));
+
+  // ---- KV cache: what is left of the budget ----
+  TESSERA_CUDA_TRY(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+  const int64_t left = static_cast<int64_t>(static_cast<double>(total) * o.gpu_memory_fraction) -
+                       (total - static_cast<int64_t>(free_b)) - kRuntimeReserve;
+  const int64_t per_block = 2 * c.num_layers * o.block_size * c.kv_size() * es;
+  int64_t blocks = o.num_blocks > 0 ? o.num_blocks : std::max<int64_t>(left, 0) / per_block;
+  blocks = std::min<int64_t>(blocks, INT32_MAX);
+  const int64_t min_blocks = (max_model_len_ + o.block_size - 1) / o.block_size;
+  if (o.num_blocks > 0 && o.num_blocks * per_block > left)
+    return out_of_memory(std::to_string(o.num_blocks) + " KV blocks take " + gib(o.num_blocks * per_block) + "; " +
+                         gib(std::max<int64_t>(left, 0)) + " are left after the weights (" + gib(weights_bytes_) +
+                         ") and activations (" + gib(act_.bytes()) + ")");
+  if (blocks < min_blocks)
+    return out_of_memory("the KV cache would hold " + std::to_string(blocks * o.block_size) + " tokens (" +
+                         gib(std::max<int64_t>(left, 0)) + " left after the weights take " + gib(weights_bytes_) +
+                         " and activations " + gib(act_.bytes()) + "), less than one sequence of " +
+                         std::to_string(max_model_len_) +
+                         " tokens: lower the max model length or max batched tokens, or raise the memory fraction");
+  layout_.num_blocks = static_cast<int32_t>(blocks);
+  TESSERA_RETURN_IF_ERROR(kv_.allocate(blocks * per_block, "the KV cache"));
+  // Zeroed so that padding rows of a graph bucket, which read block 0, see finite numbers.
+  TESSERA_CUDA_TRY(cudaMemsetAsync(kv_.get(), 0, static_cast<size_t>(kv_.bytes()), stream_), "clearing the KV cache");
+  TESSERA_CUDA_TRY(cudaStreamSynchronize(stream_), "clearing the KV cache");
+  LOG_INFO(device_name_ << ": weights " << gib(weights_bytes_) << ", activations " << gib(act_.bytes()) << " ("
+                        << max_tokens_ << " tokens), KV cache " << gib(kv_.bytes()) << " (" << blocks << " blocks of "
+                        << o.block_size << " = " << blocks * o.block_size << " tokens)");
+  return Status::ok();
+}
+
+k::PagedAttentionPlan CudaModelRunner::plan_for(int32_t seqs, int32_t max_q_len, int64_t total_q,
+                                                int64_t max_seq_len) const {
+  k::PagedAttentionProblem pr;
+  pr.num_seqs = seqs;
+  pr.num_heads = static_cast<int32_t>(config_.num_heads);
+  pr.num_kv_heads = static_cast<int32_t>(config_.num_kv_heads);
+  pr.head_dim = static_cast<int32_t>(config_.head_dim);
+  pr.max_q_len = max_q_len;
+  pr.max_total_q = total_q;
+  pr.max_seq_len = max_seq_len;
+  k::PagedAttentionPlan plan = k::paged_attention_plan(pr);
+  // A plan whose splits need more workspace than there is gets fewer splits (1 needs none).
+  while (attn_ws_.bytes() > 0 && plan.workspace_bytes > attn_ws_.bytes() && plan.num_splits > 1) {
+    pr.num_splits = plan.num_splits / 2;
+    plan = k::paged_attention_plan(pr);
+  }
+  return plan;
+}
+
+int32_t CudaModelRunner::bucket_for(int32_t seqs) const {
+  for (int32_t b : buckets_)
+    if (b >= seqs) return b;
+  return -1;
+}
+
+Status CudaModelRunner::validate(const ForwardBatch& b) const {
+  TESSERA_RETURN_IF_ERROR(validate_forward_batch(b, config_, layout_));
+  const int64_t T = static_cast<int64_t>(b.token_ids.size());
+  if (T > max_tokens_)
+    return invalid_argument("forward: " + std::to_string(T) + " new tokens exceed the " + std::to_string(max_tokens_) +
+                            " this runner was sized for (max batched tokens)");
+  if (b.num_seqs() > max_seqs_)
+    return invalid_argument("forward: " + std::to_string(b.num_seqs()) + " sequences exceed the " +
+                            std::to_string(max_seqs_) + " this runner was sized for (max sequences)");
+  for (int32_t len : b.seq_lens) {
+    if (len > max_model_len_)
+      return invalid_argument("forward: a sequence of " + std::to_string(len) + " tokens exceeds the max model length " +
+                              std::to_string(max_model_len_));
+    if (config_.sliding_window > 0 && len > config_.sliding_window)
+      return unimplemented("forward: a sequence of " + std::to_string(len) + " tokens is longer than the model's sliding window of " +
+                           std::to_string(config_.sliding_window) + ", which the GPU attention does not implement yet");
+  }
+  for (int32_t p : b.positions)
+    if (p >= max_model_len_)
+      return invalid_argument("forward: position " + std::to_string(p) + " is past the max model length " + std::to_string(max_model_len_));
+  return Status::ok();
+}
+
+Status CudaModelRunner::upload(const ForwardBatch& b, const StepShape& shape) {
+  const BatchLayout L(shape.tokens, shape.seqs, table_width_);
+  char* h = batch_host_.get();
+  const int64_t T = static_cast<int64_t>(b.token_ids.size());
+  const int32_t S = b.num_seqs();
+  auto* ids = reinterpret_cast<int32_t*>(h + L.ids);
+  auto* pos = reinterpret_cast<int32_t*>(h + L.positions);
+  auto* slots = reinterpret_cast<int64_t*>(h + L.slots);
+  auto* cu = reinterpret_cast<int32_t*>(h + L.cu_seqlens);
+  auto* lens = reinterpret_cast<int32_t*>(h + L.seq_lens);
+  auto* table = reinterpret_cast<int32_t*>(h + L.block_table);
+  std::copy_n(b.token_ids.data(), T, ids);
+  std::copy_n(b.positions.data(), T, pos);
+  std::copy_n(b.slot_mapping.data(), T, slots);
+  std::copy_n(b.cu_seqlens_q.data(), S + 1, cu);
+  std::copy_n(b.seq_lens.data(), S, lens);
+  // Padding (graph buckets): one token per extra sequence, written nowhere, attending to block 0.
+  std::fill(ids + T, ids + shape.tokens, 0);
+  std::fill(pos + T, pos + shape.tokens, 0);
+  std::fill(slots + T, slots + shape.tokens, int64_t{-1});
+  for (int32_t s = S; s < shape.seqs; ++s) {
+    cu[s + 1] = cu[s] + 1;
+    lens[s] = 1;
+  }
+  // Only the columns some sequence uses are copied; the rest of a row is never read.
+  int32_t used = 1;
+  for (int32_t s = 0; s < S; ++s) used = std::max(used, (b.seq_lens[static_cast<size_t>(s)] + layout_.block_size - 1) / layout_.block_size);
+  used = std::min(used, b.max_blocks_per_seq);
+  for (int32_t s = 0; s < shape.seqs; ++s) {
+    int32_t* row = table + static_cast<int64_t>(s) * table_width_;
+    if (s < S) {
+      std::copy_n(b.block_table.data() + static_cast<int64_t>(s) * b.max_blocks_per_seq, used, row);
+    } else {
+      std::fill(row, row + used, 0);
+    }
+  }
+  char* d = batch_dev_.get();
+  TESSERA_CUDA_TRY(cudaMemcpyAsync(d, h, static_cast<size_t>(L.scalars_end), cudaMemcpyHostToDevice, stream_), "uploading the batch");
+  TESSERA_CUDA_TRY(cudaMemcpy2DAsync(d + L.block_table, static_cast<size_t>(table_width_) * 4, h + L.block_table,
+                                     static_cast<size_t>(table_width_) * 4, static_cast<size_t>(used) * 4,
+                                     static_cast<size_t>(shape.seqs), cudaMemcpyHostToDevice, stream_),
+                   "uploading the block table");
+  return Status::ok();
+}
+
+Status CudaModelRunner::gemm(const void* x, const Tensor& w, const Tensor& bias, void* y, int64_t m, int64_t n, int64_t kdim,
+                             k::FloatType out_dtype) {
+  k::GemmParams g;
+  g.x = x;
+  g.w = w.data_ptr();
+  g.bias = bias.defined() ? bias.data_ptr() : nullptr;
+  g.y = y;
+  g.m = m;
+  g.n = n;
+  g.k = kdim;
+  g.ldx = kdim;
+  g.ldw = kdim;
+  g.ldy = n;
+  g.dtype = ftype_;
+  g.out_dtype = out_dtype;
+  if (gemm_->run(g, stream_) != cudaSuccess) return internal_error(gemm_->last_error());
+  return Status::ok();
+}
+
+Status CudaModelRunner::enqueue_lm_head(int64_t rows, const void* normed) {
+  return gemm(normed, weights_.lm_head, Tensor(), logits_, rows, config_.vocab_size, config_.hidden_size, k::FloatType::kF32);
+}
+
+Status CudaModelRunner::enqueue(const StepShape& shape) {
+  const ModelConfig& c = config_;
+  const int64_t T = shape.tokens, H = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
+  const int64_t q_size = c.q_size(), kv_size = c.kv_size(), qkv_size = q_size + 2 * kv_size;
+  const int64_t es = static_cast<int64_t>(dtype_size(dtype_));
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const BatchLayout L(shape.tokens, shape.seqs, table_width_);
+  char* bd = batch_dev_.get();
+  const auto* ids = reinterpret_cast<const int32_t*>(bd + L.ids);
+  const auto* positions = reinterpret_cast<const int32_t*>(bd + L.positions);
+  const auto* slots = reinterpret_cast<const int64_t*>(bd + L.slots);
+  const auto* cu = reinterpret_cast<const int32_t*>(bd + L.cu_seqlens);
+  const auto* lens = reinterpret_cast<const int32_t*>(bd + L.seq_lens);
+  const auto* table = reinterpret_cast<const int32_t*>(bd + L.block_table);
+
+  k::EmbeddingParams ep;
+  ep.ids = ids;
+  ep.table = weights_.embed.data_ptr();
+  ep.out = x_;
+  ep.num_tokens = T;
+  ep.hidden = H;
+  ep.out_row_stride = H;
+  ep.dtype = ftype_;
+  TESSERA_RETURN_IF_ERROR(kernel_status(k::embedding(ep, stream_), "embedding"));
+
+  auto norm = [&](const Tensor& w, bool add, const char* what) {
+    k::RmsNormParams np;
+    np.x = add ? proj_ : x_;
+    np.residual = add ? x_ : nullptr;
+    np.y = h_;
+    np.weight = w.data_ptr();
+    np.num_tokens = T;
+    np.hidden = H;
+    np.x_row_stride = np.residual_row_stride = np.y_row_stride = H;
+    np.eps = eps;
+    np.dtype = ftype_;
+    return kernel_status(k::rms_norm(np, stream_), what);
+  };
+
+  const int64_t layer_kv = static_cast<int64_t>(layout_.num_blocks) * layout_.block_stride() * es;
+  const auto* cos = reinterpret_cast<const float*>(rope_.get());
+  const float* sin = cos + max_model_len_ * (D / 2);
+  for (size_t li = 0; li < weights_.layers.size(); ++li) {
+    const LayerWeights& W = weights_.layers[li];
+    char* k_cache = kv_.get() + static_cast<int64_t>(2 * li) * layer_kv;
+    char* v_cache = k_cache + layer_kv;
+    TESSERA_RETURN_IF_ERROR(norm(W.input_norm, li > 0, "input rms_norm"));
+    TESSERA_RETURN_IF_ERROR(gemm(h_, W.qkv, W.qkv_bias, qkv_, T, qkv_size, H, ftype_));
+
+    k::KvAppendParams ap;
+    ap.k = qkv_ + q_size * es;
+    ap.v = qkv_ + (q_size + kv_size) * es;
+    ap.k_token_stride = ap.v_token_stride = qkv_size;
+    ap.k_head_stride = ap.v_head_stride = D;
+    ap.slot_mapping = slots;
+    ap.num_tokens = T;
+    ap.k_cache = k_cache;
+    ap.v_cache = v_cache;
+    ap.layout = layout_;
+    ap.q = qkv_;
+    ap.q_out = qkv_;
+    ap.q_token_stride = ap.q_out_token_stride = qkv_size;
+    ap.q_head_stride = ap.q_out_head_stride = D;
+    ap.num_q_tokens = T;
+    ap.num_heads = static_cast<int32_t>(c.num_heads);
+    ap.rope = k::RopeLayout::kRotateHalf;
+    ap.rotary_dim = static_cast<int32_t>(D);
+    ap.cos = cos;
+    ap.sin = sin;
+    ap.max_position = static_cast<int32_t>(max_model_len_);
+    ap.k_positions = positions;
+    ap.dtype = ftype_;
+    TESSERA_RETURN_IF_ERROR(kernel_status(k::paged_kv_append(ap, stream_), "paged_kv_append"));
+
+    k::PagedAttentionParams pa;
+    pa.q = qkv_;
+    pa.q_token_stride = qkv_size;
+    pa.q_head_stride = D;
+    pa.out = attn_;
+    pa.out_token_stride = q_size;
+    pa.out_head_stride = D;
+    pa.k_cache = k_cache;
+    pa.v_cache = v_cache;
+    pa.layout = layout_;
+    pa.batch = {cu, lens, table, shape.seqs, table_width_};
+    pa.num_heads = static_cast<int32_t>(c.num_heads);
+    pa.softmax_scale = 1.0f / std::sqrt(static_cast<float>(D));
+    pa.causal = true;
+    pa.dtype = ftype_;
+    pa.workspace = shape.plan.workspace_bytes > 0 ? attn_ws_.get() : nullptr;
+    TESSERA_RETURN_IF_ERROR(kernel_status(k::paged_attention(pa, shape.plan, stream_), "paged_attention"));
+
+    TESSERA_RETURN_IF_ERROR(gemm(attn_, W.o, W.o_bias, proj_, T, H, q_size, ftype_));
+    TESSERA_RETURN_IF_ERROR(norm(W.post_norm, true, "post-attention rms_norm"));
+    TESSERA_RETURN_IF_ERROR(gemm(h_, W.gate_up, W.gate_up_bias, gate_up_, T, 2 * I, H, ftype_));
+    k::SiluMulParams sp;
+    sp.gate_up = gate_up_;
+    sp.out = mlp_;
+    sp.num_tokens = T;
+    sp.inter = I;
+    sp.in_row_stride = 2 * I;
+    sp.out_row_stride = I;
+    sp.dtype = ftype_;
+    TESSERA_RETURN_IF_ERROR(kernel_status(k::silu_mul(sp, stream_), "silu_mul"));
+    TESSERA_RETURN_IF_ERROR(gemm(mlp_, W.down, W.down_bias, proj_, T, H, I, ftype_));
+  }
+  if (shape.logit_rows == 0) return Status::ok();
+
+  // The last token of each sequence: gather the residual and the last sub-layer's output, then the
+  // final norm (with its residual add) on those rows only.
+  for (auto [src, dst] : {std::pair<char*, char*>{x_, last_x_}, std::pair<char*, char*>{proj_, last_p_}}) {
+    k::GatherRowsParams gp;
+    gp.src = src;
+    gp.src_row_stride = H;
+    gp.dst = dst;
+    gp.dst_row_stride = H;
+    gp.cu_seqlens = cu;
+    gp.num_rows = shape.logit_rows;
+    gp.width = H;
+    gp.dtype = ftype_;
+    TESSERA_RETURN_IF_ERROR(kernel_status(k::gather_rows(gp, stream_), "gather_rows"));
+  }
+  k::RmsNormParams fn;
+  fn.x = last_p_;
+  fn.residual = last_x_;
+  fn.y = last_h_;
+  fn.weight = weights_.final_norm.data_ptr();
+  fn.num_tokens = shape.logit_rows;
+  fn.hidden = H;
+  fn.x_row_stride = fn.residual_row_stride = fn.y_row_stride = H;
+  fn.eps = eps;
+  fn.dtype = ftype_;
+  TESSERA_RETURN_IF_ERROR(kernel_status(k::rms_norm(fn, stream_), "final rms_norm"));
+  TESSERA_RETURN_IF_ERROR(enqueue_lm_head(shape.logit_rows, last_h_));
+  k::SamplingBatch sb;
+  sb.logits = logits_;
+  sb.logits_row_stride = c.vocab_size;
+  sb.num_rows = shape.logit_rows;
+  sb.vocab = c.vocab_size;
+  sb.rows = greedy_rows_;
+  sb.out_tokens = tokens_;
+  return kernel_status(k::sample(sb, stream_), "greedy sampling");
+}
+
+Status CudaModelRunner::run(const ForwardBatch& b, std::vector<float>* host_logits) {
+  TESSERA_CUDA_TRY(cudaSetDevice(device_), "cudaSetDevice");
+  TESSERA_RETURN_IF_ERROR(validate(b));
+  const int32_t S = b.num_seqs();
+  const int64_t T = static_cast<int64_t>(b.token_ids.size());
+  int32_t max_q = 0;
+  int64_t max_len = 0;
+  for (int32_t s = 0; s < S; ++s) {
+    max_q = std::max(max_q, b.cu_seqlens_q[s + 1] - b.cu_seqlens_q[s]);
+    max_len = std::max<int64_t>(max_len, b.seq_lens[static_cast<size_t>(s)]);
+  }
+  if (!b.all_logits && max_q == 0) return invalid_argument("forward: a sequence with no new tokens has no last-token logits");
+
+  const bool decode = !b.all_logits && max_q == 1 && T == S;
+  const int32_t bucket = decode && use_graphs_ ? bucket_for(S) : -1;
+  StepShape shape;
+  if (bucket > 0) {
+    // Graph: the shape of the bucket, planned for any length up to the max model length.
+    shape.tokens = bucket;
+    shape.seqs = bucket;
+    shape.logit_rows = bucket;
+    shape.plan = plan_for(bucket, 1, bucket, max_model_len_);
+    TESSERA_RETURN_IF_ERROR(upload(b, shape));
+    auto it = graphs_.find(bucket);
+    if (it == graphs_.end()) {
+      // Run once eagerly (cuBLASLt picks its algorithms outside the capture), then capture.
+      TESSERA_RETURN_IF_ERROR(enqueue(shape));
+      cudaGraph_t graph = nullptr;
+      TESSERA_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "graph capture");
+      const Status st = enqueue(shape);
+      const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+      TESSERA_RETURN_IF_ERROR(st);
+      TESSERA_CUDA_TRY(end, "graph capture");
+      cudaGraphExec_t exec = nullptr;
+      const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+      cudaGraphDestroy(graph);
+      TESSERA_CUDA_TRY(inst, "cudaGraphInstantiate");
+      graphs_.emplace(bucket, exec);
+      // The eager run above already computed this step; the graph serves the next ones.
+      return Status::ok();
+    }
+    TESSERA_CUDA_TRY(cudaGraphLaunch(it->second, stream_), "cudaGraphLaunch");
+    return Status::ok();
+  }
+
+  shape.tokens = T;
+  shape.seqs = S;
+  shape.logit_rows = b.all_logits ? 0 : S;
+  shape.plan = plan_for(S, max_q, T, max_len);
+  TESSERA_RETURN_IF_ERROR(upload(b, shape));
+  TESSERA_RETURN_IF_ERROR(enqueue(shape));
+  if (!b.all_logits) return Status::ok();
+
+  // Every token's logits: the final norm over all rows, then the LM head in chunks of the logits
+  // buffer, each copied out before the next overwrites it.
+  const ModelConfig& c = config_;
+  k::RmsNormParams fn;
+  fn.x = proj_;
+  fn.residual = x_;
+  fn.y = h_;
+  fn.weight = weights_.final_norm.data_ptr();
+  fn.num_tokens = T;
+  fn.hidden = c.hidden_size;
+  fn.x_row_stride = fn.residual_row_stride = fn.y_row_stride = c.hidden_size;
+  fn.eps = static_cast<float>(c.rms_norm_eps);
+  fn.dtype = ftype_;
+  TESSERA_RETURN_IF_ERROR(kernel_status(k::rms_norm(fn, stream_), "final rms_norm"));
+  const int64_t V = c.vocab_size, es = static_cast<int64_t>(dtype_size(dtype_));
+  host_logits->resize(static_cast<size_t>(T * V));
+  for (int64_t r0 = 0; r0 < T; r0 += logit_rows_cap_) {
+    const int64_t rows = std::min(logit_rows_cap_, T - r0);
+    TESSERA_RETURN_IF_ERROR(enqueue_lm_head(rows, h_ + r0 * c.hidden_size * es));
+    TESSERA_CUDA_TRY(cudaMemcpyAsync(host_logits->data() + r0 * V, logits_, static_cast<size_t>(rows * V) * 4,
+                                     cudaMemcpyDeviceToHost, stream_),
+                     "copying logits");
+  }
+  return Status::ok();
+}
+
+Status CudaModelRunner::execute(const ForwardBatch& b, std::vector<float>& logits) {
+  TESSERA_RETURN_IF_ERROR(run(b, &logits));
+  if (!b.all_logits) {
+    const int64_t rows = b.num_seqs(), V = config_.vocab_size;
+    logits.resize(static_cast<size_t>(rows * V));
+    TESSERA_CUDA_TRY(cudaMemcpyAsync(logits.data(), logits_, static_cast<size_t>(rows * V) * 4, cudaMemcpyDeviceToHost, stream_),
+                     "copying logits");
+  }
+  TESSERA_CUDA_TRY(cudaStreamSynchronize(stream_), "forward step");
+  return Status::ok();
+}
+
+Status CudaModelRunner::execute_greedy(const ForwardBatch& b, std::vector<int32_t>& tokens) {
+  if (b.all_logits) return invalid_argument("execute_greedy: the batch asks for every token's logits");
+  TESSERA_RETURN_IF_ERROR(run(b, nullptr));
+  const int32_t S = b.num_seqs();
+  TESSERA_CUDA_TRY(cudaMemcpyAsync(tokens_host_.get(), tokens_, static_cast<size_t>(S) * 4, cudaMemcpyDeviceToHost, stream_),
+                   "copying tokens");
+  TESSERA_CUDA_TRY(cudaStreamSynchronize(stream_), "forward step");
+  const auto* t = reinterpret_cast<const int32_t*>(tokens_host_.get());
+  tokens.assign(t, t + S);
+  return Status::ok();
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<ModelRunner>> create_cuda_model_runner(const std::string& model_dir, int device_index,
+                                                                 const RunnerOptions& options) {
+  auto runner = std::make_unique<CudaModelRunner>();
+  TESSERA_RETURN_IF_ERROR(runner->init(model_dir, device_index, options));
+  return std::unique_ptr<ModelRunner>(std::move(runner));
+}
+
+}  // namespace tessera
