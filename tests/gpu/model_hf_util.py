@@ -124,17 +124,23 @@ def ids_arg(ids) -> str:
     return ",".join(str(int(i)) for i in ids)
 
 
+def device_args(device: str) -> list[str]:
+    """--device, plus on a GPU a memory share that leaves room for this (pytest) process's own
+    CUDA context and cached blocks: the runner's default takes 90% of the GPU."""
+    return ["--device", device] + (["--gpu-memory-fraction", "0.5"] if device != "cpu" else [])
+
+
 def tessera_logits(binary: Path, model_dir: Path, ids, device: str) -> np.ndarray:
     """float32 [T, vocab]: the logits of every prompt token."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "logits.npy"
-        run_tessera(binary, "logits", "--model", str(model_dir), "--device", device,
+        run_tessera(binary, "logits", "--model", str(model_dir), *device_args(device),
                     "--prompt-ids", ids_arg(ids), "--out", str(out))
         return np.load(out)
 
 
 def tessera_greedy(binary: Path, model_dir: Path, ids, n: int, device: str) -> list[int]:
-    out = run_tessera(binary, "generate", "--model", str(model_dir), "--device", device,
+    out = run_tessera(binary, "generate", "--model", str(model_dir), *device_args(device),
                       "--prompt-ids", ids_arg(ids), "-n", str(n), "--temperature", "0",
                       "--ignore-eos")
     lines = [line for line in out.splitlines() if line.strip()]
