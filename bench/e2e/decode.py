@@ -491,8 +491,8 @@ def main():
         return 0
     binary = find_binary(args.binary)
     if not binary.exists():
-        print(f"decode.py: no tessera binary at {binary} (build the cuda preset's `tessera` target, "
-              f"or give --binary / TESSERA_BIN)", file=sys.stderr)
+        print(f"decode.py: no tessera binary at {binary} (build the cuda preset's `tessera` "
+              f"target, or give --binary / TESSERA_BIN)", file=sys.stderr)
         return 2
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

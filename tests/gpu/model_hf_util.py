@@ -5,11 +5,12 @@ checkpoints (Llama, Qwen2, Mistral), HF transformers runs on them, and the `tess
 Two kinds of weights, for two questions:
   - `random_init` (the logits test): every weight random, scaled by fan-in so that each projection
     keeps its input's RMS (std 1/sqrt(fan_in); embeddings std 1, or 2/sqrt(hidden) when tied to
-    the unembedding; RMSNorm weights 1 + 0.3*randn; biases 0.2*randn). tools/make_golden.py's fixed std 0.15 suits hidden 64; at hidden 512-1024 it
-    amplifies every projection 3-5x, the residual stream explodes and bf16 rounding alone moves the
-    logits by a large fraction of their spread (measured: max error 4.3 on logits of std 3.6),
-    which would make "1.5x HF's bf16 error" a loose bound. With fan-in scaling the logits have std
-    ~2, and HF's bf16 errors are ~0.7% of that on average, ~5% at the worst of ~10^6 logits.
+    the unembedding; RMSNorm weights 1 + 0.3*randn; biases 0.2*randn). tools/make_golden.py's
+    fixed std 0.15 suits hidden 64; at hidden 512-1024 it amplifies every projection 3-5x, the
+    residual stream explodes and bf16 rounding alone moves the logits by a large fraction of their
+    spread (measured: max error 4.3 on logits of std 3.6), which would make "1.5x HF's bf16 error"
+    a loose bound. With fan-in scaling the logits have std ~2, and HF's bf16 errors are ~0.7% of
+    that on average, ~5% at the worst of ~10^6 logits.
   - `plant_copy_head` (the greedy test): a random model is not confident. Its top-2 logit gaps are
     spread down to zero, and bf16 noise (a few % of the logit spread) flips about 3% of greedy
     steps; one flip changes every later token, so HF bf16 and HF fp32 agree on only ~50% of 32-token
@@ -221,11 +222,13 @@ def plant_copy_head(model, offset: int, max_len: int, seed: int) -> dict:
 
     Layout: embedding row v = [c, z_v] / sqrt(hidden) with c = CONST_CHANNEL*sqrt(hidden) the same
     for every token and z_v random of fixed norm sqrt(hidden-1), so layer 0's RMSNorm output has
-    the same coordinate 0 for every token (the 1/sqrt(hidden) keeps tied logits of order 10). Layer 0: q/k read only that coordinate, giving one constant query
-    and key per head whose RoPE rotations score sum_j a_j cos(theta_j (t - s - offset)) (peak at
-    s = t - offset); v = P x with P [kv_heads*head_dim, hidden] orthonormal rows off coordinate 0;
-    o_proj = gamma * P^T per kv group, so the attention output is gamma * P^T P x[t-offset].
-    Unembedding rows: [0, z_v] (untied; tied models keep [c, z_v], a shift of every logit alike).
+    the same coordinate 0 for every token (the 1/sqrt(hidden) keeps tied logits of order 10).
+    Layer 0: q/k read only that coordinate, giving one constant query and key per head whose RoPE
+    rotations score sum_j a_j cos(theta_j (t - s - offset)) (peak at s = t - offset); v = P x with
+    P [kv_heads*head_dim, hidden] orthonormal rows off coordinate 0; o_proj = gamma * P^T per kv
+    group, so the attention output is gamma * P^T P x[t-offset]. Unembedding rows:
+    [0, z_v] / sqrt(hidden) (untied; tied models keep the embedding's [c, z_v] / sqrt(hidden),
+    whose c shifts every logit alike).
     """
     cfg = model.config
     d, heads, kv = cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads
@@ -401,7 +404,8 @@ class LogitsResult:
                 f"{self.hf_bf16_max:.4f} (eager {self.hf_bf16_eager_max:.4f}), ratio "
                 f"{self.tessera_max / max(self.hf_bf16_max, 1e-30):.2f}; mean|err|: tessera "
                 f"{self.tessera_mean:.5f}, HF bf16 {self.hf_bf16_mean:.5f}; logits std "
-                f"{self.logits_std:.2f}; argmax agreement with fp32 {self.tessera_argmax_agree:.3f}")
+                f"{self.logits_std:.2f}; argmax agreement with fp32 "
+                f"{self.tessera_argmax_agree:.3f}")
 
 
 def build_checkpoint(arch: str, seed: int, out_dir: Path, dtype=torch.bfloat16,
