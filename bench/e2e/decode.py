@@ -27,7 +27,7 @@ For each preset (default llama-3.2-1b and llama-3-8b; bf16 weights from `tessera
 Every preset's tessera runs come first, then HF preset by preset, one model on the GPU at a time
 (deleted and the cache emptied after each). Checkpoints go to a temporary folder (llama-3-8b is
 16 GB) removed at the end, or stay in --model-dir-root and are reused. Subprocess logs and
-tessera's own JSON land in OUT/e2e_logs. Exit status 1 when any tessera or HF run failed (the
+tessera's own JSON land in --logs (default OUT/e2e_logs). Exit status 1 when any tessera or HF run failed (the
 others are still measured and reported).
 
     python3 bench/e2e/decode.py --out gpu-out [--presets llama-3-8b] [--model-dir-root /tmp/models]
@@ -461,6 +461,8 @@ def parse_args():
     ap.add_argument("--hf-device", default="cuda", help="torch device of the HF runs")
     ap.add_argument("--skip-hf", action="store_true", help="tessera only")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per tessera subprocess")
+    ap.add_argument("--logs", help="folder for subprocess logs and tessera's JSON "
+                    "(default OUT/e2e_logs)")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--report", nargs="+", metavar="JSON", help="only redo the tables and the "
                     "plot from earlier runs' JSON (presets merged, next to the first), no GPU")
@@ -496,8 +498,8 @@ def main():
         return 2
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    logs = out_dir / "e2e_logs"
-    logs.mkdir(exist_ok=True)
+    logs = Path(args.logs) if args.logs else out_dir / "e2e_logs"
+    logs.mkdir(parents=True, exist_ok=True)
     root = Path(args.model_dir_root) if args.model_dir_root else \
         Path(tempfile.mkdtemp(prefix="tessera-e2e-"))
     presets = []
