@@ -16,4 +16,18 @@ namespace tessera::kernels {
 
 cudaError_t sample(const SamplingBatch& batch, cudaStream_t stream);
 
+// Greedy only, for many tokens per row at full bandwidth: out_tokens[r] is the lowest index of the
+// largest logit of row r (NaN never wins; a row of NaN gives 0), the same token sample() picks at
+// temperature 0 with no penalties, from many CTAs per row instead of one (kernels/sampling/argmax.cu).
+// scratch: [num_rows] 64-bit words, overwritten. Graph-capturable (a memset and two kernels).
+struct GreedyParams {
+  const float* logits = nullptr;  // [num_rows, logits_row_stride] fp32
+  int64_t logits_row_stride = 0;
+  int64_t num_rows = 0;           // at most 65535
+  int64_t vocab = 0;
+  unsigned long long* scratch = nullptr;
+  int32_t* out_tokens = nullptr;  // [num_rows]
+};
+cudaError_t greedy_argmax(const GreedyParams& params, cudaStream_t stream);
+
 }  // namespace tessera::kernels

@@ -192,7 +192,7 @@ class CudaModelRunner final : public ModelRunner {
   char* last_h_ = nullptr;   // [R, hidden]
   float* logits_ = nullptr;  // [R, vocab] fp32
   int32_t* tokens_ = nullptr;                 // [R] greedy tokens
-  k::SamplingRowParams* greedy_rows_ = nullptr;  // [R], temperature 0
+  unsigned long long* argmax_scratch_ = nullptr;  // [R]
   int64_t logit_rows_cap_ = 0;  // R
 
   std::map<int32_t, cudaGraphExec_t> graphs_;  // bucket → replayable decode step
@@ -307,18 +307,13 @@ Status CudaModelRunner::init(const std::string& model_dir, int device, const Run
   off = round_up(off + logit_rows_cap_ * V * 4, 256);
   const int64_t tokens_off = off;
   off = round_up(off + logit_rows_cap_ * 4, 256);
-  const int64_t rows_off = off;
-  off = round_up(off + logit_rows_cap_ * static_cast<int64_t>(sizeof(k::SamplingRowParams)), 256);
+  const int64_t scratch_off = off;
+  off = round_up(off + logit_rows_cap_ * 8, 256);
   TESSERA_RETURN_IF_ERROR(act_.allocate(off, "activations of " + std::to_string(T) + " tokens"));
   for (size_t i = 0; i < carve.size(); ++i) *carve[i].first = act_.get() + offsets[i];
   logits_ = reinterpret_cast<float*>(act_.get() + logits_off);
   tokens_ = reinterpret_cast<int32_t*>(act_.get() + tokens_off);
-  greedy_rows_ = reinterpret_cast<k::SamplingRowParams*>(act_.get() + rows_off);
-  {
-    std::vector<k::SamplingRowParams> rows(static_cast<size_t>(logit_rows_cap_));
-    for (auto& r : rows) r.temperature = 0.0f;
-    TESSERA_CUDA_TRY(cudaMemcpy(greedy_rows_, rows.data(), rows.size() * sizeof(rows[0]), cudaMemcpyHostToDevice), "sampler rows");
-  }
+  argmax_scratch_ = reinterpret_cast<unsigned long long*>(act_.get() + scratch_off);
 
   // ---- batch arrays ----
   table_width_ = static_cast<int32_t>((max_model_len_ + o.block_size - 1) / o.block_size);
@@ -615,14 +610,14 @@ Status CudaModelRunner::enqueue(const StepShape& shape) {
   fn.dtype = ftype_;
   TESSERA_RETURN_IF_ERROR(kernel_status(k::rms_norm(fn, stream_), "final rms_norm"));
   TESSERA_RETURN_IF_ERROR(enqueue_lm_head(shape.logit_rows, last_h_));
-  k::SamplingBatch sb;
-  sb.logits = logits_;
-  sb.logits_row_stride = c.vocab_size;
-  sb.num_rows = shape.logit_rows;
-  sb.vocab = c.vocab_size;
-  sb.rows = greedy_rows_;
-  sb.out_tokens = tokens_;
-  return kernel_status(k::sample(sb, stream_), "greedy sampling");
+  k::GreedyParams gp;
+  gp.logits = logits_;
+  gp.logits_row_stride = c.vocab_size;
+  gp.num_rows = shape.logit_rows;
+  gp.vocab = c.vocab_size;
+  gp.scratch = argmax_scratch_;
+  gp.out_tokens = tokens_;
+  return kernel_status(k::greedy_argmax(gp, stream_), "greedy argmax");
 }
 
 Status CudaModelRunner::run(const ForwardBatch& b, std::vector<float>* host_logits) {

@@ -14,7 +14,7 @@
 //               proj = down(silu(gate) · up)                   gate/up one GEMM, SiLU·mul one kernel
 //   rows = the last token of each sequence (or every token)    gathered before the final norm
 //   logits = rms_norm(x += proj)[rows] · lm_headᵀ              fp32 out of the GEMM
-//   greedy = argmax(logits)                                    the device sampler, temperature 0
+//   greedy = argmax(logits)                                    many CTAs per row (kernels/sampling)
 //
 // Memory plan: the weights are uploaded first; then activation buffers for
 // RunnerOptions::max_num_batched_tokens tokens, the workspaces and the KV cache, which takes what is

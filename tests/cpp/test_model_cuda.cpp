@@ -18,6 +18,7 @@
 #include "kernels/cpu/sampling.h"
 #include "kernels/elementwise/elementwise.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/sampling/sampling.h"
 #include "src/model/make_model.h"
 #include "src/model/model_runner.h"
 #include "src/model/sequence_runner.h"
@@ -222,6 +223,45 @@ TEST(Gemm, RejectsWhatItCannotRun) {
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, Elementwise, ::testing::Values(FloatType::kBF16, FloatType::kF16),
                          [](const auto& info) { return info.param == FloatType::kBF16 ? "bf16" : "f16"; });
+
+// The many-CTA greedy argmax against the CPU twin's argmax: random rows of several vocabulary sizes,
+// a tie (the lower index wins), -0 against +0 at the top, NaN entries, a row of NaN, a row of -inf.
+TEST(GreedyArgmax, MatchesCpuArgmax) {
+  SKIP_WITHOUT_GPU();
+  for (int64_t vocab : {1, 7, 4097, 128256}) {
+    const int64_t rows = 7;
+    std::vector<float> logits = randn(static_cast<size_t>(rows * vocab), 5 + static_cast<uint64_t>(vocab), 4.f, FloatType::kBF16);
+    auto row = [&](int64_t r) { return logits.data() + r * vocab; };
+    if (vocab > 3) {
+      row(1)[vocab - 1] = row(1)[1] = 100.f;  // tie
+      row(2)[0] = -0.f;                       // -0 then +0 at the top
+      row(2)[2] = 0.f;
+      for (int64_t i = 3; i < vocab; ++i) row(2)[i] = -1.f;
+      row(2)[1] = -1.f;
+      row(3)[vocab / 2] = NAN;  // NaN never wins
+      row(3)[0] = 1e30f;
+    }
+    for (int64_t i = 0; i < vocab; ++i) row(4)[i] = NAN;
+    for (int64_t i = 0; i < vocab; ++i) row(5)[i] = -INFINITY;
+    float* dl = nullptr;
+    unsigned long long* scratch = nullptr;
+    int32_t* out = nullptr;
+    ASSERT_EQ(cudaMalloc(reinterpret_cast<void**>(&dl), logits.size() * 4), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(reinterpret_cast<void**>(&scratch), rows * 8), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(reinterpret_cast<void**>(&out), rows * 4), cudaSuccess);
+    ASSERT_EQ(cudaMemset(out, 0xff, rows * 4), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(dl, logits.data(), logits.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
+    kernels::GreedyParams gp{dl, vocab, rows, vocab, scratch, out};
+    ASSERT_EQ(kernels::greedy_argmax(gp, nullptr), cudaSuccess);
+    std::vector<int32_t> got(static_cast<size_t>(rows));
+    ASSERT_EQ(cudaMemcpy(got.data(), out, rows * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+    for (int64_t r = 0; r < rows; ++r)
+      EXPECT_EQ(got[static_cast<size_t>(r)], kernels::cpu::argmax(row(r), vocab)) << "vocab " << vocab << " row " << r;
+    cudaFree(dl);
+    cudaFree(scratch);
+    cudaFree(out);
+  }
+}
 
 // A random Llama checkpoint the GPU kernels can run (head_dim 64, GQA 4:2), written once.
 std::string gpu_model_dir() {
