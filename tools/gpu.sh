@@ -14,6 +14,7 @@
 #   tools/gpu.sh --bench-only        build + the benchmarks only (with --quick: their quick subsets)
 #   tools/gpu.sh --bench             also benchmark in a --quick run
 #   tools/gpu.sh --pytest-args "-k varlen -x"   extra arguments for pytest tests/gpu
+#   tools/gpu.sh --benches decode,e2e  which benchmarks run (default attention,decode,e2e)
 #   tools/gpu.sh --golden            also regenerate tests/data/golden with HF transformers (torch there)
 #   tools/gpu.sh --bench-cpu         also time `tessera generate` on the llama-3.2-1b preset on the CPU
 #
@@ -21,13 +22,13 @@
 # holds: summary.txt (machine, every step's result, test and benchmark summaries), logs.tgz (every
 # log: configure, build, ctest, pytest, sanitizer, benchmark), attention_bench.json,
 # attention_bench.md (the docs/benchmarks.md tables), attention_fwd.png, attention_fwd_bwd.png,
-# decode_bench.json, decode_bench.md, decode_bandwidth.png (the PNGs when matplotlib is there) and
-# golden.tgz (--golden). Environment: PYTHON (default python3).
+# decode_bench.json, decode_bench.md, decode_bandwidth.png, e2e_decode.json, e2e_decode.md,
+# e2e_decode.png (the PNGs when matplotlib is there) and golden.tgz (--golden). Environment: PYTHON (default python3).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 OUT="${OUT:-$PWD/gpu-out}"
 PYTHON="${PYTHON:-python3}"
-quick=0 golden=0 bench_cpu=0 tests=1 bench=default pytest_args=""
+quick=0 golden=0 bench_cpu=0 tests=1 bench=default pytest_args="" benches="attention,decode,e2e"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -38,6 +39,8 @@ while [ $# -gt 0 ]; do
     --bench) bench=1 ;;
     --pytest-args) shift; pytest_args="${1:-}" ;;
     --pytest-args=*) pytest_args="${1#--pytest-args=}" ;;
+    --benches) shift; benches="${1:-}" ;;
+    --benches=*) benches="${1#--benches=}" ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | grep '^#'; exit 0 ;;
     *) echo "gpu.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -78,16 +81,18 @@ cmake --preset cuda -DTESSERA_PYTHON=ON -DPython_EXECUTABLE="$(command -v "$PYTH
   > "$LOGS/configure.log" 2>&1 || { tail -30 "$LOGS/configure.log" | tee -a "$OUT/summary.txt"; exit 1; }
 # A quick run builds only what it runs: the CUDA kernel tests and the Python extension.
 build_targets=()
-if [ "$quick" = 1 ]; then build_targets=(--target cuda_kernel_tests tessera_python_ext); fi
+if [ "$quick" = 1 ]; then build_targets=(--target cuda_kernel_tests cuda_model_tests tessera_python_ext tessera); fi
 cmake --build build/cuda -j "$(nproc)" "${build_targets[@]}" > "$LOGS/build.log" 2>&1 \
   || { grep -E "error" "$LOGS/build.log" | head -40 | tee -a "$OUT/summary.txt"; exit 1; }
 export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
 
 if [ "$tests" = 1 ]; then
   if [ "$quick" = 1 ]; then
-    step "cuda kernel tests"
+    step "cuda kernel and model tests"
     ./build/cuda/tests/cpp/cuda_kernel_tests > "$LOGS/cuda_tests.log" 2>&1 || status=1
     tail -5 "$LOGS/cuda_tests.log" | tee -a "$OUT/summary.txt"
+    ./build/cuda/tests/cpp/cuda_model_tests > "$LOGS/cuda_model_tests.log" 2>&1 || status=1
+    tail -5 "$LOGS/cuda_model_tests.log" | tee -a "$OUT/summary.txt"
   else
     # The python_* entries (the server through the openai client, the browser UI) need openai,
     # selenium and chromium, which only the CPU machines have (tools/setup.sh): not run here.
@@ -100,7 +105,7 @@ if [ "$tests" = 1 ]; then
   # shellcheck disable=SC2086 # pytest_args is a list of words on purpose
   "$PYTHON" -m pytest tests/gpu -q -rfEs -p no:cacheprovider -s --durations=15 \
     $quick_flag $pytest_args > "$LOGS/pytest_gpu.log" 2>&1 || status=1
-  grep -E "^\[memory\]|^(FAILED|ERROR) |passed|failed|error" "$LOGS/pytest_gpu.log" | tail -40 \
+  grep -E "^\[memory\]|^\[model-hf\]|^(FAILED|ERROR) |passed|failed|error" "$LOGS/pytest_gpu.log" | tail -60 \
     | tee -a "$OUT/summary.txt"
   # The Python package's plumbing only: the rest of tests/python (the server through the openai
   # client, the browser UI) runs on the CPU machines, where tools/setup.sh installs openai, selenium
@@ -111,12 +116,17 @@ if [ "$tests" = 1 ]; then
   tail -3 "$LOGS/pytest_python.log" | tee -a "$OUT/summary.txt"
 
   if [ "$quick" = 0 ]; then
-    step "compute-sanitizer memcheck + racecheck (CUDA kernel tests; attention, decode via Python)"
+    step "compute-sanitizer memcheck + racecheck (CUDA kernel and model tests; attention, decode via Python)"
     for tool in memcheck racecheck; do
       compute-sanitizer --tool "$tool" --error-exitcode 1 ./build/cuda/tests/cpp/cuda_kernel_tests \
         > "$LOGS/sanitizer_${tool}_cpp.log" 2>&1 && note "$tool (C++ kernel tests): clean" \
         || { note "$tool (C++ kernel tests): FAILED (logs/sanitizer_${tool}_cpp.log)"
              tail -5 "$LOGS/sanitizer_${tool}_cpp.log" | tee -a "$OUT/summary.txt"; status=1; }
+      # The GPU runtime end to end (elementwise kernels, cuBLASLt, graphs) on a small model.
+      compute-sanitizer --tool "$tool" --error-exitcode 1 ./build/cuda/tests/cpp/cuda_model_tests \
+        > "$LOGS/sanitizer_${tool}_model.log" 2>&1 && note "$tool (C++ model tests): clean" \
+        || { note "$tool (C++ model tests): FAILED (logs/sanitizer_${tool}_model.log)"
+             tail -5 "$LOGS/sanitizer_${tool}_model.log" | tee -a "$OUT/summary.txt"; status=1; }
       # Only tessera's kernels are instrumented (torch's own are not ours to check).
       compute-sanitizer --tool "$tool" --error-exitcode 1 --target-processes all \
         --kernel-name kns=attention_ "$PYTHON" tests/gpu/sanitize_attention.py \
@@ -133,7 +143,9 @@ if [ "$tests" = 1 ]; then
   fi
 fi
 
-if [ "$bench" = 1 ]; then
+want_bench() { [ "$bench" = 1 ] && [[ ",$benches," == *",$1,"* ]]; }
+
+if want_bench attention; then
   step "attention benchmark $quick_flag"
   # shellcheck disable=SC2086 # empty or one word
   "$PYTHON" bench/kernels/attention.py --out "$OUT" $quick_flag \
@@ -144,7 +156,9 @@ if [ "$bench" = 1 ]; then
     "$PYTHON" bench/kernels/attention_report.py "$OUT/attention_bench.json" \
       > "$OUT/attention_bench.md" 2> "$LOGS/attention_report.log" || status=1
   fi
+fi
 
+if want_bench decode; then
   step "decode benchmark $quick_flag"
   # Writes decode_bench.json, decode_bench.md and decode_bandwidth.png into $OUT itself.
   # shellcheck disable=SC2086 # empty or one word
@@ -152,6 +166,15 @@ if [ "$bench" = 1 ]; then
     > "$LOGS/bench_decode.log" 2>&1 || status=1
   grep -vE "^wrote|^no plot" "$LOGS/bench_decode.log" | tee -a "$OUT/summary.txt" > /dev/null
   grep -E "^wrote|^no plot|Error" "$LOGS/bench_decode.log" | tee -a "$OUT/summary.txt"
+fi
+
+if want_bench e2e; then
+  step "e2e decode benchmark (tessera vs HF transformers) $quick_flag"
+  # Writes e2e_decode.json, e2e_decode.md and e2e_decode.png into $OUT; subprocess logs into logs.tgz.
+  # shellcheck disable=SC2086 # empty or one word
+  "$PYTHON" bench/e2e/decode.py --out "$OUT" --logs "$LOGS/e2e" --binary ./build/cuda/tessera $quick_flag \
+    > "$LOGS/bench_e2e_decode.log" 2>&1 || status=1
+  grep -E "^\| |^wrote|^no plot|^e2e decode|failed" "$LOGS/bench_e2e_decode.log" | tee -a "$OUT/summary.txt"
 fi
 
 if [ "$golden" = 1 ]; then
