@@ -40,11 +40,14 @@ TEST(DecodePlan, SingleLongSequenceSplitsToFillTheMachine) {
   EXPECT_EQ(plan.workspace_bytes, (rows * 128 * 4 + 255) / 256 * 256 + (rows * 8 + 255) / 256 * 256);
 }
 
-TEST(DecodePlan, ShortSequencesAreNotCutBelowFourTiles) {
-  // 300 keys are 5 tiles of 64: one range (a split reads at least 4 tiles).
-  const PagedAttentionPlan plan = paged_attention_plan(problem(1, 300));
-  EXPECT_EQ(plan.num_splits, 1);
-  EXPECT_EQ(paged_attention_plan(problem(1, 4096)).num_splits, 16);  // 64 tiles / 4
+TEST(DecodePlan, ShortSequencesAreNotCutBelowTwoTiles) {
+  // 100 keys are 2 tiles of 64: one range (a split reads at least 2 tiles). 300 keys, 5 tiles: two
+  // splits of 3 tiles and a combine pass are no faster than one range. 512 keys: 4 splits of 2.
+  EXPECT_EQ(paged_attention_plan(problem(1, 100)).num_splits, 1);
+  EXPECT_EQ(paged_attention_plan(problem(1, 300)).num_splits, 1);
+  EXPECT_EQ(paged_attention_plan(problem(1, 512)).num_splits, 4);
+  // 64 tiles over 8 KV heads: 32 splits of 2 tiles are 256 CTAs, one wave of the 264 slots.
+  EXPECT_EQ(paged_attention_plan(problem(1, 4096)).num_splits, 32);
   EXPECT_EQ(paged_attention_plan(problem(1, 1)).num_splits, 1);
   EXPECT_EQ(paged_attention_plan(problem(3, 0)).num_splits, 1);
 }
