@@ -1,6 +1,6 @@
 // dev/model/runner_timing.cpp — a quick decode/prefill timer over the CUDA ModelRunner, for the
 // development loop (dev/model/gpu_iter.sh builds it by hand); `tessera bench` is the real tool.
-//   runner_timing DIR [batch=1] [input_len=512] [steps=64] [graphs=1]
+//   runner_timing DIR [batch=1] [input_len=512] [steps=64] [graphs=1] [varlen_prefill=1]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   o.max_num_seqs = B;
   o.max_num_batched_tokens = std::max(8192, B * L);
   o.cuda_graphs = argc > 5 ? std::atoi(argv[5]) != 0 : true;
+  o.varlen_prefill = argc > 6 ? std::atoi(argv[6]) != 0 : true;
   auto r = create_model_runner(argv[1], o);
   if (!r) { std::fprintf(stderr, "%s\n", r.status().message().c_str()); return 1; }
   ModelRunner& m = **r;

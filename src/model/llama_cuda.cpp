@@ -16,6 +16,7 @@
 #include <map>
 
 #include "kernels/attention/decode/decode.h"
+#include "kernels/attention/params.h"
 #include "kernels/elementwise/elementwise.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/norm/rmsnorm.h"
@@ -117,6 +118,10 @@ struct StepShape {
   int32_t seqs = 0;        // S, including padding
   int32_t logit_rows = 0;  // rows of logits the step computes in its graph-able part (0 with all_logits)
   k::PagedAttentionPlan plan;
+  // Every sequence is a fresh prompt (nothing cached before this step): attention runs through the
+  // varlen prefill kernel over this step's contiguous q/k/v instead of the paged kernel.
+  bool fresh_prefill = false;
+  int32_t max_q_len = 0;
 };
 
 class CudaModelRunner final : public ModelRunner {
@@ -167,6 +172,7 @@ class CudaModelRunner final : public ModelRunner {
   int64_t max_model_len_ = 0;
   int32_t table_width_ = 0;  // block-table columns on the device: ceil(max_model_len / block_size)
   bool use_graphs_ = true;
+  bool varlen_prefill_ = true;
   std::vector<int32_t> buckets_;
 
   std::unique_ptr<k::Gemm> gemm_;
@@ -193,6 +199,7 @@ class CudaModelRunner final : public ModelRunner {
   float* logits_ = nullptr;  // [R, vocab] fp32
   int32_t* tokens_ = nullptr;                 // [R] greedy tokens
   unsigned long long* argmax_scratch_ = nullptr;  // [R]
+  float* lse_ = nullptr;     // [num_heads, T] fp32: the varlen prefill kernel's log-sum-exp (unused)
   int64_t logit_rows_cap_ = 0;  // R
 
   std::map<int32_t, cudaGraphExec_t> graphs_;  // bucket → replayable decode step
@@ -207,7 +214,8 @@ CudaModelRunner::~CudaModelRunner() {
 Status CudaModelRunner::kernel_status(cudaError_t e, const char* what) const {
   if (e == cudaSuccess) return Status::ok();
   if (e == cudaErrorInvalidValue) {
-    const char* why = k::paged_attention_last_error();
+    // The attention launchers keep a reason for their last rejection (per thread).
+    const char* why = std::strcmp(what, "prefill attention") == 0 ? k::attention_last_error() : k::paged_attention_last_error();
     return internal_error(std::string(what) + ": invalid launch" + (why && *why ? std::string(" (") + why + ")" : ""));
   }
   return cuda_status(e, what);
@@ -247,6 +255,7 @@ Status CudaModelRunner::init(const std::string& model_dir, int device, const Run
   max_seqs_ = o.max_num_seqs;
   max_tokens_ = std::max<int64_t>(o.max_num_batched_tokens, max_seqs_);
   use_graphs_ = o.cuda_graphs;
+  varlen_prefill_ = o.varlen_prefill;
   const int64_t es = static_cast<int64_t>(dtype_size(dtype_));
 
   // ---- memory plan: does the model fit at all? ----
@@ -309,11 +318,14 @@ Status CudaModelRunner::init(const std::string& model_dir, int device, const Run
   off = round_up(off + logit_rows_cap_ * 4, 256);
   const int64_t scratch_off = off;
   off = round_up(off + logit_rows_cap_ * 8, 256);
+  const int64_t lse_off = off;
+  off = round_up(off + T * c.num_heads * 4, 256);
   TESSERA_RETURN_IF_ERROR(act_.allocate(off, "activations of " + std::to_string(T) + " tokens"));
   for (size_t i = 0; i < carve.size(); ++i) *carve[i].first = act_.get() + offsets[i];
   logits_ = reinterpret_cast<float*>(act_.get() + logits_off);
   tokens_ = reinterpret_cast<int32_t*>(act_.get() + tokens_off);
   argmax_scratch_ = reinterpret_cast<unsigned long long*>(act_.get() + scratch_off);
+  lse_ = reinterpret_cast<float*>(act_.get() + lse_off);
 
   // ---- batch arrays ----
   table_width_ = static_cast<int32_t>((max_model_len_ + o.block_size - 1) / o.block_size);
@@ -548,25 +560,55 @@ Status CudaModelRunner::enqueue(const StepShape& shape) {
     ap.max_position = static_cast<int32_t>(max_model_len_);
     ap.k_positions = positions;
     ap.dtype = ftype_;
+    if (shape.fresh_prefill) {
+      // The rotated keys also overwrite this step's k in qkv, so q, k and v sit side by side in
+      // each token's row: the varlen prefill kernel reads them there.
+      ap.k_out = qkv_ + q_size * es;
+      ap.k_out_token_stride = qkv_size;
+      ap.k_out_head_stride = D;
+    }
     TESSERA_RETURN_IF_ERROR(kernel_status(k::paged_kv_append(ap, stream_), "paged_kv_append"));
 
-    k::PagedAttentionParams pa;
-    pa.q = qkv_;
-    pa.q_token_stride = qkv_size;
-    pa.q_head_stride = D;
-    pa.out = attn_;
-    pa.out_token_stride = q_size;
-    pa.out_head_stride = D;
-    pa.k_cache = k_cache;
-    pa.v_cache = v_cache;
-    pa.layout = layout_;
-    pa.batch = {cu, lens, table, shape.seqs, table_width_};
-    pa.num_heads = static_cast<int32_t>(c.num_heads);
-    pa.softmax_scale = 1.0f / std::sqrt(static_cast<float>(D));
-    pa.causal = true;
-    pa.dtype = ftype_;
-    pa.workspace = shape.plan.workspace_bytes > 0 ? attn_ws_.get() : nullptr;
-    TESSERA_RETURN_IF_ERROR(kernel_status(k::paged_attention(pa, shape.plan, stream_), "paged_attention"));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+    if (shape.fresh_prefill) {
+      k::AttentionFwdParams fa;
+      fa.shape.batch = shape.seqs;
+      fa.shape.num_heads = static_cast<int32_t>(c.num_heads);
+      fa.shape.num_kv_heads = static_cast<int32_t>(c.num_kv_heads);
+      fa.shape.head_dim = static_cast<int32_t>(D);
+      fa.shape.seqlen_q = fa.shape.seqlen_k = shape.max_q_len;
+      fa.shape.cu_seqlens_q = fa.shape.cu_seqlens_k = cu;
+      fa.shape.total_q = T;
+      fa.shape.softmax_scale = scale;
+      fa.shape.is_causal = true;
+      fa.shape.dtype = ftype_;
+      fa.q = qkv_;
+      fa.k = qkv_ + q_size * es;
+      fa.v = qkv_ + (q_size + kv_size) * es;
+      fa.o = attn_;
+      fa.lse = lse_;
+      fa.q_strides = fa.k_strides = fa.v_strides = {0, qkv_size, D};
+      fa.o_strides = {0, q_size, D};
+      TESSERA_RETURN_IF_ERROR(kernel_status(k::attention_fwd(fa, stream_), "prefill attention"));
+    } else {
+      k::PagedAttentionParams pa;
+      pa.q = qkv_;
+      pa.q_token_stride = qkv_size;
+      pa.q_head_stride = D;
+      pa.out = attn_;
+      pa.out_token_stride = q_size;
+      pa.out_head_stride = D;
+      pa.k_cache = k_cache;
+      pa.v_cache = v_cache;
+      pa.layout = layout_;
+      pa.batch = {cu, lens, table, shape.seqs, table_width_};
+      pa.num_heads = static_cast<int32_t>(c.num_heads);
+      pa.softmax_scale = scale;
+      pa.causal = true;
+      pa.dtype = ftype_;
+      pa.workspace = shape.plan.workspace_bytes > 0 ? attn_ws_.get() : nullptr;
+      TESSERA_RETURN_IF_ERROR(kernel_status(k::paged_attention(pa, shape.plan, stream_), "paged_attention"));
+    }
 
     TESSERA_RETURN_IF_ERROR(gemm(attn_, W.o, W.o_bias, proj_, T, H, q_size, ftype_));
     TESSERA_RETURN_IF_ERROR(norm(W.post_norm, true, "post-attention rms_norm"));
@@ -669,6 +711,10 @@ Status CudaModelRunner::run(const ForwardBatch& b, std::vector<float>* host_logi
   shape.seqs = S;
   shape.logit_rows = b.all_logits ? 0 : S;
   shape.plan = plan_for(S, max_q, T, max_len);
+  shape.max_q_len = max_q;
+  shape.fresh_prefill = varlen_prefill_ && max_q > 1;
+  for (int32_t s = 0; s < S && shape.fresh_prefill; ++s)
+    shape.fresh_prefill = b.seq_lens[static_cast<size_t>(s)] == b.cu_seqlens_q[s + 1] - b.cu_seqlens_q[s];
   TESSERA_RETURN_IF_ERROR(upload(b, shape));
   TESSERA_RETURN_IF_ERROR(enqueue(shape));
   if (!b.all_logits) return Status::ok();

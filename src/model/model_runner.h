@@ -74,6 +74,8 @@ struct RunnerOptions {
   int32_t max_num_seqs = 256;         // sequences per step at most (decode graphs are captured up to it)
   int64_t max_num_batched_tokens = 8192;  // new tokens per step at most
   bool cuda_graphs = true;            // capture decode steps as CUDA graphs
+  bool varlen_prefill = true;         // cuda: steps of fresh prompts through the varlen prefill
+                                      // attention kernel (else the paged kernel, as other steps)
   bool batch_invariant = false;       // cpu: LlamaModel::set_batch_invariant
 };
 

@@ -16,6 +16,7 @@
 
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/sampling.h"
+#include "kernels/attention/decode/decode.h"
 #include "kernels/elementwise/elementwise.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/sampling/sampling.h"
@@ -263,6 +264,92 @@ TEST(GreedyArgmax, MatchesCpuArgmax) {
   }
 }
 
+// paged_kv_append's k_out: the rotated keys of every token, padding slots included, equal to what
+// the cache receives when the slot is real; and the same in place (k_out == k).
+TEST(KvAppend, KOutHoldsTheRotatedKeys) {
+  SKIP_WITHOUT_GPU();
+  const FloatType t = FloatType::kBF16;
+  const int32_t T = 37, Hkv = 2, D = 64, stride = 3 * Hkv * D, max_pos = 512;
+  const kernels::PagedKvLayout layout{8, 16, Hkv, D};
+  auto rows = randn(static_cast<size_t>(T * stride), 21, 1.f, t);
+  std::vector<int32_t> pos(T);
+  std::vector<int64_t> slots_pad(T), slots_all(T);
+  for (int32_t i = 0; i < T; ++i) {
+    pos[static_cast<size_t>(i)] = (i * 53 + 7) % max_pos;
+    slots_all[static_cast<size_t>(i)] = (i * 29) % (8 * 16);  // distinct: 29 is coprime with 128
+    slots_pad[static_cast<size_t>(i)] = i % 5 == 0 ? -1 : slots_all[static_cast<size_t>(i)];
+  }
+  kernels::cpu::RopeSpec spec;
+  spec.rotary_dim = D;
+  std::vector<float> cos(static_cast<size_t>(max_pos * D / 2)), sin(cos.size());
+  kernels::cpu::rope_cos_sin_table(spec, max_pos, cos.data(), sin.data());
+  float *dcos = nullptr, *dsin = nullptr;
+  int32_t* dpos = nullptr;
+  int64_t *dpad = nullptr, *dall = nullptr;
+  ASSERT_EQ(cudaMalloc(reinterpret_cast<void**>(&dcos), cos.size() * 4), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(reinterpret_cast<void**>(&dsin), sin.size() * 4), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(reinterpret_cast<void**>(&dpos), pos.size() * 4), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(reinterpret_cast<void**>(&dpad), slots_pad.size() * 8), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(reinterpret_cast<void**>(&dall), slots_all.size() * 8), cudaSuccess);
+  cudaMemcpy(dcos, cos.data(), cos.size() * 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(dsin, sin.data(), sin.size() * 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(dpos, pos.data(), pos.size() * 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(dpad, slots_pad.data(), slots_pad.size() * 8, cudaMemcpyHostToDevice);
+  cudaMemcpy(dall, slots_all.data(), slots_all.size() * 8, cudaMemcpyHostToDevice);
+  const size_t cache_n = static_cast<size_t>(layout.num_slots() * Hkv * D);
+  Dev16 src(rows.size()), inplace(rows.size()), kout(static_cast<size_t>(T * Hkv * D));
+  Dev16 kc1(cache_n), vc1(cache_n), kc2(cache_n), vc2(cache_n), kc3(cache_n), vc3(cache_n);
+  src.set(rows, t);
+  inplace.set(rows, t);
+  auto params = [&](void* qkv, const int64_t* slots, void* kc, void* vc) {
+    kernels::KvAppendParams p;
+    p.k = static_cast<char*>(qkv);
+    p.v = static_cast<char*>(qkv) + Hkv * D * 2;
+    p.k_token_stride = p.v_token_stride = stride;
+    p.k_head_stride = p.v_head_stride = D;
+    p.slot_mapping = slots;
+    p.num_tokens = T;
+    p.k_cache = kc;
+    p.v_cache = vc;
+    p.layout = layout;
+    p.rope = kernels::RopeLayout::kRotateHalf;
+    p.cos = dcos;
+    p.sin = dsin;
+    p.max_position = max_pos;
+    p.k_positions = dpos;
+    p.dtype = t;
+    return p;
+  };
+  auto a = params(src.p, dpad, kc1.p, vc1.p);  // padding slots, separate k_out
+  a.k_out = kout.p;
+  a.k_out_token_stride = Hkv * D;
+  a.k_out_head_stride = D;
+  ASSERT_EQ(kernels::paged_kv_append(a, nullptr), cudaSuccess) << kernels::paged_attention_last_error();
+  auto b = params(src.p, dall, kc2.p, vc2.p);  // every slot real, no k_out
+  ASSERT_EQ(kernels::paged_kv_append(b, nullptr), cudaSuccess);
+  auto c = params(inplace.p, dpad, kc3.p, vc3.p);  // in place
+  c.k_out = inplace.p;
+  c.k_out_token_stride = stride;
+  c.k_out_head_stride = D;
+  ASSERT_EQ(kernels::paged_kv_append(c, nullptr), cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const auto out = kout.get(t), cache = kc2.get(t), in_place = inplace.get(t), cache_pad = kc1.get(t), cache_ip = kc3.get(t);
+  for (int32_t i = 0; i < T; ++i) {
+    for (int32_t e = 0; e < Hkv * D; ++e) {
+      const float want = cache[static_cast<size_t>(slots_all[static_cast<size_t>(i)] * Hkv * D + e)];
+      ASSERT_EQ(out[static_cast<size_t>(i * Hkv * D + e)], want) << "token " << i << " element " << e;
+      ASSERT_EQ(in_place[static_cast<size_t>(i * stride + e)], want) << "in place, token " << i;
+      if (slots_pad[static_cast<size_t>(i)] >= 0) {
+        ASSERT_EQ(cache_pad[static_cast<size_t>(slots_pad[static_cast<size_t>(i)] * Hkv * D + e)], want);
+        ASSERT_EQ(cache_ip[static_cast<size_t>(slots_pad[static_cast<size_t>(i)] * Hkv * D + e)], want);
+      }
+    }
+  }
+  for (void* ptr : {static_cast<void*>(dcos), static_cast<void*>(dsin), static_cast<void*>(dpos), static_cast<void*>(dpad),
+                    static_cast<void*>(dall)})
+    cudaFree(ptr);
+}
+
 // A random Llama checkpoint the GPU kernels can run (head_dim 64, GQA 4:2), written once.
 std::string gpu_model_dir() {
   static const std::string dir = [] {
@@ -331,6 +418,56 @@ TEST(CudaRunner, LogitsTrackTheCpuModel) {
     diff.resize(sa->size());
     EXPECT_LT(max_abs(diff), 0.03f * max_abs(*sa)) << "decode step " << step;
   }
+}
+
+// A batch of fresh prompts (lengths 1, 16, 17, 100, 300) through the varlen prefill kernel against
+// the same batch through the paged kernel, then a decode step over the caches each path wrote.
+TEST(CudaRunner, VarlenPrefillMatchesPagedPrefill) {
+  SKIP_WITHOUT_GPU();
+  RunnerOptions ov = cuda_options(false), op = cuda_options(false);
+  op.varlen_prefill = false;
+  auto varlen = create_model_runner(gpu_model_dir(), ov);
+  auto paged = create_model_runner(gpu_model_dir(), op);
+  ASSERT_TRUE(varlen.has_value() && paged.has_value());
+  const std::vector<int32_t> lens = {1, 16, 17, 100, 300};
+  const int32_t bs = 16, width = 32;
+  ForwardBatch b;
+  b.max_blocks_per_seq = width;
+  b.cu_seqlens_q.push_back(0);
+  for (size_t s = 0; s < lens.size(); ++s) {
+    for (int32_t p = 0; p < lens[s]; ++p) {
+      b.token_ids.push_back(static_cast<int32_t>((s * 71 + static_cast<size_t>(p) * 13) % 1000));
+      b.positions.push_back(p);
+      b.slot_mapping.push_back(static_cast<int64_t>(s) * width * bs + p);
+    }
+    b.cu_seqlens_q.push_back(static_cast<int32_t>(b.token_ids.size()));
+    b.seq_lens.push_back(lens[s]);
+    for (int32_t j = 0; j < width; ++j) b.block_table.push_back(static_cast<int32_t>(s) * width + j);
+  }
+  b.all_logits = true;
+  std::vector<float> lv, lp;
+  ASSERT_TRUE((*varlen)->execute(b, lv).is_ok());
+  ASSERT_TRUE((*paged)->execute(b, lp).is_ok());
+  ASSERT_EQ(lv.size(), lp.size());
+  std::vector<float> diff(lv.size());
+  for (size_t i = 0; i < lv.size(); ++i) diff[i] = lv[i] - lp[i];
+  EXPECT_LT(max_abs(diff), 0.02f * max_abs(lp)) << "prefill logits";
+  ForwardBatch d;
+  d.max_blocks_per_seq = width;
+  d.cu_seqlens_q.push_back(0);
+  for (size_t s = 0; s < lens.size(); ++s) {
+    d.token_ids.push_back(5);
+    d.positions.push_back(lens[s]);
+    d.slot_mapping.push_back(static_cast<int64_t>(s) * width * bs + lens[s]);
+    d.cu_seqlens_q.push_back(static_cast<int32_t>(s + 1));
+    d.seq_lens.push_back(lens[s] + 1);
+    for (int32_t j = 0; j < width; ++j) d.block_table.push_back(static_cast<int32_t>(s) * width + j);
+  }
+  ASSERT_TRUE((*varlen)->execute(d, lv).is_ok());
+  ASSERT_TRUE((*paged)->execute(d, lp).is_ok());
+  diff.resize(lv.size());
+  for (size_t i = 0; i < lv.size(); ++i) diff[i] = lv[i] - lp[i];
+  EXPECT_LT(max_abs(diff), 0.02f * max_abs(lp)) << "decode after prefill";
 }
 
 // Decode steps of a batch of 5 sequences of different lengths, replayed from a CUDA graph (bucket

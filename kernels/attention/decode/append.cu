@@ -128,6 +128,24 @@ __global__ void __launch_bounds__(kAppendThreads) paged_kv_append_kernel(const K
       }
     }
   }
+  if (p.k_out != nullptr && t < p.num_tokens) {
+    const float* cos_row = nullptr;
+    const float* sin_row = nullptr;
+    if (rope) {
+      const int pos = clamp_position(p.k_positions, t, p.max_position);
+      cos_row = p.cos + static_cast<int64_t>(pos) * half_rot;
+      sin_row = p.sin + static_cast<int64_t>(pos) * half_rot;
+    }
+    const T* k = static_cast<const T*>(p.k) + t * p.k_token_stride;
+    T* ko = static_cast<T*>(p.k_out) + t * p.k_out_token_stride;
+    // In place (k_out == k) is safe: the loop above read k through the same thread's chunks, and
+    // a thread reads exactly the chunks it writes (rotate-half pairs included).
+    const int items = p.layout.num_kv_heads * chunks;
+    for (int i = threadIdx.x; i < items; i += kAppendThreads) {
+      const int h = i / chunks, c = i % chunks;
+      rope_chunk<T>(k + h * p.k_head_stride, ko + h * p.k_out_head_stride, c, p.rope, p.rotary_dim, cos_row, sin_row);
+    }
+  }
   if (p.q != nullptr && t < p.num_q_tokens) {
     const float* cos_row = nullptr;
     const float* sin_row = nullptr;
@@ -187,10 +205,11 @@ cudaError_t paged_kv_append(const KvAppendParams& in, cudaStream_t stream) {
                      p.num_q_tokens, p.num_tokens);
   }
   for (const int64_t s : {p.k_token_stride, p.k_head_stride, p.v_token_stride, p.v_head_stride, p.q_token_stride,
-                          p.q_head_stride, p.q_out_token_stride, p.q_out_head_stride})
+                          p.q_head_stride, p.q_out_token_stride, p.q_out_head_stride, p.k_out_token_stride,
+                          p.k_out_head_stride})
     if (s % 8 != 0) return invalid("paged_kv_append: strides must be multiples of 8 elements (16 bytes), got %lld", s);
   for (const void* ptr : {p.k, p.v, static_cast<const void*>(p.k_cache), static_cast<const void*>(p.v_cache), p.q,
-                          static_cast<const void*>(p.q_out)})
+                          static_cast<const void*>(p.q_out), static_cast<const void*>(p.k_out)})
     if (!aligned16(ptr)) return invalid("paged_kv_append: tensors must be 16-byte aligned");
   const int64_t grid = p.num_tokens > p.num_q_tokens ? p.num_tokens : p.num_q_tokens;
   if (grid == 0) return cudaSuccess;

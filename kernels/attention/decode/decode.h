@@ -62,6 +62,10 @@ struct KvAppendParams {
   int64_t q_out_token_stride = 0, q_out_head_stride = 0;
   int64_t num_q_tokens = 0;
   int32_t num_heads = 0;
+  // Optional: the rotated keys of every token (padding included) also go to k_out (it may be k
+  // itself), for a prefill kernel that reads this step's keys contiguously. Null skips it.
+  void* k_out = nullptr;
+  int64_t k_out_token_stride = 0, k_out_head_stride = 0;
 
   // RoPE. kNone ignores the rest.
   RopeLayout rope = RopeLayout::kNone;
