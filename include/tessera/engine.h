@@ -133,7 +133,10 @@ struct EngineOptions {
   int64_t max_num_batched_tokens = 2048;   // token budget of one step
   int64_t max_model_len = 0;               // 0: the model's max_position_embeddings
   bool enable_prefix_caching = true;
-  bool batch_invariant = false;            // bit-identical logits whatever the batch (slower)
+  bool batch_invariant = false;            // bit-identical logits whatever the batch (slower; cpu only)
+  std::string device = "cpu";              // "cpu", "cuda" or "cuda:N": where the model runs (bf16 on a GPU)
+  double gpu_memory_fraction = 0.90;       // cuda with num_blocks 0: the KV cache takes what the weights
+                                           // and activations leave of this share of the GPU's memory
   std::optional<uint64_t> seed;            // source of seeds for unseeded requests; unset: random
 };
 

@@ -86,6 +86,8 @@ std::vector<FlagSpec> offline_specs() {
           {"temperature", true, "sampling temperature, 0 = greedy (default 1.0)"},
           {"seed", true, "seed of the random prompts and of sampling (default 0)"},
           {"json", true, "write the results to this file"},
+          engine_device_flag_specs()[0],
+          engine_device_flag_specs()[1],
           {"help", false, "show this help"}};
 }
 
@@ -148,6 +150,7 @@ Status bench_offline(const std::vector<std::string>& argv) {
   opt.block_size = static_cast<int32_t>(block_size);
   opt.kv_cache_bytes = kv_mb << 20;
   opt.enable_prefix_caching = !args.has("no-prefix-caching");
+  TESSERA_RETURN_IF_ERROR(engine_device_from_flags(args, opt));
   const auto t_load = Clock::now();
   TESSERA_ASSIGN_OR_RETURN(auto engine, Engine::create(dir, opt));
   const EngineInfo& info = engine->info();

@@ -102,6 +102,25 @@ Expected<RunnerOptions> runner_options_from_flags(const Args& args) {
   return o;
 }
 
+std::vector<FlagSpec> engine_device_flag_specs() {
+  return {{"device", true, "cpu | cuda | cuda:N: where the model runs (default cpu; bf16 on a GPU)"},
+          {"gpu-memory-fraction", true,
+           "cuda: share of the GPU's memory for weights, activations and KV cache (default 0.9)"}};
+}
+
+Status engine_device_from_flags(const Args& args, EngineOptions& options) {
+  options.device = args.get_or("device", "cpu");
+  if (!is_device_name(options.device))
+    return invalid_argument("--device must be cpu, cuda or cuda:N, got '" + options.device + "'");
+  if (args.has("gpu-memory-fraction")) {
+    if (options.device == "cpu") return invalid_argument("--gpu-memory-fraction applies to --device cuda, not cpu");
+    TESSERA_ASSIGN_OR_RETURN(options.gpu_memory_fraction, args.get_double("gpu-memory-fraction", 0.9, -1e9, 1e9));
+    if (!(options.gpu_memory_fraction > 0.0 && options.gpu_memory_fraction <= 1.0))
+      return invalid_argument("--gpu-memory-fraction must be in (0, 1], got " + *args.get("gpu-memory-fraction"));
+  }
+  return Status::ok();
+}
+
 std::string compute_dtype_name(const RunnerOptions& options) {
   return options.device == "cpu" ? "f32" : std::string(dtype_name(options.dtype));
 }

@@ -8,6 +8,7 @@
 
 #include "src/cli/args.h"
 #include "src/model/model_runner.h"
+#include "tessera/engine.h"
 #include "tessera/status.h"
 
 namespace tessera::cli {
@@ -32,6 +33,10 @@ std::vector<FlagSpec> runner_flag_specs();
 // RunnerOptions from those flags; each bad value is an error naming its flag. The caller sizes the
 // cache (num_blocks, max_model_len, ...).
 Expected<RunnerOptions> runner_options_from_flags(const Args& args);
+// The engine's --device and --gpu-memory-fraction (serve, bench --offline): the flags' specs, and
+// their values into `options` (each bad value an error naming its flag).
+std::vector<FlagSpec> engine_device_flag_specs();
+Status engine_device_from_flags(const Args& args, EngineOptions& options);
 // "f32" on the cpu, else the GPU dtype of `options`: for messages and bench's JSON.
 std::string compute_dtype_name(const RunnerOptions& options);
 // create_model_runner, with a "loaded ... in Xs" line on stderr.

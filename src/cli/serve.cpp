@@ -76,6 +76,8 @@ Status cmd_serve(const std::vector<std::string>& argv) {
       {"no-prefix-caching", false, "turn the prefix cache off"},
       {"batch-invariant", false, "bit-identical logits whatever else runs (slower)"},
       {"seed", true, "source of seeds for requests without one (default: random)"},
+      engine_device_flag_specs()[0],
+      engine_device_flag_specs()[1],
       {"help", false, "show this help"}};
   TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
   if (args.has("help")) {
@@ -120,6 +122,7 @@ Status cmd_serve(const std::vector<std::string>& argv) {
   e.block_size = static_cast<int32_t>(block);
   e.enable_prefix_caching = !args.has("no-prefix-caching");
   e.batch_invariant = args.has("batch-invariant");
+  TESSERA_RETURN_IF_ERROR(engine_device_from_flags(args, e));
   if (args.has("seed")) {
     TESSERA_ASSIGN_OR_RETURN(int64_t seed, args.get_int("seed", 0, 0, INT64_MAX));
     e.seed = static_cast<uint64_t>(seed);

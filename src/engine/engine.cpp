@@ -199,24 +199,25 @@ Expected<std::unique_ptr<Engine>> Engine::create(std::unique_ptr<ModelRunner> ru
 
 Expected<std::unique_ptr<Engine>> Engine::create(const std::string& model_dir, const EngineOptions& options) {
   TESSERA_RETURN_IF_ERROR(engine::EngineCore::validate_options(options));
-  TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> loaded, LlamaModel::load(model_dir));
-  loaded->set_batch_invariant(options.batch_invariant);
-  std::shared_ptr<const LlamaModel> model(std::move(loaded));
   std::shared_ptr<const Tokenizer> tokenizer;
   if (std::filesystem::exists(std::filesystem::path(model_dir) / "tokenizer.json")) {
     TESSERA_ASSIGN_OR_RETURN(Tokenizer tok, Tokenizer::load(model_dir));
     tokenizer = std::make_shared<const Tokenizer>(std::move(tok));
   }
-  int64_t num_blocks = options.num_blocks;
-  if (num_blocks <= 0) num_blocks = engine::kv_blocks_for_bytes(model->config(), options.block_size, options.kv_cache_bytes);
-  if (num_blocks < 1 || num_blocks > INT32_MAX) {
-    std::ostringstream s;
-    s << "kv_cache_bytes: " << options.kv_cache_bytes << " bytes give " << num_blocks << " KV blocks of "
-      << options.block_size << " tokens (need 1 to 2^31-1)";
-    return invalid_argument(s.str());
-  }
-  TESSERA_ASSIGN_OR_RETURN(auto runner, engine::CpuModelRunner::create(model, static_cast<int32_t>(num_blocks),
-                                                                       options.block_size));
+  RunnerOptions ro;
+  ro.device = options.device;
+  ro.block_size = options.block_size;
+  ro.num_blocks = options.num_blocks;
+  ro.kv_cache_bytes = options.kv_cache_bytes;
+  ro.gpu_memory_fraction = options.gpu_memory_fraction;
+  ro.max_model_len = options.max_model_len;
+  ro.max_num_seqs = options.max_num_seqs;
+  ro.max_num_batched_tokens = options.max_num_batched_tokens;
+  ro.batch_invariant = options.batch_invariant;
+  if (options.device != "cpu" && options.batch_invariant)
+    return invalid_argument("batch_invariant: a mode of the cpu backend (its GEMMs run one row at a time); not on " +
+                            options.device);
+  TESSERA_ASSIGN_OR_RETURN(auto runner, create_model_runner(model_dir, ro));
   return create(std::move(runner), std::move(tokenizer), options);
 }
 

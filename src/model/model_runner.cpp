@@ -72,8 +72,8 @@ Expected<std::unique_ptr<ModelRunner>> create_model_runner(const std::string& mo
     int64_t num_blocks = options.num_blocks;
     if (num_blocks <= 0) num_blocks = kv_blocks_for_bytes(model->config(), options.block_size, options.kv_cache_bytes);
     if (num_blocks < 1 || num_blocks > INT32_MAX)
-      return invalid_argument("KV cache of " + std::to_string(options.kv_cache_bytes) + " bytes holds " +
-                              std::to_string(num_blocks) + " blocks of " + std::to_string(options.block_size) +
+      return invalid_argument("kv_cache_bytes: " + std::to_string(options.kv_cache_bytes) + " bytes give " +
+                              std::to_string(num_blocks) + " KV blocks of " + std::to_string(options.block_size) +
                               " tokens (need 1 to 2^31-1)");
     TESSERA_ASSIGN_OR_RETURN(auto runner, CpuModelRunner::create(std::move(model), static_cast<int32_t>(num_blocks),
                                                                  options.block_size));

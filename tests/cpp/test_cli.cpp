@@ -302,8 +302,9 @@ TEST(CliErrors, BenchLatencyFlags) {
                    "applies to bench --offline only");
   expect_one_error(run("bench --offline --batch 3"), "--batch",
                    "applies to bench without --offline only");
-  expect_one_error(run("bench --offline --device cpu"), "--device",
-                   "applies to bench without --offline only");
+  // The engine's device flags are checked before anything loads.
+  expect_one_error(run("bench --offline --device gpu"), "--device", "cpu, cuda or cuda:N");
+  expect_one_error(run("bench --offline --gpu-memory-fraction 0.5"), "--gpu-memory-fraction", "not cpu");
 }
 
 TEST(CliErrors, UsageErrors) {

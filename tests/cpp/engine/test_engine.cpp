@@ -193,6 +193,17 @@ TEST(Engine, CreateRejectsBadOptions) {
   EXPECT_NE(e.status().message().find("kv_cache_bytes"), std::string::npos);
   e = Engine::create("/nonexistent/model", {});
   EXPECT_FALSE(e.has_value());
+  // The device is checked before any weight loads; batch-invariant mode belongs to the cpu.
+  opt = {};
+  opt.device = "tpu";
+  e = Engine::create(tiny_model_dir(), opt);
+  ASSERT_FALSE(e.has_value());
+  EXPECT_NE(e.status().message().find("expected cpu, cuda or cuda:N"), std::string::npos) << e.status().message();
+  opt.device = "cuda";
+  opt.batch_invariant = true;
+  e = Engine::create(tiny_model_dir(), opt);
+  ASSERT_FALSE(e.has_value());
+  EXPECT_NE(e.status().message().find("batch_invariant"), std::string::npos) << e.status().message();
 }
 
 TEST(Engine, ShutdownCancelsWhatIsInFlight) {
