@@ -6,21 +6,13 @@
 
 #include <algorithm>
 
+#include "kernels/common/float_convert.cuh"
 #include "kernels/elementwise/elementwise.h"
 
 namespace tessera::kernels {
 namespace {
 
 constexpr int kThreads = 256;
-
-template <typename T> __device__ __forceinline__ float to_f32(T v);
-template <> __device__ __forceinline__ float to_f32(float v) { return v; }
-template <> __device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
-template <> __device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <typename T> __device__ __forceinline__ T from_f32(float v);
-template <> __device__ __forceinline__ float from_f32(float v) { return v; }
-template <> __device__ __forceinline__ __half from_f32(float v) { return __float2half_rn(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_f32(float v) { return __float2bfloat16_rn(v); }
 
 size_t size_of(FloatType t) { return t == FloatType::kF32 ? 4 : 2; }
 

@@ -5,19 +5,11 @@
 
 #include <cstdint>
 
+#include "kernels/common/float_convert.cuh"
 #include "kernels/norm/rmsnorm.h"
 
 namespace tessera::kernels {
 namespace {
-
-template <typename T> __device__ __forceinline__ float to_f32(T v);
-template <> __device__ __forceinline__ float to_f32(float v) { return v; }
-template <> __device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
-template <> __device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <typename T> __device__ __forceinline__ T from_f32(float v);
-template <> __device__ __forceinline__ float from_f32(float v) { return v; }
-template <> __device__ __forceinline__ __half from_f32(float v) { return __float2half_rn(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_f32(float v) { return __float2bfloat16_rn(v); }
 
 constexpr int kThreads = 256;
 constexpr int kMaxPerThread = 32;  // hidden <= 8192 stays in registers; larger rows re-read

@@ -106,15 +106,15 @@ __global__ void __launch_bounds__(kAppendThreads) paged_kv_append_kernel(const K
   const int64_t token_stride = static_cast<int64_t>(p.layout.num_kv_heads) * d;
   const int64_t num_slots = static_cast<int64_t>(p.layout.num_blocks) * p.layout.block_size;
   if (t < p.num_tokens) {
+    const float* cos_row = nullptr;
+    const float* sin_row = nullptr;
+    if (rope) {
+      const int pos = clamp_position(p.k_positions, t, p.max_position);
+      cos_row = p.cos + static_cast<int64_t>(pos) * half_rot;
+      sin_row = p.sin + static_cast<int64_t>(pos) * half_rot;
+    }
     const int64_t slot = p.slot_mapping[t];
     if (slot >= 0 && slot < num_slots) {
-      const float* cos_row = nullptr;
-      const float* sin_row = nullptr;
-      if (rope) {
-        const int pos = clamp_position(p.k_positions, t, p.max_position);
-        cos_row = p.cos + static_cast<int64_t>(pos) * half_rot;
-        sin_row = p.sin + static_cast<int64_t>(pos) * half_rot;
-      }
       const T* k = static_cast<const T*>(p.k) + t * p.k_token_stride;
       const T* v = static_cast<const T*>(p.v) + t * p.v_token_stride;
       T* kc = static_cast<T*>(p.k_cache) + slot * token_stride;
@@ -127,23 +127,16 @@ __global__ void __launch_bounds__(kAppendThreads) paged_kv_append_kernel(const K
             *reinterpret_cast<const uint4*>(v + h * p.v_head_stride + c * 8);
       }
     }
-  }
-  if (p.k_out != nullptr && t < p.num_tokens) {
-    const float* cos_row = nullptr;
-    const float* sin_row = nullptr;
-    if (rope) {
-      const int pos = clamp_position(p.k_positions, t, p.max_position);
-      cos_row = p.cos + static_cast<int64_t>(pos) * half_rot;
-      sin_row = p.sin + static_cast<int64_t>(pos) * half_rot;
-    }
-    const T* k = static_cast<const T*>(p.k) + t * p.k_token_stride;
-    T* ko = static_cast<T*>(p.k_out) + t * p.k_out_token_stride;
-    // In place (k_out == k) is safe: the loop above read k through the same thread's chunks, and
-    // a thread reads exactly the chunks it writes (rotate-half pairs included).
-    const int items = p.layout.num_kv_heads * chunks;
-    for (int i = threadIdx.x; i < items; i += kAppendThreads) {
-      const int h = i / chunks, c = i % chunks;
-      rope_chunk<T>(k + h * p.k_head_stride, ko + h * p.k_out_head_stride, c, p.rope, p.rotary_dim, cos_row, sin_row);
+    if (p.k_out != nullptr) {
+      const T* k = static_cast<const T*>(p.k) + t * p.k_token_stride;
+      T* ko = static_cast<T*>(p.k_out) + t * p.k_out_token_stride;
+      // In place (k_out == k) is safe: the loop above read k through the same thread's chunks, and
+      // a thread reads exactly the chunks it writes (rotate-half pairs included).
+      const int items = p.layout.num_kv_heads * chunks;
+      for (int i = threadIdx.x; i < items; i += kAppendThreads) {
+        const int h = i / chunks, c = i % chunks;
+        rope_chunk<T>(k + h * p.k_head_stride, ko + h * p.k_out_head_stride, c, p.rope, p.rotary_dim, cos_row, sin_row);
+      }
     }
   }
   if (p.q != nullptr && t < p.num_q_tokens) {
