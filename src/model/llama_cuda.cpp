@@ -693,8 +693,11 @@ Status CudaModelRunner::run(const ForwardBatch& b, std::vector<float>* host_logi
       TESSERA_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "graph capture");
       const Status st = enqueue(shape);
       const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
-      TESSERA_RETURN_IF_ERROR(st);
-      TESSERA_CUDA_TRY(end, "graph capture");
+      if (!st.is_ok() || end != cudaSuccess) {
+        if (graph) cudaGraphDestroy(graph);
+        TESSERA_RETURN_IF_ERROR(st);
+        return cuda_status(end, "graph capture");
+      }
       cudaGraphExec_t exec = nullptr;
       const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
       cudaGraphDestroy(graph);
