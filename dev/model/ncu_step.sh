@@ -25,7 +25,7 @@ for r in csv.reader(open(sys.argv[1])):
     if d.get('Metric Name') != 'gpu__time_duration.sum':
         continue
     v = float(d['Metric Value'].replace(',', ''))
-    v *= {'nsecond': 1e-3, 'usecond': 1.0, 'msecond': 1e3}.get(d.get('Metric Unit', ''), 1.0)
+    v *= {'nsecond': 1e-3, 'ns': 1e-3, 'usecond': 1.0, 'us': 1.0, 'msecond': 1e3, 'ms': 1e3}.get(d.get('Metric Unit', ''), 1.0)
     a = agg[d['Kernel Name'][:100]]
     a[0] += 1
     a[1] += v
