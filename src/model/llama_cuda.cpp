@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <map>
 
 #include "kernels/attention/decode/decode.h"
@@ -154,7 +153,12 @@ class CudaModelRunner final : public ModelRunner {
   Status enqueue_lm_head(int64_t rows, const void* normed);
   Status gemm(const void* x, const Tensor& w, const Tensor& bias, void* y, int64_t m, int64_t n, int64_t k,
               k::FloatType out_dtype);
-  Status kernel_status(cudaError_t e, const char* what) const;
+  // A launcher's status as a Status; `reason` (the attention launchers' last-error functions) names
+  // what an invalid launch got wrong.
+  Status kernel_status(cudaError_t e, const char* what, const char* (*reason)() = nullptr) const;
+  // rms_norm over `rows` rows of hidden width: y = norm(x), or with a residual, residual += x and
+  // y = norm(residual).
+  Status norm(const void* x, void* residual, void* y, const Tensor& weight, int64_t rows, const char* what);
   k::PagedAttentionPlan plan_for(int32_t seqs, int32_t max_q_len, int64_t total_q, int64_t max_seq_len) const;
   int32_t bucket_for(int32_t seqs) const;
 
@@ -211,14 +215,28 @@ CudaModelRunner::~CudaModelRunner() {
   if (stream_) cudaStreamDestroy(stream_);
 }
 
-Status CudaModelRunner::kernel_status(cudaError_t e, const char* what) const {
+Status CudaModelRunner::kernel_status(cudaError_t e, const char* what, const char* (*reason)()) const {
   if (e == cudaSuccess) return Status::ok();
   if (e == cudaErrorInvalidValue) {
-    // The attention launchers keep a reason for their last rejection (per thread).
-    const char* why = std::strcmp(what, "prefill attention") == 0 ? k::attention_last_error() : k::paged_attention_last_error();
+    const char* why = reason ? reason() : nullptr;
     return internal_error(std::string(what) + ": invalid launch" + (why && *why ? std::string(" (") + why + ")" : ""));
   }
   return cuda_status(e, what);
+}
+
+Status CudaModelRunner::norm(const void* x, void* residual, void* y, const Tensor& weight, int64_t rows,
+                             const char* what) {
+  k::RmsNormParams np;
+  np.x = x;
+  np.residual = residual;
+  np.y = y;
+  np.weight = weight.data_ptr();
+  np.num_tokens = rows;
+  np.hidden = config_.hidden_size;
+  np.x_row_stride = np.residual_row_stride = np.y_row_stride = config_.hidden_size;
+  np.eps = static_cast<float>(config_.rms_norm_eps);
+  np.dtype = ftype_;
+  return kernel_status(k::rms_norm(np, stream_), what);
 }
 
 Status CudaModelRunner::init(const std::string& model_dir, int device, const RunnerOptions& o) {
@@ -493,7 +511,6 @@ Status CudaModelRunner::enqueue(const StepShape& shape) {
   const int64_t T = shape.tokens, H = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
   const int64_t q_size = c.q_size(), kv_size = c.kv_size(), qkv_size = q_size + 2 * kv_size;
   const int64_t es = static_cast<int64_t>(dtype_size(dtype_));
-  const float eps = static_cast<float>(c.rms_norm_eps);
   const BatchLayout L(shape.tokens, shape.seqs, table_width_);
   char* bd = batch_dev_.get();
   const auto* ids = reinterpret_cast<const int32_t*>(bd + L.ids);
@@ -513,20 +530,6 @@ Status CudaModelRunner::enqueue(const StepShape& shape) {
   ep.dtype = ftype_;
   TESSERA_RETURN_IF_ERROR(kernel_status(k::embedding(ep, stream_), "embedding"));
 
-  auto norm = [&](const Tensor& w, bool add, const char* what) {
-    k::RmsNormParams np;
-    np.x = add ? proj_ : x_;
-    np.residual = add ? x_ : nullptr;
-    np.y = h_;
-    np.weight = w.data_ptr();
-    np.num_tokens = T;
-    np.hidden = H;
-    np.x_row_stride = np.residual_row_stride = np.y_row_stride = H;
-    np.eps = eps;
-    np.dtype = ftype_;
-    return kernel_status(k::rms_norm(np, stream_), what);
-  };
-
   const int64_t layer_kv = static_cast<int64_t>(layout_.num_blocks) * layout_.block_stride() * es;
   const auto* cos = reinterpret_cast<const float*>(rope_.get());
   const float* sin = cos + max_model_len_ * (D / 2);
@@ -534,7 +537,9 @@ Status CudaModelRunner::enqueue(const StepShape& shape) {
     const LayerWeights& W = weights_.layers[li];
     char* k_cache = kv_.get() + static_cast<int64_t>(2 * li) * layer_kv;
     char* v_cache = k_cache + layer_kv;
-    TESSERA_RETURN_IF_ERROR(norm(W.input_norm, li > 0, "input rms_norm"));
+    // Layer 0 normalizes the embeddings; later layers first add the previous layer's output.
+    TESSERA_RETURN_IF_ERROR(li == 0 ? norm(x_, nullptr, h_, W.input_norm, T, "input rms_norm")
+                                    : norm(proj_, x_, h_, W.input_norm, T, "input rms_norm"));
     TESSERA_RETURN_IF_ERROR(gemm(h_, W.qkv, W.qkv_bias, qkv_, T, qkv_size, H, ftype_));
 
     k::KvAppendParams ap;
@@ -567,7 +572,7 @@ Status CudaModelRunner::enqueue(const StepShape& shape) {
       ap.k_out_token_stride = qkv_size;
       ap.k_out_head_stride = D;
     }
-    TESSERA_RETURN_IF_ERROR(kernel_status(k::paged_kv_append(ap, stream_), "paged_kv_append"));
+    TESSERA_RETURN_IF_ERROR(kernel_status(k::paged_kv_append(ap, stream_), "paged_kv_append", k::paged_attention_last_error));
 
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     if (shape.fresh_prefill) {
@@ -589,7 +594,7 @@ Status CudaModelRunner::enqueue(const StepShape& shape) {
       fa.lse = lse_;
       fa.q_strides = fa.k_strides = fa.v_strides = {0, qkv_size, D};
       fa.o_strides = {0, q_size, D};
-      TESSERA_RETURN_IF_ERROR(kernel_status(k::attention_fwd(fa, stream_), "prefill attention"));
+      TESSERA_RETURN_IF_ERROR(kernel_status(k::attention_fwd(fa, stream_), "prefill attention", k::attention_last_error));
     } else {
       k::PagedAttentionParams pa;
       pa.q = qkv_;
@@ -607,11 +612,11 @@ Status CudaModelRunner::enqueue(const StepShape& shape) {
       pa.causal = true;
       pa.dtype = ftype_;
       pa.workspace = shape.plan.workspace_bytes > 0 ? attn_ws_.get() : nullptr;
-      TESSERA_RETURN_IF_ERROR(kernel_status(k::paged_attention(pa, shape.plan, stream_), "paged_attention"));
+      TESSERA_RETURN_IF_ERROR(kernel_status(k::paged_attention(pa, shape.plan, stream_), "paged_attention", k::paged_attention_last_error));
     }
 
     TESSERA_RETURN_IF_ERROR(gemm(attn_, W.o, W.o_bias, proj_, T, H, q_size, ftype_));
-    TESSERA_RETURN_IF_ERROR(norm(W.post_norm, true, "post-attention rms_norm"));
+    TESSERA_RETURN_IF_ERROR(norm(proj_, x_, h_, W.post_norm, T, "post-attention rms_norm"));
     TESSERA_RETURN_IF_ERROR(gemm(h_, W.gate_up, W.gate_up_bias, gate_up_, T, 2 * I, H, ftype_));
     k::SiluMulParams sp;
     sp.gate_up = gate_up_;
@@ -640,17 +645,7 @@ Status CudaModelRunner::enqueue(const StepShape& shape) {
     gp.dtype = ftype_;
     TESSERA_RETURN_IF_ERROR(kernel_status(k::gather_rows(gp, stream_), "gather_rows"));
   }
-  k::RmsNormParams fn;
-  fn.x = last_p_;
-  fn.residual = last_x_;
-  fn.y = last_h_;
-  fn.weight = weights_.final_norm.data_ptr();
-  fn.num_tokens = shape.logit_rows;
-  fn.hidden = H;
-  fn.x_row_stride = fn.residual_row_stride = fn.y_row_stride = H;
-  fn.eps = eps;
-  fn.dtype = ftype_;
-  TESSERA_RETURN_IF_ERROR(kernel_status(k::rms_norm(fn, stream_), "final rms_norm"));
+  TESSERA_RETURN_IF_ERROR(norm(last_p_, last_x_, last_h_, weights_.final_norm, shape.logit_rows, "final rms_norm"));
   TESSERA_RETURN_IF_ERROR(enqueue_lm_head(shape.logit_rows, last_h_));
   k::GreedyParams gp;
   gp.logits = logits_;
@@ -725,17 +720,7 @@ Status CudaModelRunner::run(const ForwardBatch& b, std::vector<float>* host_logi
   // Every token's logits: the final norm over all rows, then the LM head in chunks of the logits
   // buffer, each copied out before the next overwrites it.
   const ModelConfig& c = config_;
-  k::RmsNormParams fn;
-  fn.x = proj_;
-  fn.residual = x_;
-  fn.y = h_;
-  fn.weight = weights_.final_norm.data_ptr();
-  fn.num_tokens = T;
-  fn.hidden = c.hidden_size;
-  fn.x_row_stride = fn.residual_row_stride = fn.y_row_stride = c.hidden_size;
-  fn.eps = static_cast<float>(c.rms_norm_eps);
-  fn.dtype = ftype_;
-  TESSERA_RETURN_IF_ERROR(kernel_status(k::rms_norm(fn, stream_), "final rms_norm"));
+  TESSERA_RETURN_IF_ERROR(norm(proj_, x_, h_, weights_.final_norm, T, "final rms_norm"));
   const int64_t V = c.vocab_size, es = static_cast<int64_t>(dtype_size(dtype_));
   host_logits->resize(static_cast<size_t>(T * V));
   for (int64_t r0 = 0; r0 < T; r0 += logit_rows_cap_) {
