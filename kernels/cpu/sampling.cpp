@@ -171,6 +171,7 @@ bool valid_batch(const SamplingBatch& b) {
   for (int64_t r = 0; r < b.num_rows; ++r) {
     const int32_t n = b.rows[r].num_logprobs;
     if (n > kMaxTopLogprobs || (n > 0 && b.out_top_ids && n > b.top_logprobs_stride)) return false;
+    if (b.logits_rows && (b.logits_rows[r] < 0 || b.logits_rows[r] >= b.logits_num_rows)) return false;
   }
   return true;
 }
@@ -215,7 +216,7 @@ bool sample(const SamplingBatch& b) {
   if (!valid_batch(b)) return false;
   for (int64_t r = 0; r < b.num_rows; ++r) {
     const SamplingRowParams& p = b.rows[r];
-    const float* raw = b.logits + r * b.logits_row_stride;
+    const float* raw = b.logits + (b.logits_rows ? b.logits_rows[r] : r) * b.logits_row_stride;
     RowLists lists;
     if (b.penalty_offsets) {
       lists.penalty_tokens = b.penalty_tokens + b.penalty_offsets[r];

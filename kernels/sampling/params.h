@@ -43,6 +43,10 @@ struct SamplingBatch {
   int64_t num_rows = 0;
   int64_t vocab = 0;
   const SamplingRowParams* rows = nullptr;  // [num_rows]
+  // Optional [num_rows]: row r samples logits row logits_rows[r] (in [0, logits_num_rows)) instead
+  // of row r, so a caller can sample some rows of a batch's logits without gathering them.
+  const int32_t* logits_rows = nullptr;
+  int64_t logits_num_rows = 0;  // rows the logits buffer holds, when logits_rows is given
 
   // Penalty lists, CSR: row r's tokens are penalty_tokens[penalty_offsets[r] .. [r + 1]).
   // penalty_counts[j]: how often token j occurs in the output (0: prompt only). Optional (null).

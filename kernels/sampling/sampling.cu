@@ -296,7 +296,7 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const SamplingBatch b)
   const int64_t row = blockIdx.x;
   const SamplingRowParams p = b.rows[row];
   const int64_t vocab = b.vocab;
-  const float* raw = b.logits + row * b.logits_row_stride;
+  const float* raw = b.logits + (b.logits_rows ? b.logits_rows[row] : row) * b.logits_row_stride;
   const bool greedy = p.temperature <= 0.0f || p.top_k == 1;
   const float inv_t = inverse_temperature(greedy ? 0.0f : p.temperature);
   const int32_t pen_begin = b.penalty_offsets ? b.penalty_offsets[row] : 0;
@@ -383,6 +383,7 @@ cudaError_t sample(const SamplingBatch& b, cudaStream_t stream) {
   if ((b.penalty_offsets && (!b.penalty_tokens || !b.penalty_counts)) || (b.banned_offsets && !b.banned_tokens))
     return cudaErrorInvalidValue;
   if ((b.penalty_offsets || b.banned_offsets) && !b.workspace) return cudaErrorInvalidValue;
+  if (b.logits_rows && b.logits_num_rows < 1) return cudaErrorInvalidValue;
   if (b.top_logprobs_stride < 0 || b.top_logprobs_stride > kMaxTopLogprobs) return cudaErrorInvalidValue;
   sample_kernel<<<static_cast<unsigned>(b.num_rows), kThreads, 0, stream>>>(b);
   return cudaGetLastError();

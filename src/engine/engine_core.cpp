@@ -249,27 +249,44 @@ std::vector<TokenEvent> EngineCore::step() {
     streams.push_back(live->streams[static_cast<size_t>(sr.request->stream_index)].get());
   }
 
-  // Run the model: one row of logits per scheduled request.
-  const ForwardBatch batch = build_forward_batch(out, runner_->block_size());
-  Status st = runner_->execute(batch, logits_);
-  const size_t vocab = static_cast<size_t>(info_.vocab_size);
-  if (st.is_ok() && logits_.size() != out.scheduled.size() * vocab)
-    st = internal_error("model runner returned logits of the wrong size");
-  if (!st.is_ok()) return fail_step(lives, st);
-
-  // Sample the rows whose request reached its last token.
+  // The rows whose request reached its last token sample; the others (a prompt chunk short of the
+  // prompt's end) only fill the cache.
   std::vector<size_t> sampling;  // indices into out.scheduled
+  std::vector<int32_t> sample_rows;
   std::vector<SampleRow> rows;
   for (size_t i = 0; i < out.scheduled.size(); ++i) {
     if (!out.scheduled[i].samples) continue;
     sampling.push_back(i);
+    sample_rows.push_back(static_cast<int32_t>(i));
     rows.push_back({&lives[i]->params, &*streams[i]->sampling});
   }
-  sample_logits_.resize(sampling.size() * vocab);
-  for (size_t k = 0; k < sampling.size(); ++k)
-    std::copy_n(logits_.begin() + static_cast<std::ptrdiff_t>(sampling[k] * vocab), vocab,
-                sample_logits_.begin() + static_cast<std::ptrdiff_t>(k * vocab));
-  auto drawn = sampler_.sample(sample_logits_.data(), info_.vocab_size, rows);
+  const int64_t num_rows = static_cast<int64_t>(out.scheduled.size());
+
+  // Run the model: one row of logits per scheduled request. A GPU runner leaves them on the device
+  // and the sampler reads them there (only the tokens come back); else they come to the host.
+  const ForwardBatch batch = build_forward_batch(out, runner_->block_size());
+  Expected<std::vector<SampleOutput>> drawn = std::vector<SampleOutput>{};
+  if (runner_->has_device_logits()) {
+#if defined(TESSERA_WITH_CUDA)
+    Expected<ModelRunner::DeviceLogits> dl = runner_->execute_device(batch);
+    if (dl && dl->rows != num_rows) dl = internal_error("model runner returned logits of the wrong size");
+    if (!dl) return fail_step(lives, dl.status());
+    const auto stream = static_cast<cudaStream_t>(dl->stream);
+    if (rows.empty()) {  // nothing to sample waits for the step: it still has to finish (or fail) here
+      const cudaError_t e = cudaStreamSynchronize(stream);
+      if (e != cudaSuccess) return fail_step(lives, internal_error(std::string("forward step: ") + cudaGetErrorString(e)));
+    }
+    drawn = sampler_.sample_device(dl->data, dl->row_stride, rows, stream, sample_rows, dl->rows);
+#else
+    return fail_step(lives, internal_error("model runner keeps its logits on a device, but this build has no CUDA"));
+#endif
+  } else {
+    Status st = runner_->execute(batch, logits_);
+    if (st.is_ok() && logits_.size() != static_cast<size_t>(num_rows) * static_cast<size_t>(info_.vocab_size))
+      st = internal_error("model runner returned logits of the wrong size");
+    if (!st.is_ok()) return fail_step(lives, st);
+    drawn = sampler_.sample(logits_.data(), info_.vocab_size, rows, sample_rows, num_rows);
+  }
   if (!drawn) return fail_step(lives, drawn.status());
 
   // Stop decisions need each token's text (stop strings), so they come before the update.

@@ -107,8 +107,7 @@ class EngineCore {
   Scheduler scheduler_;
   std::unordered_map<std::string, std::unique_ptr<Live>> requests_;
   uint64_t next_arrival_ = 0;
-  std::vector<float> logits_;          // [scheduled, vocab] from the runner
-  std::vector<float> sample_logits_;   // [sampling rows, vocab]
+  std::vector<float> logits_;          // [scheduled, vocab] from a host runner
   EngineMetrics metrics_;
   StepStats last_step_;
 };

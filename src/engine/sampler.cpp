@@ -100,6 +100,7 @@ void SequenceSamplingState::append(int32_t token) {
 struct Sampler::HostBatch {
   std::vector<kernels::SamplingRowParams> rows;
   std::vector<int32_t> pen_off{0}, pen_tok, pen_cnt, ban_off{0}, ban_tok;
+  std::vector<int32_t> logits_rows;  // empty: row r reads logits row r
   int32_t top_stride = 0;
   std::vector<int32_t> tokens, ranks, top_ids;
   std::vector<float> logprobs, top_lp;
@@ -128,7 +129,23 @@ uint64_t Sampler::stream_seed(uint64_t request_seed, int32_t index) {
   return kernels::splitmix64(request_seed + static_cast<uint64_t>(index) * 0x9e3779b97f4a7c15ull);
 }
 
-Status Sampler::build(std::span<const SampleRow> rows, HostBatch& hb) const {
+Status Sampler::build(std::span<const SampleRow> rows, std::span<const int32_t> logits_rows, int64_t logits_num_rows,
+                      HostBatch& hb) const {
+  if (!logits_rows.empty()) {
+    std::ostringstream s;
+    if (logits_rows.size() != rows.size()) {
+      s << "sampler: " << logits_rows.size() << " logits rows given for " << rows.size() << " sample rows";
+      return invalid_argument(s.str());
+    }
+    for (size_t r = 0; r < logits_rows.size(); ++r) {
+      if (logits_rows[r] < 0 || logits_rows[r] >= logits_num_rows) {
+        s << "sampler: row " << r << " reads logits row " << logits_rows[r] << ", outside the " << logits_num_rows
+          << " rows given";
+        return invalid_argument(s.str());
+      }
+    }
+    hb.logits_rows.assign(logits_rows.begin(), logits_rows.end());
+  }
   hb.rows.reserve(rows.size());
   for (size_t r = 0; r < rows.size(); ++r) {
     const SamplingParams* p = rows[r].params;
@@ -198,17 +215,22 @@ std::vector<SampleOutput> Sampler::outputs(std::span<const SampleRow> rows, cons
 }
 
 Expected<std::vector<SampleOutput>> Sampler::sample(const float* logits, int64_t row_stride,
-                                                    std::span<const SampleRow> rows) {
+                                                    std::span<const SampleRow> rows,
+                                                    std::span<const int32_t> logits_rows, int64_t logits_num_rows) {
   if (rows.empty()) return std::vector<SampleOutput>{};
   if (!logits || row_stride < vocab_) return invalid_argument("sampler: logits must be [rows, >= vocab] fp32");
   HostBatch hb;
-  TESSERA_RETURN_IF_ERROR(build(rows, hb));
+  TESSERA_RETURN_IF_ERROR(build(rows, logits_rows, logits_num_rows, hb));
   kernels::SamplingBatch b;
   b.logits = logits;
   b.logits_row_stride = row_stride;
   b.num_rows = static_cast<int64_t>(rows.size());
   b.vocab = vocab_;
   b.rows = hb.rows.data();
+  if (!hb.logits_rows.empty()) {
+    b.logits_rows = hb.logits_rows.data();
+    b.logits_num_rows = logits_num_rows;
+  }
   b.penalty_offsets = hb.pen_off.data();
   b.penalty_tokens = hb.pen_tok.data();
   b.penalty_counts = hb.pen_cnt.data();
@@ -259,14 +281,17 @@ Status reserve_device(std::shared_ptr<Buffer>& buf, size_t bytes) {
 }  // namespace
 
 Expected<std::vector<SampleOutput>> Sampler::sample_device(const float* logits, int64_t row_stride,
-                                                           std::span<const SampleRow> rows, cudaStream_t stream) {
+                                                           std::span<const SampleRow> rows, cudaStream_t stream,
+                                                           std::span<const int32_t> logits_rows,
+                                                           int64_t logits_num_rows) {
   if (rows.empty()) return std::vector<SampleOutput>{};
   if (!logits || row_stride < vocab_) return invalid_argument("sampler: logits must be [rows, >= vocab] fp32");
   HostBatch hb;
-  TESSERA_RETURN_IF_ERROR(build(rows, hb));
+  TESSERA_RETURN_IF_ERROR(build(rows, logits_rows, logits_num_rows, hb));
   Packer in;
   const size_t at_rows = in.add(hb.rows), at_po = in.add(hb.pen_off), at_pt = in.add(hb.pen_tok),
-               at_pc = in.add(hb.pen_cnt), at_bo = in.add(hb.ban_off), at_bt = in.add(hb.ban_tok);
+               at_pc = in.add(hb.pen_cnt), at_bo = in.add(hb.ban_off), at_bt = in.add(hb.ban_tok),
+               at_lr = in.add(hb.logits_rows);
   const size_t in_bytes = in.bytes.size();
   Packer out;  // the outputs follow the inputs in the arena
   const size_t at_tok = out.add(hb.tokens), at_rank = out.add(hb.ranks), at_lp = out.add(hb.logprobs),
@@ -285,12 +310,18 @@ Expected<std::vector<SampleOutput>> Sampler::sample_device(const float* logits, 
   b.num_rows = static_cast<int64_t>(rows.size());
   b.vocab = vocab_;
   b.rows = reinterpret_cast<const kernels::SamplingRowParams*>(arena + at_rows);
-  b.penalty_offsets = reinterpret_cast<const int32_t*>(arena + at_po);
-  b.penalty_tokens = reinterpret_cast<const int32_t*>(arena + at_pt);
-  b.penalty_counts = reinterpret_cast<const int32_t*>(arena + at_pc);
-  b.banned_offsets = reinterpret_cast<const int32_t*>(arena + at_bo);
-  b.banned_tokens = reinterpret_cast<const int32_t*>(arena + at_bt);
-  b.workspace = lists ? static_cast<float*>(device_workspace_->data()) : nullptr;
+  if (!hb.logits_rows.empty()) {
+    b.logits_rows = reinterpret_cast<const int32_t*>(arena + at_lr);
+    b.logits_num_rows = logits_num_rows;
+  }
+  if (lists) {  // the kernel takes lists only with a workspace for the rows they change
+    b.penalty_offsets = reinterpret_cast<const int32_t*>(arena + at_po);
+    b.penalty_tokens = reinterpret_cast<const int32_t*>(arena + at_pt);
+    b.penalty_counts = reinterpret_cast<const int32_t*>(arena + at_pc);
+    b.banned_offsets = reinterpret_cast<const int32_t*>(arena + at_bo);
+    b.banned_tokens = reinterpret_cast<const int32_t*>(arena + at_bt);
+    b.workspace = static_cast<float*>(device_workspace_->data());
+  }
   char* outs = arena + out_at;
   b.out_tokens = reinterpret_cast<int32_t*>(outs + at_tok);
   b.out_ranks = reinterpret_cast<int32_t*>(outs + at_rank);

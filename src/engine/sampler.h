@@ -129,19 +129,24 @@ class Sampler {
   static uint64_t stream_seed(uint64_t request_seed, int32_t index);
 
   // logits: [rows.size(), vocab] fp32 in host memory, row r at logits + r * row_stride. One output
-  // per row, in order.
-  Expected<std::vector<SampleOutput>> sample(const float* logits, int64_t row_stride, std::span<const SampleRow> rows);
+  // per row, in order. With logits_rows given (one per row), row r reads logits row
+  // logits_rows[r] instead, each in [0, logits_num_rows): a subset of a batch's rows, ungathered.
+  Expected<std::vector<SampleOutput>> sample(const float* logits, int64_t row_stride, std::span<const SampleRow> rows,
+                                             std::span<const int32_t> logits_rows = {}, int64_t logits_num_rows = 0);
 
 #if defined(TESSERA_WITH_CUDA)
   // The same on the GPU: logits in device memory. Uploads the rows' parameters, launches the
   // kernel on `stream` and waits for the tokens (the only host synchronization).
   Expected<std::vector<SampleOutput>> sample_device(const float* logits, int64_t row_stride,
-                                                    std::span<const SampleRow> rows, cudaStream_t stream);
+                                                    std::span<const SampleRow> rows, cudaStream_t stream,
+                                                    std::span<const int32_t> logits_rows = {},
+                                                    int64_t logits_num_rows = 0);
 #endif
 
  private:
   struct HostBatch;
-  Status build(std::span<const SampleRow> rows, HostBatch& hb) const;
+  Status build(std::span<const SampleRow> rows, std::span<const int32_t> logits_rows, int64_t logits_num_rows,
+               HostBatch& hb) const;
   static std::vector<SampleOutput> outputs(std::span<const SampleRow> rows, const HostBatch& hb);
 
   int64_t vocab_;

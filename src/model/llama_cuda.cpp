@@ -11,6 +11,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 
@@ -136,6 +137,8 @@ class CudaModelRunner final : public ModelRunner {
   int64_t max_tokens_per_step() const override { return max_tokens_; }
   Status execute(const ForwardBatch& batch, std::vector<float>& logits) override;
   Status execute_greedy(const ForwardBatch& batch, std::vector<int32_t>& tokens) override;
+  bool has_device_logits() const override { return true; }
+  Expected<DeviceLogits> execute_device(const ForwardBatch& batch) override;
   int64_t weights_bytes() const override { return weights_bytes_; }
   int64_t kv_cache_bytes() const override { return kv_.bytes(); }
   std::string device_name() const override { return device_name_; }
@@ -161,6 +164,8 @@ class CudaModelRunner final : public ModelRunner {
   Status norm(const void* x, void* residual, void* y, const Tensor& weight, int64_t rows, const char* what);
   k::PagedAttentionPlan plan_for(int32_t seqs, int32_t max_q_len, int64_t total_q, int64_t max_seq_len) const;
   int32_t bucket_for(int32_t seqs) const;
+  // Runs and captures the decode step of every bucket (init, with CUDA graphs on).
+  Status capture_graphs();
 
   ModelConfig config_;
   DType dtype_ = DType::kBF16;
@@ -207,11 +212,16 @@ class CudaModelRunner final : public ModelRunner {
   int64_t logit_rows_cap_ = 0;  // R
 
   std::map<int32_t, cudaGraphExec_t> graphs_;  // bucket → replayable decode step
+  // Recorded after each batch upload: the next upload waits for it before it rewrites the pinned
+  // staging buffer, since execute_device() returns without waiting for the step.
+  cudaEvent_t uploaded_ = nullptr;
+  bool upload_pending_ = false;
 };
 
 CudaModelRunner::~CudaModelRunner() {
   cudaSetDevice(device_);
   for (auto& [bucket, exec] : graphs_) cudaGraphExecDestroy(exec);
+  if (uploaded_) cudaEventDestroy(uploaded_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -290,6 +300,7 @@ Status CudaModelRunner::init(const std::string& model_dir, int device, const Run
                          " (other processes hold " + gib(total - static_cast<int64_t>(free_b)) + ")");
 
   TESSERA_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+  TESSERA_CUDA_TRY(cudaEventCreateWithFlags(&uploaded_, cudaEventDisableTiming), "cudaEventCreate");
   std::string err;
   gemm_ = k::Gemm::create(kGemmWorkspace, &err);
   if (!gemm_) return internal_error(err);
@@ -387,6 +398,14 @@ Status CudaModelRunner::init(const std::string& model_dir, int device, const Run
   LOG_INFO(device_name_ << ": weights " << gib(weights_bytes_) << ", activations " << gib(act_.bytes()) << " ("
                         << max_tokens_ << " tokens), KV cache " << gib(kv_.bytes()) << " (" << blocks << " blocks of "
                         << o.block_size << " = " << blocks * o.block_size << " tokens)");
+  if (use_graphs_) {
+    // Every decode graph is captured now, as vLLM does at start-up, so no request waits for one.
+    const auto t0 = std::chrono::steady_clock::now();
+    TESSERA_RETURN_IF_ERROR(capture_graphs());
+    LOG_INFO(device_name_ << ": captured " << buckets_.size() << " decode graphs (batches 1 to " << buckets_.back()
+                          << ") in " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
+                          << " s");
+  }
   return Status::ok();
 }
 
@@ -407,6 +426,39 @@ k::PagedAttentionPlan CudaModelRunner::plan_for(int32_t seqs, int32_t max_q_len,
     plan = k::paged_attention_plan(pr);
   }
   return plan;
+}
+
+Status CudaModelRunner::capture_graphs() {
+  // A batch of padding only: every row writes nowhere and reads block 0 (zeroed).
+  ForwardBatch padding;
+  padding.cu_seqlens_q = {0};
+  padding.max_blocks_per_seq = 1;
+  for (int32_t bucket : buckets_) {
+    StepShape shape;
+    shape.tokens = bucket;
+    shape.seqs = bucket;
+    shape.logit_rows = bucket;
+    shape.plan = plan_for(bucket, 1, bucket, max_model_len_);
+    TESSERA_RETURN_IF_ERROR(upload(padding, shape));
+    // Run once eagerly (cuBLASLt picks its algorithms outside the capture), then capture.
+    TESSERA_RETURN_IF_ERROR(enqueue(shape));
+    cudaGraph_t graph = nullptr;
+    TESSERA_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "graph capture");
+    const Status st = enqueue(shape);
+    const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+    if (!st.is_ok() || end != cudaSuccess) {
+      if (graph) cudaGraphDestroy(graph);
+      TESSERA_RETURN_IF_ERROR(st);
+      return cuda_status(end, "graph capture");
+    }
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    TESSERA_CUDA_TRY(inst, "cudaGraphInstantiate");
+    graphs_.emplace(bucket, exec);
+  }
+  TESSERA_CUDA_TRY(cudaStreamSynchronize(stream_), "graph warm-up");
+  return Status::ok();
 }
 
 int32_t CudaModelRunner::bucket_for(int32_t seqs) const {
@@ -440,6 +492,10 @@ Status CudaModelRunner::validate(const ForwardBatch& b) const {
 
 Status CudaModelRunner::upload(const ForwardBatch& b, const StepShape& shape) {
   const BatchLayout L(shape.tokens, shape.seqs, table_width_);
+  if (upload_pending_) {
+    TESSERA_CUDA_TRY(cudaEventSynchronize(uploaded_), "waiting for the previous batch upload");
+    upload_pending_ = false;
+  }
   char* h = batch_host_.get();
   const int64_t T = static_cast<int64_t>(b.token_ids.size());
   const int32_t S = b.num_seqs();
@@ -480,6 +536,8 @@ Status CudaModelRunner::upload(const ForwardBatch& b, const StepShape& shape) {
                                      static_cast<size_t>(table_width_) * 4, static_cast<size_t>(used) * 4,
                                      static_cast<size_t>(shape.seqs), cudaMemcpyHostToDevice, stream_),
                    "uploading the block table");
+  TESSERA_CUDA_TRY(cudaEventRecord(uploaded_, stream_), "cudaEventRecord");
+  upload_pending_ = true;
   return Status::ok();
 }
 
@@ -681,26 +739,7 @@ Status CudaModelRunner::run(const ForwardBatch& b, std::vector<float>* host_logi
     shape.plan = plan_for(bucket, 1, bucket, max_model_len_);
     TESSERA_RETURN_IF_ERROR(upload(b, shape));
     auto it = graphs_.find(bucket);
-    if (it == graphs_.end()) {
-      // Run once eagerly (cuBLASLt picks its algorithms outside the capture), then capture.
-      TESSERA_RETURN_IF_ERROR(enqueue(shape));
-      cudaGraph_t graph = nullptr;
-      TESSERA_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "graph capture");
-      const Status st = enqueue(shape);
-      const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
-      if (!st.is_ok() || end != cudaSuccess) {
-        if (graph) cudaGraphDestroy(graph);
-        TESSERA_RETURN_IF_ERROR(st);
-        return cuda_status(end, "graph capture");
-      }
-      cudaGraphExec_t exec = nullptr;
-      const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
-      cudaGraphDestroy(graph);
-      TESSERA_CUDA_TRY(inst, "cudaGraphInstantiate");
-      graphs_.emplace(bucket, exec);
-      // The eager run above already computed this step; the graph serves the next ones.
-      return Status::ok();
-    }
+    if (it == graphs_.end()) return internal_error("no decode graph for a batch of " + std::to_string(bucket));
     TESSERA_CUDA_TRY(cudaGraphLaunch(it->second, stream_), "cudaGraphLaunch");
     return Status::ok();
   }
@@ -743,6 +782,12 @@ Status CudaModelRunner::execute(const ForwardBatch& b, std::vector<float>& logit
   }
   TESSERA_CUDA_TRY(cudaStreamSynchronize(stream_), "forward step");
   return Status::ok();
+}
+
+Expected<ModelRunner::DeviceLogits> CudaModelRunner::execute_device(const ForwardBatch& b) {
+  if (b.all_logits) return invalid_argument("execute_device: the batch asks for every token's logits");
+  TESSERA_RETURN_IF_ERROR(run(b, nullptr));
+  return DeviceLogits{logits_, config_.vocab_size, b.num_seqs(), stream_};
 }
 
 Status CudaModelRunner::execute_greedy(const ForwardBatch& b, std::vector<int32_t>& tokens) {

@@ -22,9 +22,10 @@
 // before anything is allocated for it.
 //
 // CUDA graphs: a step whose sequences all have one new token (decode) and whose logits are the last
-// token's is replayed from a graph captured, on first use, for the smallest batch bucket (1, 2, 4,
-// 8, then multiples of 8 up to max_num_seqs) that holds it; the rows past the batch are padding
-// (slot -1: nothing written; length 1). Every other step runs the same kernels eagerly.
+// token's is replayed from the graph of the smallest batch bucket (1, 2, 4, 8, then multiples of 8
+// up to max_num_seqs) that holds it; the rows past the batch are padding (slot -1: nothing written;
+// length 1). Every bucket's graph is captured when the runner is created (as vLLM does at start-up),
+// so no step waits for a capture. Every other step runs the same kernels eagerly.
 #pragma once
 
 #include <memory>

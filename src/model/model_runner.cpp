@@ -20,6 +20,10 @@ Status ModelRunner::execute_greedy(const ForwardBatch& batch, std::vector<int32_
   return Status::ok();
 }
 
+Expected<ModelRunner::DeviceLogits> ModelRunner::execute_device(const ForwardBatch&) {
+  return unimplemented("execute_device: the " + device_name() + " runner keeps no logits on a device");
+}
+
 Expected<std::unique_ptr<CpuModelRunner>> CpuModelRunner::create(std::shared_ptr<const LlamaModel> model,
                                                                  int32_t num_blocks, int32_t block_size) {
   if (!model) return invalid_argument("CpuModelRunner: no model");

@@ -30,6 +30,19 @@ class ModelRunner {
   // A GPU runner picks them on the device and copies back only the ids; the default runs
   // execute() and takes the argmax on the host.
   virtual Status execute_greedy(const ForwardBatch& batch, std::vector<int32_t>& tokens);
+  // Last-token logits left on the device, for a sampler that runs there (engine::Sampler::
+  // sample_device). Valid until the next execute*; work on them must be queued on `stream`.
+  struct DeviceLogits {
+    const float* data = nullptr;  // [rows, vocab] fp32, device memory
+    int64_t row_stride = 0;       // elements
+    int64_t rows = 0;             // one per sequence, in the batch's order
+    void* stream = nullptr;       // the cudaStream_t the step was queued on
+  };
+  // Whether execute_device() works (a GPU runner); the default, a host runner, says no.
+  virtual bool has_device_logits() const { return false; }
+  // Queues one step (not all_logits) and returns where its logits will be, without copying them
+  // back or waiting for the step. The default is an unimplemented error.
+  virtual Expected<DeviceLogits> execute_device(const ForwardBatch& batch);
   // Bytes of device (or host) memory the weights and the KV cache take.
   virtual int64_t weights_bytes() const = 0;
   virtual int64_t kv_cache_bytes() const = 0;

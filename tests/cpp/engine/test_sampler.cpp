@@ -384,6 +384,46 @@ TEST(Sampler, RejectsBadInput) {
   EXPECT_TRUE(sampler.sample(l.data(), 10, {}).has_value());
 }
 
+// logits_rows picks rows of a larger buffer (the engine's rows that sample) with no gather: the
+// same outputs as sampling a gathered copy; a map of the wrong size or an index outside the buffer
+// is an error naming it.
+TEST(Sampler, LogitsRowsReadThoseRowsOnly) {
+  const int64_t vocab = 300, stride = 301;
+  Sampler sampler(vocab, {});
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  std::vector<float> logits(5 * stride);
+  for (float& x : logits) x = nd(rng);
+  SamplingParams greedy, hot;
+  greedy.temperature = 0.0f;
+  greedy.logprobs = 2;
+  hot.temperature = 1.5f;
+  hot.logprobs = 0;
+  SequenceSamplingState s0(greedy, 1, std::vector<int32_t>{}), s1(hot, 2, std::vector<int32_t>{}),
+      s2(hot, 3, std::vector<int32_t>{});
+  const std::vector<SampleRow> rows = {{&greedy, &s0}, {&hot, &s1}, {&hot, &s2}};
+  const std::vector<int32_t> pick = {4, 0, 4};
+  std::vector<float> gathered;
+  for (int32_t r : pick) gathered.insert(gathered.end(), logits.begin() + r * stride, logits.begin() + (r + 1) * stride);
+  auto mapped = sampler.sample(logits.data(), stride, rows, pick, 5);
+  auto copied = sampler.sample(gathered.data(), stride, rows);
+  ASSERT_TRUE(mapped.has_value()) << mapped.status().message();
+  ASSERT_TRUE(copied.has_value());
+  for (size_t r = 0; r < rows.size(); ++r) {
+    EXPECT_EQ((*mapped)[r].token, (*copied)[r].token) << r;
+    EXPECT_EQ((*mapped)[r].logprob, (*copied)[r].logprob) << r;
+    EXPECT_EQ((*mapped)[r].rank, (*copied)[r].rank) << r;
+  }
+  const std::vector<int32_t> too_short = {4, 0}, outside = {4, 5, 0}, negative = {-1, 0, 0};
+  auto e1 = sampler.sample(logits.data(), stride, rows, too_short, 5);
+  auto e2 = sampler.sample(logits.data(), stride, rows, outside, 5);
+  auto e3 = sampler.sample(logits.data(), stride, rows, negative, 5);
+  ASSERT_FALSE(e1.has_value() || e2.has_value() || e3.has_value());
+  EXPECT_EQ(e1.status().message(), "sampler: 2 logits rows given for 3 sample rows");
+  EXPECT_EQ(e2.status().message(), "sampler: row 1 reads logits row 5, outside the 5 rows given");
+  EXPECT_EQ(e3.status().code(), StatusCode::kInvalidArgument);
+}
+
 #if defined(TESSERA_WITH_CUDA)
 TEST(Sampler, DevicePathMatchesHostPath) {
   int devices = 0;
@@ -417,7 +457,43 @@ TEST(Sampler, DevicePathMatchesHostPath) {
   ASSERT_EQ(cudaMemcpy(d, logits.data(), logits.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
   auto host = sampler.sample(logits.data(), vocab, rows);
   auto dev = sampler.sample_device(d, vocab, rows, nullptr);
+  // The same rows read through a row map, in reverse order, from the device buffer.
+  std::vector<int32_t> reversed;
+  std::vector<SampleRow> rows_reversed;
+  for (size_t r = rows.size(); r-- > 0;) {
+    reversed.push_back(static_cast<int32_t>(r));
+    rows_reversed.push_back(rows[r]);
+  }
+  auto mapped = sampler.sample_device(d, vocab, rows_reversed, nullptr, reversed, static_cast<int64_t>(rows.size()));
+  // A batch with no penalty or banned lists at all (greedy and plain seeded rows: the engine's
+  // common case), which the kernel runs without a workspace.
+  std::vector<SamplingParams> plain(4);
+  std::vector<SequenceSamplingState> plain_states;
+  plain_states.reserve(plain.size());
+  std::vector<SampleRow> plain_rows;
+  for (size_t r = 0; r < plain.size(); ++r) {
+    plain[r].temperature = r % 2 ? 0.7f : 0.0f;
+    plain[r].logprobs = static_cast<int32_t>(r);
+    plain_states.emplace_back(plain[r], 40 + r, std::vector<int32_t>{});
+    plain_rows.push_back({&plain[r], &plain_states.back()});
+  }
+  auto plain_host = sampler.sample(logits.data(), vocab, plain_rows);
+  auto plain_dev = sampler.sample_device(d, vocab, plain_rows, nullptr);
   cudaFree(d);
+  ASSERT_TRUE(plain_host.has_value() && plain_dev.has_value()) << plain_dev.status().to_string();
+  for (size_t r = 0; r < plain_rows.size(); ++r) {
+    EXPECT_EQ((*plain_host)[r].token, (*plain_dev)[r].token) << r;
+    EXPECT_EQ((*plain_host)[r].rank, (*plain_dev)[r].rank) << r;
+    EXPECT_NEAR((*plain_host)[r].logprob, (*plain_dev)[r].logprob, 2e-4) << r;
+  }
+  ASSERT_TRUE(mapped.has_value()) << mapped.status().to_string();
+  ASSERT_TRUE(dev.has_value()) << dev.status().to_string();
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const SampleOutput& m = (*mapped)[rows.size() - 1 - r];
+    EXPECT_EQ(m.token, (*dev)[r].token) << r;
+    EXPECT_EQ(m.rank, (*dev)[r].rank) << r;
+    EXPECT_EQ(m.logprob, (*dev)[r].logprob) << r;
+  }
   ASSERT_TRUE(host.has_value());
   ASSERT_TRUE(dev.has_value()) << dev.status().to_string();
   for (size_t r = 0; r < rows.size(); ++r) {
