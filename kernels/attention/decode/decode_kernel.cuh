@@ -98,18 +98,23 @@ __device__ __forceinline__ void gather_kv_tile(T* sK, T* sV, const T* k_head, co
   const int c = static_cast<int>(threadIdx.x) % kChunksPerRow;
   const int r0 = static_cast<int>(threadIdx.x) / kChunksPerRow;
   const uint32_t bs = static_cast<uint32_t>(a.block_size);
+  // Every pass's block id is loaded before the first copy is issued: the loads overlap instead of
+  // each copy waiting on its own lookup.
+  int32_t blk[kPasses];
+  uint32_t in_block[kPasses];
+#pragma unroll
+  for (int i = 0; i < kPasses; ++i) {
+    const int key = key0 + r0 + i * kRowsPerPass;
+    const uint32_t j = static_cast<uint32_t>(key) / bs;
+    in_block[i] = static_cast<uint32_t>(key) - j * bs;
+    blk[i] = key < key_end ? __ldg(blocks + j) : -1;
+  }
 #pragma unroll
   for (int i = 0; i < kPasses; ++i) {
     const int r = r0 + i * kRowsPerPass;
-    const int key = key0 + r;
-    bool valid = key < key_end;
-    int64_t off = 0;
-    if (valid) {
-      const uint32_t j = static_cast<uint32_t>(key) / bs;
-      const int32_t blk = blocks[j];
-      valid = static_cast<uint32_t>(blk) < static_cast<uint32_t>(a.num_blocks);
-      off = (static_cast<int64_t>(blk) * a.block_size + (static_cast<uint32_t>(key) - j * bs)) * a.cache_token_stride + c * 8;
-    }
+    const bool valid = static_cast<uint32_t>(blk[i]) < static_cast<uint32_t>(a.num_blocks);
+    const int64_t off =
+        (static_cast<int64_t>(blk[i]) * a.block_size + in_block[i]) * a.cache_token_stride + c * 8;
     const int s_off = Tile::offset(r, c);
     mma::cp_async_16(mma::smem_addr(sK + s_off), valid ? k_head + off : k_head, valid);
     mma::cp_async_16(mma::smem_addr(sV + s_off), valid ? v_head + off : v_head, valid);
