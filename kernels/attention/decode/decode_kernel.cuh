@@ -145,6 +145,10 @@ __global__ void __launch_bounds__(DecodeTraits<kHeadDim, kWarpsN>::kThreads, Dec
   const int warp = tid / 32, lane = tid % 32;
   const int wm = warp / kWarpsN, wn = warp % kWarpsN;
 
+  // The combine kernel (launched with programmatic stream serialization) may start its CTAs now:
+  // they wait in griddepcontrol.wait until this grid has finished and its writes are visible, so
+  // their launch overlaps this kernel instead of following it.
+  if (a.num_splits > 1) asm volatile("griddepcontrol.launch_dependents;");
   const int q_begin = a.cu_seqlens_q[seq];
   const int q_len = a.cu_seqlens_q[seq + 1] - q_begin;
   const int seq_len = a.seq_lens[seq];
@@ -341,6 +345,9 @@ template <typename T, int kHeadDim>
 __global__ void __launch_bounds__(128) paged_attention_combine_kernel(const DecodeArgs a) {
   constexpr int kQuads = kHeadDim / 4;
   constexpr int kGroups = 128 / kQuads;
+  // Launched as a programmatic dependent of the attention kernel: wait for all of its writes (a
+  // no-op when launched plainly).
+  asm volatile("griddepcontrol.wait;" ::: "memory");
   const int total_q = a.cu_seqlens_q[a.num_seqs];
   const int token = static_cast<int>(blockIdx.x) / a.num_heads, head = static_cast<int>(blockIdx.x) % a.num_heads;
   if (token >= total_q || token >= a.max_total_q) return;
@@ -398,8 +405,19 @@ cudaError_t launch_paged_attention(const DecodeArgs& a, dim3 grid, cudaStream_t 
   }
   kernel<<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(a);
   if (a.num_splits > 1) {
-    const int64_t rows = a.max_total_q * a.num_heads;
-    paged_attention_combine_kernel<T, kHeadDim><<<static_cast<unsigned>(rows), 128, 0, stream>>>(a);
+    // Programmatic dependent launch: the combine's CTAs are scheduled while the attention kernel
+    // runs (see griddepcontrol above), which takes a launch latency off every split step.
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(static_cast<unsigned>(a.max_total_q * a.num_heads));
+    config.blockDim = dim3(128);
+    config.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = attr;
+    config.numAttrs = 1;
+    const cudaError_t err = cudaLaunchKernelEx(&config, paged_attention_combine_kernel<T, kHeadDim>, a);
+    if (err != cudaSuccess) return err;
   }
   return cudaGetLastError();
 }
