@@ -24,6 +24,7 @@
 #include "src/model/model_runner.h"
 #include "src/model/sequence_runner.h"
 #include "tests/cpp/cuda_test_util.h"
+#include "tests/cpp/gpu_test_model.h"
 
 namespace tessera {
 namespace {
@@ -350,23 +351,10 @@ TEST(KvAppend, KOutHoldsTheRotatedKeys) {
     cudaFree(ptr);
 }
 
-// A random Llama checkpoint the GPU kernels can run (head_dim 64, GQA 4:2), written once.
+// The shared GPU test checkpoint (tests/cpp/gpu_test_model.h).
 std::string gpu_model_dir() {
-  static const std::string dir = [] {
-    const std::string d = (std::filesystem::temp_directory_path() / ("tessera_cuda_model_" + std::to_string(getpid()))).string();
-    ModelConfig c = *model_preset("tiny");
-    c.hidden_size = 256;
-    c.num_layers = 2;
-    c.num_heads = 4;
-    c.num_kv_heads = 2;
-    c.head_dim = 64;
-    c.intermediate_size = 512;
-    c.vocab_size = 1000;
-    c.max_position_embeddings = 512;
-    c.tie_word_embeddings = false;
-    EXPECT_TRUE(make_random_model(c, d, 3, DType::kF32, 1ull << 30, "test").is_ok());
-    return d;
-  }();
+  const std::string dir = test::gpu_test_model_dir();
+  EXPECT_FALSE(dir.empty()) << "could not write the test checkpoint";
   return dir;
 }
 

@@ -68,6 +68,24 @@ inline std::unique_ptr<EngineCore> make_core(int32_t num_blocks, int32_t block_s
   return core ? std::move(*core) : nullptr;
 }
 
+// Forwards every call to another runner; tests override what they change (failures, hiding the
+// device logits).
+class ForwardingRunner : public ModelRunner {
+ public:
+  explicit ForwardingRunner(std::unique_ptr<ModelRunner> inner) : inner_(std::move(inner)) {}
+  const ModelConfig& config() const override { return inner_->config(); }
+  int32_t num_blocks() const override { return inner_->num_blocks(); }
+  int32_t block_size() const override { return inner_->block_size(); }
+  int64_t max_tokens_per_step() const override { return inner_->max_tokens_per_step(); }
+  int64_t weights_bytes() const override { return inner_->weights_bytes(); }
+  int64_t kv_cache_bytes() const override { return inner_->kv_cache_bytes(); }
+  std::string device_name() const override { return inner_->device_name(); }
+  Status execute(const ForwardBatch& batch, std::vector<float>& logits) override { return inner_->execute(batch, logits); }
+
+ protected:
+  std::unique_ptr<ModelRunner> inner_;
+};
+
 // The tokens a request generates when it runs alone: one SequenceRunner over the same model, and
 // the engine's sampler and stop rules for one sequence (text through `tokenizer` when given, which
 // stop strings need). Unseeded non-greedy requests have no reference: give them a seed.

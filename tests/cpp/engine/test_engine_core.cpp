@@ -413,15 +413,9 @@ TEST(EngineCore, StopStringEndsGenerationAndTruncatesText) {
 }
 
 // A runner that fails on its n-th call.
-class FlakyRunner : public ModelRunner {
+class FlakyRunner : public testing::ForwardingRunner {
  public:
-  FlakyRunner(std::unique_ptr<ModelRunner> inner, int fail_on) : inner_(std::move(inner)), fail_on_(fail_on) {}
-  const ModelConfig& config() const override { return inner_->config(); }
-  int32_t num_blocks() const override { return inner_->num_blocks(); }
-  int32_t block_size() const override { return inner_->block_size(); }
-  int64_t max_tokens_per_step() const override { return inner_->max_tokens_per_step(); }
-  int64_t weights_bytes() const override { return inner_->weights_bytes(); }
-  int64_t kv_cache_bytes() const override { return inner_->kv_cache_bytes(); }
+  FlakyRunner(std::unique_ptr<ModelRunner> inner, int fail_on) : ForwardingRunner(std::move(inner)), fail_on_(fail_on) {}
   std::string device_name() const override { return "flaky " + inner_->device_name(); }
   Status execute(const ForwardBatch& batch, std::vector<float>& logits) override {
     if (++calls_ == fail_on_) return internal_error("device fell over");
@@ -429,7 +423,6 @@ class FlakyRunner : public ModelRunner {
   }
 
  private:
-  std::unique_ptr<ModelRunner> inner_;
   int fail_on_;
   int calls_ = 0;
 };

@@ -10,16 +10,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
 #include <map>
 #include <random>
 #include <utility>
 
-#include <unistd.h>
-
-#include "src/engine/engine_core.h"
-#include "src/model/make_model.h"
+#include "engine_test_util.h"
 #include "src/model/model_runner.h"
+#include "tests/cpp/gpu_test_model.h"
 
 namespace tessera::engine {
 namespace {
@@ -29,45 +26,10 @@ bool has_gpu() {
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
 
-// A random Llama the GPU kernels run (head_dim 64, GQA 4:2), written once per process.
-std::string gpu_model_dir() {
-  static const std::string dir = [] {
-    const std::string d =
-        (std::filesystem::temp_directory_path() / ("tessera_engine_cuda_" + std::to_string(getpid()))).string();
-    ModelConfig c = *model_preset("tiny");
-    c.hidden_size = 256;
-    c.num_layers = 2;
-    c.num_heads = 4;
-    c.num_kv_heads = 2;
-    c.head_dim = 64;
-    c.intermediate_size = 512;
-    c.vocab_size = 1000;
-    c.max_position_embeddings = 512;
-    c.bos_token_id = 1;
-    c.eos_token_ids = {2};
-    c.tie_word_embeddings = false;
-    EXPECT_TRUE(make_random_model(c, d, 5, DType::kF32, 1ull << 30, "test").is_ok());
-    return d;
-  }();
-  return dir;
-}
+std::string gpu_model_dir() { return tessera::test::gpu_test_model_dir(); }
 
-// Forwards to a runner but hides its device logits: the engine takes the host path.
-class HostLogits : public ModelRunner {
- public:
-  explicit HostLogits(std::unique_ptr<ModelRunner> inner) : inner_(std::move(inner)) {}
-  const ModelConfig& config() const override { return inner_->config(); }
-  int32_t num_blocks() const override { return inner_->num_blocks(); }
-  int32_t block_size() const override { return inner_->block_size(); }
-  int64_t max_tokens_per_step() const override { return inner_->max_tokens_per_step(); }
-  int64_t weights_bytes() const override { return inner_->weights_bytes(); }
-  int64_t kv_cache_bytes() const override { return inner_->kv_cache_bytes(); }
-  std::string device_name() const override { return inner_->device_name(); }
-  Status execute(const ForwardBatch& batch, std::vector<float>& logits) override { return inner_->execute(batch, logits); }
-
- private:
-  std::unique_ptr<ModelRunner> inner_;
-};
+// Forwards every call but has_device_logits() (the default: no), so the engine takes the host path.
+using HostLogits = testing::ForwardingRunner;
 
 struct Outcome {
   std::vector<int32_t> tokens;
@@ -92,6 +54,7 @@ std::map<std::pair<std::string, int32_t>, Outcome> run(EngineCore& core, int64_t
 
 TEST(EngineCuda, DeviceSamplingDrawsWhatTheHostDraws) {
   if (!has_gpu()) GTEST_SKIP() << "no CUDA device";
+  ASSERT_FALSE(gpu_model_dir().empty()) << "could not write the test checkpoint";
   RunnerOptions ro;
   ro.device = "cuda";
   ro.max_model_len = 512;
