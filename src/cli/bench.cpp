@@ -78,8 +78,8 @@ std::vector<FlagSpec> offline_specs() {
           {"output-len", true, "generated tokens per request (default 64)"},
           {"n", true, "completions per request, sharing the prompt's KV blocks (default 1)"},
           {"shared-prefix-len", true, "leading prompt tokens every request shares (default 0)"},
-          {"max-num-seqs", true, "running requests at most (default 64)"},
-          {"max-num-batched-tokens", true, "token budget of one step (default 2048)"},
+          {"max-num-seqs", true, "running requests at most (default 64 on cpu, 256 on a GPU)"},
+          {"max-num-batched-tokens", true, "token budget of one step (default 2048 on cpu, 8192 on a GPU)"},
           {"block-size", true, "tokens per KV block (default 16)"},
           {"kv-cache-mb", true, "KV cache size in MiB (default 512)"},
           {"no-prefix-caching", false, "turn the prefix cache off"},
@@ -136,8 +136,9 @@ Status bench_offline(const std::vector<std::string>& argv) {
   TESSERA_ASSIGN_OR_RETURN(int64_t output_len, args.get_int("output-len", 64, 1, 1 << 20));
   TESSERA_ASSIGN_OR_RETURN(int64_t n, args.get_int("n", 1, 1, kMaxSampleStreams));
   TESSERA_ASSIGN_OR_RETURN(int64_t shared_len, args.get_int("shared-prefix-len", 0, 0, input_len));
-  TESSERA_ASSIGN_OR_RETURN(int64_t max_num_seqs, args.get_int("max-num-seqs", 64, 1, 1 << 16));
-  TESSERA_ASSIGN_OR_RETURN(int64_t max_batched, args.get_int("max-num-batched-tokens", 2048, 1, 1 << 24));
+  const bool gpu = args.get_or("device", "cpu") != "cpu";
+  TESSERA_ASSIGN_OR_RETURN(int64_t max_num_seqs, args.get_int("max-num-seqs", gpu ? 256 : 64, 1, 1 << 16));
+  TESSERA_ASSIGN_OR_RETURN(int64_t max_batched, args.get_int("max-num-batched-tokens", gpu ? 8192 : 2048, 1, 1 << 24));
   TESSERA_ASSIGN_OR_RETURN(int64_t block_size, args.get_int("block-size", 16, 1, 1024));
   TESSERA_ASSIGN_OR_RETURN(int64_t kv_mb, args.get_int("kv-cache-mb", 512, 1, 1 << 22));
   TESSERA_ASSIGN_OR_RETURN(double temperature, args.get_double("temperature", 1.0, 0.0, 100.0));

@@ -67,8 +67,8 @@ Status cmd_serve(const std::vector<std::string>& argv) {
       {"shutdown-timeout", true, "seconds running requests get to finish on SIGTERM/SIGINT (default 30)"},
       {"max-body-bytes", true, "largest request body; larger ones get 413 (default 8388608)"},
       {"io-threads", true, "threads serving connections (default 2)"},
-      {"max-num-seqs", true, "running requests at most (default 64)"},
-      {"max-num-batched-tokens", true, "token budget of one engine step (default 2048)"},
+      {"max-num-seqs", true, "running requests at most (default 64 on cpu, 256 on a GPU)"},
+      {"max-num-batched-tokens", true, "token budget of one engine step (default 2048 on cpu, 8192 on a GPU)"},
       {"kv-cache-bytes", true, "KV cache size in bytes (default 536870912)"},
       {"num-kv-blocks", true, "KV cache size in blocks (overrides --kv-cache-bytes)"},
       {"max-model-len", true, "context length: prompt + generated tokens (default: the model's)"},
@@ -111,10 +111,12 @@ Status cmd_serve(const std::vector<std::string>& argv) {
   o.io_threads = static_cast<int>(io_threads);
 
   EngineOptions& e = o.engine;
-  TESSERA_ASSIGN_OR_RETURN(int64_t max_seqs, args.get_int("max-num-seqs", e.max_num_seqs, 1, 1 << 20));
+  // A GPU serves larger batches: vLLM's defaults there (256 sequences, an 8192-token step).
+  const bool gpu = args.get_or("device", "cpu") != "cpu";
+  TESSERA_ASSIGN_OR_RETURN(int64_t max_seqs, args.get_int("max-num-seqs", gpu ? 256 : e.max_num_seqs, 1, 1 << 20));
   e.max_num_seqs = static_cast<int32_t>(max_seqs);
-  TESSERA_ASSIGN_OR_RETURN(e.max_num_batched_tokens,
-                           args.get_int("max-num-batched-tokens", e.max_num_batched_tokens, 1, INT32_MAX));
+  TESSERA_ASSIGN_OR_RETURN(e.max_num_batched_tokens, args.get_int("max-num-batched-tokens",
+                                                                  gpu ? 8192 : e.max_num_batched_tokens, 1, INT32_MAX));
   TESSERA_ASSIGN_OR_RETURN(e.kv_cache_bytes, args.get_int("kv-cache-bytes", e.kv_cache_bytes, 1, INT64_MAX));
   TESSERA_ASSIGN_OR_RETURN(e.num_blocks, args.get_int("num-kv-blocks", 0, 0, INT32_MAX));
   TESSERA_ASSIGN_OR_RETURN(e.max_model_len, args.get_int("max-model-len", 0, 0, INT32_MAX));
