@@ -9,7 +9,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-STAGES=${STAGES:-tests offline serving}
+STAGES=${STAGES-tests offline serving}  # set but empty: build only
 if [ -d .debs ] && ! ldconfig -p | grep -q libopenblas; then
   for f in .debs/*.deb; do dpkg -x "$f" /opt/tessera-deps; done
   export CMAKE_PREFIX_PATH=/opt/tessera-deps/usr
