@@ -251,12 +251,10 @@ std::vector<TokenEvent> EngineCore::step() {
 
   // The rows whose request reached its last token sample; the others (a prompt chunk short of the
   // prompt's end) only fill the cache.
-  std::vector<size_t> sampling;  // indices into out.scheduled
-  std::vector<int32_t> sample_rows;
+  std::vector<int32_t> sample_rows;  // indices into out.scheduled (and rows of the logits)
   std::vector<SampleRow> rows;
   for (size_t i = 0; i < out.scheduled.size(); ++i) {
     if (!out.scheduled[i].samples) continue;
-    sampling.push_back(i);
     sample_rows.push_back(static_cast<int32_t>(i));
     rows.push_back({&lives[i]->params, &*streams[i]->sampling});
   }
@@ -293,8 +291,8 @@ std::vector<TokenEvent> EngineCore::step() {
   std::vector<int32_t> sampled(out.scheduled.size(), -1);
   std::vector<std::optional<FinishReason>> finish(out.scheduled.size());
   std::vector<std::string> texts(out.scheduled.size());
-  for (size_t k = 0; k < sampling.size(); ++k) {
-    const size_t i = sampling[k];
+  for (size_t k = 0; k < sample_rows.size(); ++k) {
+    const auto i = static_cast<size_t>(sample_rows[k]);
     Stream& stream = *streams[i];
     const int32_t token = (*drawn)[k].token;
     sampled[i] = token;
@@ -306,11 +304,11 @@ std::vector<TokenEvent> EngineCore::step() {
     if (lives[i]->emit_text) texts[i] = std::move(d.text);
   }
   const std::vector<Request*> finished = scheduler_.update_from_output(out, sampled, finish);
-  last_step_.num_sampled = static_cast<int64_t>(sampling.size());
+  last_step_.num_sampled = static_cast<int64_t>(sample_rows.size());
 
   const Clock::time_point now = Clock::now();
-  for (size_t k = 0; k < sampling.size(); ++k) {
-    const size_t i = sampling[k];
+  for (size_t k = 0; k < sample_rows.size(); ++k) {
+    const auto i = static_cast<size_t>(sample_rows[k]);
     Live& live = *lives[i];
     Stream& stream = *streams[i];
     const Request& r = stream.request;
