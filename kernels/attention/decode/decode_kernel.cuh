@@ -336,37 +336,54 @@ __global__ void __launch_bounds__(DecodeTraits<kHeadDim, kWarpsN>::kThreads, Dec
 }
 
 // Merge the num_splits partial results of one (token, head) row per CTA. Thread (g, quad) owns
-// float4 column group `quad` of splits g, g + kGroups, ...: it loads each split's state and partial
-// row together (no load waits on another, and the unrolled loop keeps several splits in flight: the
-// workspace was just written and sits in L2, so the combine is latency-bound, not byte-bound),
-// folds them with SoftmaxState::merge, then the kGroups partial results meet in shared memory.
+// float4 column group `quad` of splits g, g + kGroups, ...; it issues the loads of kBatch of its
+// splits (state and partial row) before it folds any of them in with SoftmaxState::merge, so at up
+// to kGroups * kBatch splits (32 at head dim 128) the workspace, just written and sitting in L2, is
+// one round trip away, not one per split. Then the kGroups partial results meet in shared memory.
 // Splits that saw no key wrote state (-inf, 0) and a zero row, and weigh exactly 0.
+constexpr int kCombineThreads = 256;
+
 template <typename T, int kHeadDim>
-__global__ void __launch_bounds__(128) paged_attention_combine_kernel(const DecodeArgs a) {
+__global__ void __launch_bounds__(kCombineThreads) paged_attention_combine_kernel(const DecodeArgs a) {
   constexpr int kQuads = kHeadDim / 4;
-  constexpr int kGroups = 128 / kQuads;
+  constexpr int kGroups = kCombineThreads / kQuads;
+  constexpr int kBatch = 4;
+  const int token = static_cast<int>(blockIdx.x) / a.num_heads, head = static_cast<int>(blockIdx.x) % a.num_heads;
+  // cu_seqlens_q is an input of the attention kernel, not one of its outputs: it is read before the
+  // wait, off the critical path.
+  const int total_q = a.cu_seqlens_q[a.num_seqs];
+  if (token >= total_q || token >= a.max_total_q) return;
   // Launched as a programmatic dependent of the attention kernel: wait for all of its writes (a
   // no-op when launched plainly).
   asm volatile("griddepcontrol.wait;" ::: "memory");
-  const int total_q = a.cu_seqlens_q[a.num_seqs];
-  const int token = static_cast<int>(blockIdx.x) / a.num_heads, head = static_cast<int>(blockIdx.x) % a.num_heads;
-  if (token >= total_q || token >= a.max_total_q) return;
   const int quad = static_cast<int>(threadIdx.x) % kQuads, g = static_cast<int>(threadIdx.x) / kQuads;
   const int64_t split_stride = a.max_total_q * a.num_heads;
   const int64_t row = static_cast<int64_t>(token) * a.num_heads + head;
 
   SoftmaxState st = SoftmaxState::empty();
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll 4
-  for (int s = g; s < a.num_splits; s += kGroups) {
-    const float2 v = a.ws_state[s * split_stride + row];
-    const float4 x = *reinterpret_cast<const float4*>(a.ws_o + (s * split_stride + row) * kHeadDim + quad * 4);
-    const SoftmaxState merged = st.merge(SoftmaxState{v.x, v.y});
-    const float off = SoftmaxState::safe_offset(merged.max);
-    const float w_old = fast_exp2(st.max - off), w_new = fast_exp2(v.x - off);
-    acc.x = acc.x * w_old + x.x * w_new, acc.y = acc.y * w_old + x.y * w_new;
-    acc.z = acc.z * w_old + x.z * w_new, acc.w = acc.w * w_old + x.w * w_new;
-    st = merged;
+  for (int s0 = g; s0 < a.num_splits; s0 += kGroups * kBatch) {
+    float2 v[kBatch];
+    float4 x[kBatch];
+#pragma unroll
+    for (int i = 0; i < kBatch; ++i) {
+      const int s = s0 + i * kGroups;
+      v[i] = make_float2(-INFINITY, 0.f);
+      x[i] = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (s < a.num_splits) {
+        v[i] = a.ws_state[s * split_stride + row];
+        x[i] = *reinterpret_cast<const float4*>(a.ws_o + (s * split_stride + row) * kHeadDim + quad * 4);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kBatch; ++i) {
+      const SoftmaxState merged = st.merge(SoftmaxState{v[i].x, v[i].y});
+      const float off = SoftmaxState::safe_offset(merged.max);
+      const float w_old = fast_exp2(st.max - off), w_new = fast_exp2(v[i].x - off);
+      acc.x = acc.x * w_old + x[i].x * w_new, acc.y = acc.y * w_old + x[i].y * w_new;
+      acc.z = acc.z * w_old + x[i].z * w_new, acc.w = acc.w * w_old + x[i].w * w_new;
+      st = merged;
+    }
   }
   __shared__ float4 s_acc[kGroups][kQuads];
   __shared__ float2 s_state[kGroups];
@@ -409,7 +426,7 @@ cudaError_t launch_paged_attention(const DecodeArgs& a, dim3 grid, cudaStream_t 
     // runs (see griddepcontrol above), which takes a launch latency off every split step.
     cudaLaunchConfig_t config = {};
     config.gridDim = dim3(static_cast<unsigned>(a.max_total_q * a.num_heads));
-    config.blockDim = dim3(128);
+    config.blockDim = dim3(kCombineThreads);
     config.stream = stream;
     cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;

@@ -5,8 +5,9 @@
 // and V, so the plan's one job is to keep every SM streaming: when (sequences x KV heads x row
 // blocks) fill the machine, one split; when they don't (small batches, long sequences), the keys
 // are cut into splits: within one wave, as many as shorten the longest split; between one and two
-// waves, as many as fill the last wave. A split is never shorter than kMinTilesPerSplit tiles. The per-SM residency is decode::ctas_per_sm (plan_detail.h), which the CUDA
-// build checks against the kernels' shared memory (launch.cu).
+// waves, as many as fill the last wave. A split is never shorter than kMinTilesPerSplit tiles. The
+// per-SM residency is decode::ctas_per_sm (plan_detail.h), which the CUDA build checks against the
+// kernels' shared memory (launch.cu).
 #include <algorithm>
 #include <cstdint>
 
@@ -43,11 +44,14 @@ PagedAttentionPlan paged_attention_plan(const PagedAttentionProblem& pr) {
     const int64_t slots = sms * decode::ctas_per_sm(pr.head_dim);
     if (ctas > 0 && ctas < slots) {
       // Less than one wave: every CTA runs at once, so the time is that of the longest split (its
-      // tiles stream one after another) plus about kCombineTiles for the combine pass. The split
-      // count that minimizes it within one wave, the smallest on a tie. Uneven splits count their
-      // longest one (B=1 L=4096: 31 splits leave 3-tile splits, 15.8 us, against 12.3 us for 32).
+      // tiles stream one after another) plus the combine pass, which costs about kCombineTiles and
+      // a little more per split (plan_detail.h; in sixteenths of a tile). The split count that
+      // minimizes it within one wave, the smallest on a tie. Uneven splits count their longest one
+      // (B=1 L=4096: 31 splits leave 3-tile splits, 15.8 us, against 12.3 us for 32).
       const int64_t fit = std::min<int64_t>(max_splits, slots / ctas);
-      auto cost = [&](int64_t s) { return (max_tiles + s - 1) / s + (s > 1 ? decode::kCombineTiles : 0); };
+      auto cost = [&](int64_t s) {
+        return 16 * ((max_tiles + s - 1) / s) + (s > 1 ? 16 * decode::kCombineTiles + decode::kCombinePerSplit * s : 0);
+      };
       for (int64_t s = 2; s <= fit; ++s)
         if (cost(s) < cost(splits)) splits = s;
     } else if (ctas > 0 && ctas < slots * decode::kSplitWhenWavesBelow) {
