@@ -4,7 +4,8 @@ Attention (through tessera.kvcache.paged_attention_into, so out and lse are NaN-
 the launch): per sequence, max error <= 2x PyTorch SDPA's error in the inputs' precision against
 an fp32 reference over the same keys and values gathered through the block table (DESIGN.md), lse
 within 1e-3, rows that see no key exactly 0 / +inf. Batches mix lengths 1 .. 32768 (odd ones: 1,
-17, 97, 1025), block sizes 16, 32, 64, 128, head dims 64, 128, 256, fp16 and bf16, GQA ratios 1, 4,
+17, 97, 1025), block sizes 16, 32, 64, 128 (and 1, 8, 24, 48, 80, which 64-key tiles straddle), head
+dims 64, 128, 256, fp16 and bf16, GQA ratios 1, 4,
 8 and 12/3 heads, 1 and up to 200 new tokens per sequence (causal inside them, bottom-right),
 forced split counts 1, 3, 17, 128 and the plan's choice, shuffled block tables, stale NaN slots.
 
@@ -71,6 +72,16 @@ def test_decode_block_sizes(block_size, head_dim, dtype):
     """One new token per sequence over mixed odd lengths, GQA 4."""
     seed = fresh_seed()
     b = dr.make_batch(MIXED_LENS, [1] * len(MIXED_LENS), 8, 2, head_dim, dtype, block_size)
+    check_batch(b, True, seed)
+
+
+@pytest.mark.parametrize("block_size", [_p(8, quick=True), 1, 24, _p(48, quick=True), 80])
+@pytest.mark.parametrize("head_dim", [64, 256])
+def test_decode_other_block_sizes(block_size, head_dim):
+    """Block sizes off the usual four: blocks smaller than a 16-key MMA step (1, 8), and blocks that
+    a 64-key tile straddles at odd offsets (24, 48, 80)."""
+    seed = fresh_seed()
+    b = dr.make_batch(MIXED_LENS, [1] * len(MIXED_LENS), 8, 2, head_dim, torch.bfloat16, block_size)
     check_batch(b, True, seed)
 
 
