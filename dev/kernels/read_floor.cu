@@ -117,19 +117,15 @@ __global__ void __launch_bounds__(kThreads) bulk_read_kernel(const char* __restr
   if (acc == 0x9e3779b9u) sink[blockIdx.x] = acc;
 }
 
-template <int kStages, int kPiece, int kPitch = kPiece>
-float time_bulk_us(const std::vector<uint4*>& bufs, int64_t bytes, int ctas, uint32_t* sink) {
-  auto kernel = bulk_read_kernel<kStages, kPiece, kPitch>;
-  constexpr int kSmem = kStages * (kStageBytes / kPiece * kPitch);
-  CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+// µs per launch: `record(stream)` issues `launches` launches; they are captured into one graph and
+// the graph is replayed 30 times (after 5 warm-ups); the median replay over `launches`.
+template <typename Record>
+float graph_us(Record&& record, size_t launches) {
   cudaStream_t s;
   CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  const int64_t stages_total = bytes / kStageBytes;
-  const int64_t per_cta = (stages_total + ctas - 1) / ctas;
   cudaGraph_t graph;
   CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-  for (uint4* b : bufs)
-    kernel<<<ctas, kThreads, kSmem, s>>>(reinterpret_cast<const char*>(b), stages_total, per_cta, sink);
+  record(s);
   CHECK(cudaStreamEndCapture(s, &graph));
   cudaGraphExec_t exec;
   CHECK(cudaGraphInstantiate(&exec, graph, 0));
@@ -146,63 +142,58 @@ float time_bulk_us(const std::vector<uint4*>& bufs, int64_t bytes, int ctas, uin
     CHECK(cudaEventSynchronize(b));
     float ms;
     CHECK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(ms * 1e3f / static_cast<float>(bufs.size()));
+    t.push_back(ms * 1e3f / static_cast<float>(launches));
   }
   std::sort(t.begin(), t.end());
+  CHECK(cudaEventDestroy(a));
+  CHECK(cudaEventDestroy(b));
   CHECK(cudaGraphExecDestroy(exec));
   CHECK(cudaGraphDestroy(graph));
   CHECK(cudaStreamDestroy(s));
   return t[t.size() / 2];
 }
 
+template <int kStages, int kPiece, int kPitch = kPiece>
+float time_bulk_us(const std::vector<uint4*>& bufs, int64_t bytes, int ctas, uint32_t* sink) {
+  auto kernel = bulk_read_kernel<kStages, kPiece, kPitch>;
+  constexpr int kSmem = kStages * (kStageBytes / kPiece * kPitch);
+  CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+  const int64_t stages_total = bytes / kStageBytes;
+  const int64_t per_cta = (stages_total + ctas - 1) / ctas;
+  return graph_us(
+      [&](cudaStream_t s) {
+        for (uint4* b : bufs)
+          kernel<<<ctas, kThreads, kSmem, s>>>(reinterpret_cast<const char*>(b), stages_total, per_cta, sink);
+      },
+      bufs.size());
+}
+
 enum class Tail { kNone, kPlain, kPdl };
 
-// µs per launch: median over 30 replays of a graph that reads each of `sets` buffers once.
+// µs per launch of the read kernel over each buffer once, with the chosen tail kernel after each.
 float time_us(const std::vector<uint4*>& bufs, int64_t bytes, int ctas, Tail tail, uint32_t* sink) {
-  cudaStream_t s;
-  CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   const int64_t words = bytes / 16;
   const int64_t per_cta = (words + ctas - 1) / ctas;
-  cudaGraph_t graph;
-  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-  for (uint4* b : bufs) {
-    read_kernel<<<ctas, kThreads, 0, s>>>(b, words, per_cta, sink, tail == Tail::kPdl);
-    if (tail == Tail::kPlain) tail_kernel<<<1, 32, 0, s>>>(sink);
-    if (tail == Tail::kPdl) {
-      cudaLaunchConfig_t cfg = {};
-      cfg.gridDim = dim3(1);
-      cfg.blockDim = dim3(32);
-      cfg.stream = s;
-      cudaLaunchAttribute attr[1];
-      attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-      attr[0].val.programmaticStreamSerializationAllowed = 1;
-      cfg.attrs = attr;
-      cfg.numAttrs = 1;
-      CHECK(cudaLaunchKernelEx(&cfg, tail_kernel, sink));
-    }
-  }
-  CHECK(cudaStreamEndCapture(s, &graph));
-  cudaGraphExec_t exec;
-  CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < 5; ++i) CHECK(cudaGraphLaunch(exec, s));
-  std::vector<float> t;
-  for (int i = 0; i < 30; ++i) {
-    CHECK(cudaEventRecord(a, s));
-    CHECK(cudaGraphLaunch(exec, s));
-    CHECK(cudaEventRecord(b, s));
-    CHECK(cudaEventSynchronize(b));
-    float ms;
-    CHECK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(ms * 1e3f / static_cast<float>(bufs.size()));
-  }
-  std::sort(t.begin(), t.end());
-  CHECK(cudaGraphExecDestroy(exec));
-  CHECK(cudaGraphDestroy(graph));
-  CHECK(cudaStreamDestroy(s));
-  return t[t.size() / 2];
+  return graph_us(
+      [&](cudaStream_t s) {
+        for (uint4* b : bufs) {
+          read_kernel<<<ctas, kThreads, 0, s>>>(b, words, per_cta, sink, tail == Tail::kPdl);
+          if (tail == Tail::kPlain) tail_kernel<<<1, 32, 0, s>>>(sink);
+          if (tail == Tail::kPdl) {
+            cudaLaunchConfig_t cfg = {};
+            cfg.gridDim = dim3(1);
+            cfg.blockDim = dim3(32);
+            cfg.stream = s;
+            cudaLaunchAttribute attr[1];
+            attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+            attr[0].val.programmaticStreamSerializationAllowed = 1;
+            cfg.attrs = attr;
+            cfg.numAttrs = 1;
+            CHECK(cudaLaunchKernelEx(&cfg, tail_kernel, sink));
+          }
+        }
+      },
+      bufs.size());
 }
 
 int main(int argc, char** argv) {
