@@ -349,8 +349,9 @@ __global__ void __launch_bounds__(kCombineThreads) paged_attention_combine_kerne
   constexpr int kGroups = kCombineThreads / kQuads;
   constexpr int kBatch = 4;
   const int token = static_cast<int>(blockIdx.x) / a.num_heads, head = static_cast<int>(blockIdx.x) % a.num_heads;
-  // cu_seqlens_q is an input of the attention kernel, not one of its outputs: it is read before the
-  // wait, off the critical path.
+  // cu_seqlens_q is an input of the attention kernel, not one of its outputs, and the attention
+  // kernel is a plain launch (it starts after everything before it finished): so it can be read
+  // before the wait, off the critical path.
   const int total_q = a.cu_seqlens_q[a.num_seqs];
   if (token >= total_q || token >= a.max_total_q) return;
   // Launched as a programmatic dependent of the attention kernel: wait for all of its writes (a
