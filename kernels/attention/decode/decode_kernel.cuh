@@ -137,6 +137,10 @@ __global__ void __launch_bounds__(DecodeTraits<kHeadDim, kWarpsN>::kThreads, Dec
   T* sQ = reinterpret_cast<T*>(smem_raw);
   T* sKV = sQ + QTile::kElements;  // stage s: K at sKV + 2s tiles, V right after
 
+#ifdef TESSERA_DECODE_CTA_TIMES  // dev/kernels/cta_times.cu: when each CTA starts and ends, on which SM
+  unsigned long long cta_start;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(cta_start));
+#endif
   const int split = blockIdx.x;
   const int kvh = static_cast<int>(blockIdx.y) / a.row_blocks;
   const int row_block = static_cast<int>(blockIdx.y) % a.row_blocks;
@@ -333,6 +337,21 @@ __global__ void __launch_bounds__(DecodeTraits<kHeadDim, kWarpsN>::kThreads, Dec
       if (c4 == 0) a.ws_state[ws_row] = make_float2(st.max, st.sum);
     }
   }
+#ifdef TESSERA_DECODE_CTA_TIMES
+  __syncthreads();
+  if (tid == 0) {
+    unsigned long long cta_end;
+    unsigned smid;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(cta_end));
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));
+    const unsigned b = (blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+    if (b < kDecodeCtaTimesCapacity) {
+      g_decode_cta_times[b][0] = cta_start;
+      g_decode_cta_times[b][1] = cta_end;
+      g_decode_cta_times[b][2] = smid;
+    }
+  }
+#endif
 }
 
 // Merge the num_splits partial results of one (token, head) row per CTA. Thread (g, quad) owns
