@@ -196,6 +196,20 @@ float time_us(const std::vector<uint4*>& bufs, int64_t bytes, int ctas, Tail tai
       bufs.size());
 }
 
+// Enough buffers of `bytes` (at most 16) that together they pass 256 MiB, more than 2x the L2, so
+// every launch of a graph that walks them reads from DRAM; filled with nonzero data.
+std::vector<uint4*> rotating_buffers(int64_t bytes) {
+  const int64_t kMiB = 1 << 20;
+  const int sets = static_cast<int>(std::min<int64_t>(16, std::max<int64_t>(1, (256 * kMiB + bytes - 1) / bytes)));
+  std::vector<uint4*> bufs(sets);
+  for (int i = 0; i < sets; ++i) {
+    CHECK(cudaMalloc(&bufs[i], bytes));
+    fill_kernel<<<1024, 256>>>(bufs[i], bytes / 16, 17u + i);
+  }
+  CHECK(cudaDeviceSynchronize());
+  return bufs;
+}
+
 int main(int argc, char** argv) {
   const bool bulk = argc > 1 && std::string(argv[1]) == "bulk";
   int sms = 0;
@@ -208,13 +222,7 @@ int main(int argc, char** argv) {
     std::printf("%d SMs; bytes: us/launch (TB/s) for LDG.128 x8/thread at 2 and 4 CTAs/SM, then cp.async.bulk "
                 "[stages x 32 KB, piece bytes, CTAs/SM]\n", sms);
     for (const int64_t bytes : {16 * kMiB, 128 * kMiB, 2048 * kMiB}) {
-      const int sets = static_cast<int>(std::min<int64_t>(16, std::max<int64_t>(1, (256 * kMiB + bytes - 1) / bytes)));
-      std::vector<uint4*> bufs(sets);
-      for (int i = 0; i < sets; ++i) {
-        CHECK(cudaMalloc(&bufs[i], bytes));
-        fill_kernel<<<1024, 256>>>(bufs[i], bytes / 16, 17u + i);
-      }
-      CHECK(cudaDeviceSynchronize());
+      const std::vector<uint4*> bufs = rotating_buffers(bytes);
       auto show = [&](const char* what, float us) {
         std::printf("  %6lld MiB %-28s %9.2f us %5.2f TB/s\n", static_cast<long long>(bytes / kMiB), what, us,
                     static_cast<double>(bytes) / us / 1e6);
@@ -236,13 +244,7 @@ int main(int argc, char** argv) {
   }
   std::printf("%d SMs; bytes, CTAs, us/launch, TB/s  [+ plain tail kernel us, + PDL tail kernel us]\n", sms);
   for (const int64_t bytes : {2 * kMiB, 4 * kMiB, 8 * kMiB, 16 * kMiB, 32 * kMiB, 64 * kMiB, 128 * kMiB, 2048 * kMiB}) {
-    const int sets = static_cast<int>(std::min<int64_t>(16, std::max<int64_t>(1, (256 * kMiB + bytes - 1) / bytes)));
-    std::vector<uint4*> bufs(sets);
-    for (int i = 0; i < sets; ++i) {
-      CHECK(cudaMalloc(&bufs[i], bytes));
-      fill_kernel<<<1024, 256>>>(bufs[i], bytes / 16, 17u + i);
-    }
-    CHECK(cudaDeviceSynchronize());
+    const std::vector<uint4*> bufs = rotating_buffers(bytes);
     for (const int per_sm : {1, 2, 4, 8}) {
       const int ctas = per_sm * sms;
       const float us = time_us(bufs, bytes, ctas, Tail::kNone, sink);
