@@ -7,6 +7,8 @@ keys; B in {1, 8, 64} x L in {512 .. 32768} (--quick: B in {1, 64}, L in {4096, 
 which holds the three rows the issue sets targets for).
   - tessera: tessera.paged_attention over a paged cache [num_blocks, block_size (16), Hkv, D]
     with a random shuffled block table (append not included); its plan's split count is recorded.
+    --table ordered gives each sequence consecutive blocks instead (a fresh allocator's layout):
+    the difference is what the scattered pages cost.
   - SDPA: q (B, Hq, 1, D), k/v (B, Hkv, L, D) contiguous with enable_gqa=True; a backend that
     rejects GQA gets k/v expanded to (B, Hq, L, D) instead (it then reads 4x the bytes counted;
     noted per result as "gqa").
@@ -60,7 +62,7 @@ def input_bytes(impl: str, batch: int, seqlen: int, expanded: bool = False) -> i
 
 # ---- inputs and calls ----------------------------------------------------------------------------
 
-def make_tessera(batch, seqlen, block_size, nsets):
+def make_tessera(batch, seqlen, block_size, nsets, ordered=False):
     import torch
 
     import tessera
@@ -70,7 +72,8 @@ def make_tessera(batch, seqlen, block_size, nsets):
     sets = []
     for _ in range(nsets):
         shape = (num_blocks, block_size, KV_HEADS, HEAD_DIM)
-        table = torch.randperm(num_blocks, device="cuda").to(torch.int32)
+        table = (torch.arange(num_blocks, device="cuda") if ordered
+                 else torch.randperm(num_blocks, device="cuda")).to(torch.int32)
         sets.append(dict(
             q=torch.randn(batch, HEADS, HEAD_DIM, dtype=torch.bfloat16, device="cuda"),
             k_cache=torch.randn(shape, dtype=torch.bfloat16, device="cuda"),
@@ -130,7 +133,7 @@ def bench_one(impl, batch, seqlen, args):
         made = None
         try:
             if impl == "tessera":
-                made = make_tessera(batch, seqlen, args.block_size, nsets)
+                made = make_tessera(batch, seqlen, args.block_size, nsets, args.table == "ordered")
             else:
                 made = make_sdpa(impl, batch, seqlen, nsets, expanded)
             made[1](0)  # a backend that cannot run this problem raises here
@@ -264,7 +267,7 @@ def report(data) -> str:
     parts = [f"Measured {meta['date']} on {meta['device']} ({meta['sm_count']} SMs), torch "
              f"{meta['torch']}, CUDA {meta['cuda']}, cuDNN {meta['cudnn']}; median of "
              f"{meta['runs']} runs. Decode: q_len 1, Hq={HEADS}, Hkv={KV_HEADS}, D={HEAD_DIM}, "
-             f"bf16; tessera block_size {meta['block_size']} with shuffled block tables. "
+             f"bf16; tessera block_size {meta['block_size']} with {meta.get('table', 'shuffled')} block tables. "
              f"Bandwidth: {meta['bandwidth']}. Copy ceiling (4 GiB copy_, same run): "
              f"{copy.get('tbps', float('nan')):.2f} TB/s.", ""]
     head = (["B", "L", "K+V MiB"] + [f"{i} TB/s" for i in impls] + [f"{i} µs" for i in impls] +
@@ -316,6 +319,9 @@ def main():
     ap.add_argument("--runs", type=int, default=30, help="timed runs per case (>= 20)")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--block-size", type=int, default=16, help="tessera's cache block size")
+    ap.add_argument("--table", choices=("shuffled", "ordered"), default="shuffled",
+                    help="tessera's block tables: a random permutation of the blocks (default) or "
+                         "each sequence's blocks consecutive")
     ap.add_argument("--impls", default=",".join(IMPLS), help="comma list of " + ",".join(IMPLS))
     ap.add_argument("--no-graph", action="store_true", help="time eager calls, not graph replays")
     ap.add_argument("--no-plot", action="store_true")
@@ -345,11 +351,11 @@ def main():
         "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
         "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "runs": args.runs, "warmup": args.warmup, "heads": HEADS, "kv_heads": KV_HEADS,
-        "head_dim": HEAD_DIM, "dtype": "bf16", "q_len": 1, "block_size": args.block_size,
+        "head_dim": HEAD_DIM, "dtype": "bf16", "q_len": 1, "block_size": args.block_size, "table": args.table,
         "bandwidth": "bytes of K and V read, B*L*Hkv*D*2 bytes*2, over the median time",
         "time": "median ms per call; CUDA graph of one call per rotating input set (> 2x L2) "
                 "unless noted ('timing')",
-        "layout": "tessera: paged [num_blocks, block_size, Hkv, D], shuffled block table; "
+        "layout": f"tessera: paged [num_blocks, block_size, Hkv, D], {args.table} block table; "
                   "SDPA: contiguous (B, H, L, D)",
     }
     copy = copy_ceiling(args.runs, args.warmup)

@@ -3,11 +3,16 @@ tests/gpu/test_decode.py is). Calls tessera._C directly: a few correctness cases
 fp32 reference over the gathered cache, then timings of the issue's three shapes (Hq=32, Hkv=8,
 D=128, bf16, block size 16) against SDPA cudnn in the same run, bandwidth = K+V bytes / time.
 
-    PYTHONPATH=python python3 dev/kernels/decode_check.py [--no-time] [--splits N]
+    PYTHONPATH=python python3 dev/kernels/decode_check.py [--no-time] [--splits N] [--heads Hq:Hkv]
+
+A/B inside one process (two processes can differ by 1%): with DECODE_AB=VAR each timed shape runs
+with the environment variable VAR unset, set to DECODE_AB_VALUE (default 1), and unset again. It is
+for a dev patch whose launcher reads VAR; no committed launcher reads one.
 """
 
 import argparse
 import math
+import os
 import sys
 
 import torch
@@ -20,6 +25,7 @@ BF16 = 2
 
 
 SEQ_TABLE = False
+AB = os.environ.get("DECODE_AB", "")  # env var of a variant the launcher reads: timed off / on / off
 PROFILE = False
 SHAPES = ((64, 8192), (1, 32768), (1, 4096), (8, 8192), (64, 2048))
 
@@ -116,8 +122,8 @@ def bench_ms(fn, iters=50):
     return ts[len(ts) // 2]
 
 
-def timing(B, L, splits=0, bs=16):
-    hq, hkv, d = 32, 8, 128
+def timing(B, L, splits=0, bs=16, hq=32, hkv=8):
+    d = 128
     dtype = torch.bfloat16
     nbytes = 2 * B * L * hkv * d * 2
     sets = max(1, min(8, math.ceil(200e6 / nbytes)))  # rotate inputs so L2 (50 MB) holds none of them
@@ -139,6 +145,13 @@ def timing(B, L, splits=0, bs=16):
                            ws.data_ptr(), torch.cuda.current_stream().cuda_stream)  # the capture stream
 
     t_ours = bench_ms(ours)
+    if AB:
+        os.environ[AB] = os.environ.get("DECODE_AB_VALUE", "1")
+        t_exp = bench_ms(ours)
+        del os.environ[AB]
+        t_ours2 = bench_ms(ours)
+        print(f"    A/B {AB}={os.environ.get('DECODE_AB_VALUE', '1')}: off {t_ours*1e3:.1f} us, on {t_exp*1e3:.1f} us, "
+              f"off again {t_ours2*1e3:.1f} us")
     if PROFILE:
         from torch.profiler import ProfilerActivity, profile
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
@@ -175,6 +188,7 @@ def main():
     ap.add_argument("--no-check", action="store_true")
     ap.add_argument("--splits", type=int, default=0)
     ap.add_argument("--bs", type=int, default=16)
+    ap.add_argument("--heads", default="32:8", help="Hq:Hkv of the timed shapes")
     ap.add_argument("--seq-table", action="store_true", help="blocks in memory order (no shuffle)")
     ap.add_argument("--profile", action="store_true", help="per-kernel times (torch.profiler)")
     ap.add_argument("--shapes", default="", help="B:L,B:L,... (default: the issue's shapes and two more)")
@@ -201,7 +215,7 @@ def main():
         print("CHECK", "PASSED" if ok else "FAILED")
     if not args.no_time:
         for B, L in SHAPES:
-            timing(B, L, args.splits, args.bs)
+            timing(B, L, args.splits, args.bs, *(int(x) for x in args.heads.split(":")))
     sys.exit(0 if ok else 1)
 
 
