@@ -182,13 +182,23 @@ def timing(B, L, splits=0, bs=16, hq=32, hkv=8):
     print(f"B={B:3d} L={L:6d} splits {plan[0]:3d}: tessera {t_ours*1e3:8.1f} us {nbytes/t_ours/1e9:5.2f} TB/s | {peers}")
 
 
+def heads_arg(text):
+    try:
+        hq, hkv = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--heads wants Hq:Hkv, got {text!r}") from None
+    if hq < 1 or hkv < 1 or hq % hkv:
+        raise argparse.ArgumentTypeError(f"--heads {text}: Hq must be a positive multiple of Hkv")
+    return hq, hkv
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-time", action="store_true")
     ap.add_argument("--no-check", action="store_true")
     ap.add_argument("--splits", type=int, default=0)
     ap.add_argument("--bs", type=int, default=16)
-    ap.add_argument("--heads", default="32:8", help="Hq:Hkv of the timed shapes")
+    ap.add_argument("--heads", default="32:8", type=heads_arg, help="Hq:Hkv of the timed shapes")
     ap.add_argument("--seq-table", action="store_true", help="blocks in memory order (no shuffle)")
     ap.add_argument("--profile", action="store_true", help="per-kernel times (torch.profiler)")
     ap.add_argument("--shapes", default="", help="B:L,B:L,... (default: the issue's shapes and two more)")
@@ -215,7 +225,7 @@ def main():
         print("CHECK", "PASSED" if ok else "FAILED")
     if not args.no_time:
         for B, L in SHAPES:
-            timing(B, L, args.splits, args.bs, *(int(x) for x in args.heads.split(":")))
+            timing(B, L, args.splits, args.bs, *args.heads)
     sys.exit(0 if ok else 1)
 
 

@@ -14,7 +14,7 @@ import tessera
 
 B, L = (int(x) for x in (sys.argv[1:3] if len(sys.argv) > 2 else (64, 8192)))
 HQ, HKV, D, BS = 32, 8, 128, 16
-nb = L // BS
+nb = (L + BS - 1) // BS
 q4 = torch.randn(B, 1, HQ, D, device="cuda", dtype=torch.bfloat16)
 kc = torch.randn(B * nb, BS, HKV, D, device="cuda", dtype=torch.bfloat16)
 vc = torch.randn(B * nb, BS, HKV, D, device="cuda", dtype=torch.bfloat16)
