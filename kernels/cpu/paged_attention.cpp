@@ -27,9 +27,8 @@ void reshape_and_cache(const float* k, int64_t k_token_stride, const float* v,
   for (int64_t t = 0; t < num_tokens; ++t) {
     const int64_t slot = slot_mapping[t];
     if (slot < 0) continue;
-    // [num_blocks, block_size, ...] is contiguous, so slot * row addresses the token directly.
-    std::memcpy(k_cache + slot * row, k + t * k_token_stride, static_cast<size_t>(row) * 4);
-    std::memcpy(v_cache + slot * row, v + t * v_token_stride, static_cast<size_t>(row) * 4);
+    std::memcpy(k_cache + layout.slot_offset(slot), k + t * k_token_stride, static_cast<size_t>(row) * 4);
+    std::memcpy(v_cache + layout.slot_offset(slot), v + t * v_token_stride, static_cast<size_t>(row) * 4);
   }
 }
 
@@ -51,6 +50,9 @@ const char* paged_kv_append_check(const KvAppendCpuParams& p) {
     return append_fail("layout: num_blocks " + to_string(L.num_blocks) + ", block_size " +
                        to_string(L.block_size) + ", num_kv_heads " + to_string(L.num_kv_heads) +
                        " and head_dim " + to_string(L.head_dim) + " must all be > 0");
+  if (L.block_stride_elems != 0 && L.block_stride_elems < L.dense_block_stride())
+    return append_fail("block stride " + to_string(L.block_stride_elems) + " is below a block's " +
+                       to_string(L.dense_block_stride()) + " elements (0: dense)");
   if (p.num_tokens < 0) return append_fail("num_tokens " + to_string(p.num_tokens) + " must be >= 0");
   if (p.num_tokens > 0) {
     const std::pair<const void*, const char*> required[] = {{p.k, "k"},
@@ -127,9 +129,8 @@ const char* paged_kv_append(const KvAppendCpuParams& p) {
     for (int64_t t = b; t < e; ++t) {
       if (t < p.num_tokens && p.slot_mapping[t] >= 0) {
         const int64_t row = table_row(p.k_positions, t);
-        // [num_blocks, block_size, ...] is contiguous, so slot * token_stride addresses the token.
-        float* k_dst = p.k_cache + p.slot_mapping[t] * L.token_stride();
-        float* v_dst = p.v_cache + p.slot_mapping[t] * L.token_stride();
+        float* k_dst = p.k_cache + L.slot_offset(p.slot_mapping[t]);
+        float* v_dst = p.v_cache + L.slot_offset(p.slot_mapping[t]);
         for (int32_t h = 0; h < L.num_kv_heads; ++h) {
           rope_rotate_row(p.k + t * p.k_token_stride + h * p.k_head_stride, k_dst + static_cast<int64_t>(h) * d,
                           d, rotated, p.rope, p.cos + row, p.sin + row);

@@ -12,7 +12,8 @@ and the two custom ops built on them:
 
 Layouts (kernels/attention/paged_kv.h): q/out [total_q, num_heads, head_dim], new k/v
 [num_tokens, num_kv_heads, head_dim] (token and head strides free, last dim contiguous), caches
-[num_blocks, block_size, num_kv_heads, head_dim] contiguous, lse fp32 [num_heads, total_q],
+[num_blocks, block_size, num_kv_heads, head_dim] with dense blocks (the block stride free, the same
+for K and V), lse fp32 [num_heads, total_q],
 cu_seqlens_q int32 [num_seqs + 1], seq_lens int32 [num_seqs] (cached tokens after the append),
 block_table int32 [num_seqs, max_blocks_per_seq], slot_mapping int64 [num_tokens] (negative: skip),
 positions int32, rotary cos/sin fp32 [max_position, rotary_dim / 2].
@@ -79,6 +80,11 @@ def _workspace_bytes(plan: tuple) -> int:
     return int(plan[6])
 
 
+def cache_block_stride(cache: Tensor) -> int:
+    """The block stride the kernels take for a cache (0, dense, when it has a single block)."""
+    return cache.stride(0) if cache.shape[0] > 1 else 0
+
+
 def _addr(t: Optional[Tensor]) -> int:
     return 0 if t is None else t.data_ptr()
 
@@ -111,7 +117,8 @@ def paged_attention_into(q: Tensor, k_cache: Tensor, v_cache: Tensor, cu_seqlens
             block_size, num_kv_heads, head_dim, cu_seqlens_q.data_ptr(), seq_lens.data_ptr(),
             block_table.data_ptr(), num_seqs, block_table.shape[1], q.shape[1],
             float(softmax_scale), bool(causal), _ops._DTYPE_CODES[q.dtype],
-            _addr(workspace) if nbytes > 0 else 0, _ops._stream(q))
+            _addr(workspace) if nbytes > 0 else 0, _ops._stream(q),
+            cache_block_stride=cache_block_stride(k_cache))
     return plan
 
 
@@ -142,7 +149,7 @@ def paged_kv_append_into(k: Tensor, v: Tensor, slot_mapping: Tensor, k_cache: Te
             q.shape[0] if has_q else 0, q.shape[1] if has_q else 0,
             int(rope_layout), rotary_dim, _addr(rotary_cos), _addr(rotary_sin), max_position,
             _addr(k_positions), _addr(q_positions), _ops._DTYPE_CODES[k_cache.dtype],
-            _ops._stream(k_cache))
+            _ops._stream(k_cache), cache_block_stride=cache_block_stride(k_cache))
 
 
 # ---- custom ops ----------------------------------------------------------------------------------

@@ -104,12 +104,15 @@ struct AppendCase {
   int32_t max_position = 2048;
   bool q_in_place = false;
   bool q_positions_null = false;
+  // >= 0: K and V in one allocation, block stride 2 * block + kv_pad (the gaps must stay poison).
+  int64_t kv_pad = -1;
 };
 
 std::string describe(const AppendCase& c) {
   return "rope " + std::to_string(static_cast<int>(c.rope)) + " kind " +
          std::to_string(static_cast<int>(c.spec.kind)) + " head_dim " + std::to_string(c.head_dim) +
-         " rotary_dim " + std::to_string(c.spec.rotary_dim) + " block_size " + std::to_string(c.block_size);
+         " rotary_dim " + std::to_string(c.spec.rotary_dim) + " block_size " + std::to_string(c.block_size) +
+         " kv_pad " + std::to_string(c.kv_pad);
 }
 
 // One append with padded strides, shuffled slots with padding tokens, poisoned caches and q_out,
@@ -125,6 +128,7 @@ void run_append(const AppendCase& c, uint32_t seed) {
   const int64_t half = rotary_dim / 2;
 
   PagedKvLayout layout{c.num_blocks, c.block_size, c.num_kv_heads, d};
+  if (c.kv_pad >= 0) layout.block_stride_elems = 2 * layout.dense_block_stride() + c.kv_pad;
   ASSERT_LE(c.num_tokens, layout.num_slots());
   // Inputs with gaps between heads and tokens, so strides are really used.
   const int64_t k_hs = d + 3, k_ts = c.num_kv_heads * k_hs + 5;
@@ -152,8 +156,12 @@ void run_append(const AppendCase& c, uint32_t seed) {
   rope_cos_sin_table(spec, c.max_position, cos.data(), sin.data());
   const std::vector<float> inv_freq = rope_inv_freq(spec);
 
-  const size_t cache_elems = static_cast<size_t>(layout.num_slots() * layout.token_stride());
-  std::vector<float> k_cache(cache_elems, poison()), v_cache(cache_elems, poison());
+  const bool shared = c.kv_pad >= 0;
+  std::vector<float> k_store(static_cast<size_t>(layout.cache_elements() + (shared ? layout.dense_block_stride() : 0)),
+                             poison());
+  std::vector<float> v_store(shared ? 0 : k_store.size(), poison());
+  float* k_cache = k_store.data();
+  float* v_cache = shared ? k_cache + layout.dense_block_stride() : v_store.data();
   const int64_t qo_hs = d + 1, qo_ts = c.num_heads * qo_hs + 3;
   std::vector<float> q_out(static_cast<size_t>(c.num_q_tokens * qo_ts), poison());
 
@@ -166,8 +174,8 @@ void run_append(const AppendCase& c, uint32_t seed) {
   p.v_head_stride = v_hs;
   p.slot_mapping = slots.data();
   p.num_tokens = c.num_tokens;
-  p.k_cache = k_cache.data();
-  p.v_cache = v_cache.data();
+  p.k_cache = k_cache;
+  p.v_cache = v_cache;
   p.layout = layout;
   p.q = q.data();
   p.q_out = c.q_in_place ? q.data() : q_out.data();
@@ -192,8 +200,8 @@ void run_append(const AppendCase& c, uint32_t seed) {
     if (slots[static_cast<size_t>(t)] >= 0) token_of_slot[static_cast<size_t>(slots[static_cast<size_t>(t)])] = t;
   const int64_t row = layout.token_stride();
   for (int64_t slot = 0; slot < layout.num_slots(); ++slot) {
-    const float* kc = k_cache.data() + slot * row;
-    const float* vc = v_cache.data() + slot * row;
+    const float* kc = k_cache + layout.slot_offset(slot);
+    const float* vc = v_cache + layout.slot_offset(slot);
     const int64_t t = token_of_slot[static_cast<size_t>(slot)];
     if (t < 0) {
       ASSERT_TRUE(std::all_of(kc, kc + row, is_poison)) << "k slot " << slot << " written";
@@ -210,6 +218,12 @@ void run_append(const AppendCase& c, uint32_t seed) {
       ASSERT_EQ(std::memcmp(vc + h * d, v.data() + t * v_ts + h * v_hs, static_cast<size_t>(d) * 4), 0)
           << "v token " << t << " head " << h;
     }
+  }
+  // With K and V in one allocation, the pad between one block's values and the next block is
+  // never written (the allocation ends with the last block's values).
+  for (int32_t b = 0; shared && b + 1 < layout.num_blocks; ++b) {
+    const float* gap = k_cache + b * layout.block_stride() + 2 * layout.dense_block_stride();
+    ASSERT_TRUE(std::all_of(gap, gap + c.kv_pad, is_poison)) << "pad after block " << b << " written";
   }
   // q_out rows rotated; the gaps between q_out heads and tokens untouched.
   const float* qo = c.q_in_place ? q.data() : q_out.data();
@@ -298,6 +312,27 @@ TEST(CpuKvAppend, QueryInPlaceFewerQueryRowsAndSharedPositions) {
   run_append(c, 402);
   c.num_q_tokens = 0;
   run_append(c, 403);
+}
+
+TEST(CpuKvAppend, KeysAndValuesInOneAllocation) {
+  // [num_blocks, 2, block_size, kv_heads, head_dim] (the CUDA engine's layout) and a wider stride.
+  uint32_t seed = 450;
+  for (int64_t pad : {0, 40})
+    for (int32_t block_size : {1, 16}) {
+      AppendCase c;
+      c.kv_pad = pad;
+      c.block_size = block_size;
+      c.num_blocks = 64 / block_size + 2;
+      run_append(c, seed++);
+      if (HasFatalFailure()) return;
+    }
+  PagedKvLayout narrow{4, 16, 2, 64};
+  narrow.block_stride_elems = narrow.dense_block_stride() - 8;  // blocks would overlap
+  KvAppendCpuParams p;
+  p.layout = narrow;
+  const char* why = paged_kv_append_check(p);
+  ASSERT_NE(why, nullptr);
+  EXPECT_NE(std::string(why).find("block stride"), std::string::npos) << why;
 }
 
 TEST(CpuKvAppend, OneTokenAndNoTokens) {

@@ -17,6 +17,9 @@ struct Case {
   std::vector<int32_t> q_lens, seq_lens;
   bool causal;
   int32_t window;
+  // >= 0: K and V share one allocation, block b's keys then its values then kv_pad unused elements
+  // (block stride 2 * block + kv_pad); the pad stays NaN, so reading it would show in out.
+  int64_t kv_pad = -1;
 };
 
 void run_case(const Case& c, uint32_t seed) {
@@ -30,8 +33,12 @@ void run_case(const Case& c, uint32_t seed) {
     total_blocks += nb;
   }
   PagedKvLayout layout{total_blocks + 3, c.block_size, c.num_kv_heads, c.head_dim};
-  std::vector<float> k_cache(static_cast<size_t>(layout.num_slots() * layout.token_stride()), NAN);
-  std::vector<float> v_cache(k_cache.size(), NAN);
+  if (c.kv_pad >= 0) layout.block_stride_elems = 2 * layout.dense_block_stride() + c.kv_pad;
+  // Separate caches: k_store and v_store; shared: k_store holds both, V starting one block in.
+  std::vector<float> k_store(static_cast<size_t>(layout.cache_elements() + (c.kv_pad >= 0 ? layout.dense_block_stride() : 0)), NAN);
+  std::vector<float> v_store(c.kv_pad >= 0 ? 0 : k_store.size(), NAN);
+  float* k_cache = k_store.data();
+  float* v_cache = c.kv_pad >= 0 ? k_cache + layout.dense_block_stride() : v_store.data();
   // Blocks handed out in a shuffled order, so logical and physical order differ.
   std::vector<int32_t> physical(static_cast<size_t>(layout.num_blocks));
   std::iota(physical.begin(), physical.end(), 0);
@@ -51,7 +58,7 @@ void run_case(const Case& c, uint32_t seed) {
     std::vector<int64_t> slots(static_cast<size_t>(len));
     for (int32_t p = 0; p < len; ++p)
       slots[static_cast<size_t>(p)] = static_cast<int64_t>(block_table[static_cast<size_t>(s * max_blocks + p / c.block_size)]) * c.block_size + p % c.block_size;
-    reshape_and_cache(k_seq[static_cast<size_t>(s)].data(), row, v_seq[static_cast<size_t>(s)].data(), row, slots.data(), len, layout, k_cache.data(), v_cache.data());
+    reshape_and_cache(k_seq[static_cast<size_t>(s)].data(), row, v_seq[static_cast<size_t>(s)].data(), row, slots.data(), len, layout, k_cache, v_cache);
   }
   std::vector<int32_t> cu(static_cast<size_t>(S) + 1, 0);
   for (int32_t s = 0; s < S; ++s) cu[static_cast<size_t>(s) + 1] = cu[static_cast<size_t>(s)] + c.q_lens[static_cast<size_t>(s)];
@@ -67,8 +74,8 @@ void run_case(const Case& c, uint32_t seed) {
   p.out = out.data();
   p.out_token_stride = qrow;
   p.lse = lse.data();
-  p.k_cache = k_cache.data();
-  p.v_cache = v_cache.data();
+  p.k_cache = k_cache;
+  p.v_cache = v_cache;
   p.layout = layout;
   p.batch = {cu.data(), c.seq_lens.data(), block_table.data(), S, max_blocks};
   p.num_heads = c.num_heads;
@@ -159,6 +166,18 @@ TEST(CpuPagedAttention, SequencesOfLengthOne) {
 TEST(CpuPagedAttention, NonCausalAndSlidingWindow) {
   run_case({4, 2, 16, 16, {6, 2}, {6, 30}, false, 0}, 11);
   run_case({4, 2, 16, 8, {37, 1}, {37, 50}, true, 8}, 12);
+}
+
+TEST(CpuPagedAttention, KeysAndValuesInOneAllocation) {
+  // [num_blocks, 2, block_size, kv_heads, head_dim] (the CUDA engine's layout), and a wider block
+  // stride whose gaps are never touched.
+  uint32_t seed = 70;
+  for (int64_t pad : {0, 24})
+    for (int32_t block_size : {1, 16, 64}) {
+      SCOPED_TRACE("block_size " + std::to_string(block_size) + " pad " + std::to_string(pad));
+      run_case({8, 2, 32, block_size, {1, 7, 1}, {1, 40, 97}, true, 0, pad}, seed++);
+      if (HasFatalFailure()) return;
+    }
 }
 
 TEST(CpuPagedAttention, CacheAppendSkipsPaddingSlots) {

@@ -177,6 +177,18 @@ def make_batch(lens, q_lens, heads, kv_heads, head_dim, dtype, block_size, devic
         block_table=table.to(device), q_lens=list(q_lens), lens=list(lens))
 
 
+def share_kv(k_cache: torch.Tensor, v_cache: torch.Tensor, pad: int = 0):
+    """The same caches as views of one allocation: block b's keys, then its values, then `pad`
+    NaN elements (block stride 2 * block + pad; pad 0 is [num_blocks, 2, block_size, Hkv, D], the
+    CUDA engine's layout). Returns (k_view, v_view, buffer)."""
+    n = k_cache.shape[0]
+    dense = k_cache[0].numel()
+    buf = torch.full((n, 2 * dense + pad), float("nan"), dtype=k_cache.dtype, device=k_cache.device)
+    buf[:, :dense] = k_cache.reshape(n, dense)
+    buf[:, dense:2 * dense] = v_cache.reshape(n, dense)
+    return (buf[:, :dense].view(k_cache.shape), buf[:, dense:2 * dense].view(v_cache.shape), buf)
+
+
 # ---- attention -----------------------------------------------------------------------------------
 
 

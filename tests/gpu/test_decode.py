@@ -201,6 +201,32 @@ def test_stale_nan_slots_are_not_read(num_splits):
     check_batch(b, True, seed, num_splits=num_splits)
 
 
+@pytest.mark.parametrize("pad", [_p(0, quick=True), 72], ids=["kv-pairs", "padded"])
+@pytest.mark.parametrize("block_size", [16, _p(1, quick=True), 64])
+@pytest.mark.parametrize("num_splits", [0, 3])
+def test_keys_and_values_in_one_allocation(pad, block_size, num_splits):
+    """K and V as views of one [num_blocks, 2 * block + pad] buffer (the CUDA engine's cache):
+    the block stride comes from stride(0); the NaN pads must never be read."""
+    seed = fresh_seed()
+    b = dr.make_batch([1, 17, 97, 1025, 300], [1, 1, 1, 3, 1], 16, 4, 128, torch.bfloat16,
+                      block_size)
+    b.k_cache, b.v_cache, _ = dr.share_kv(b.k_cache, b.v_cache, pad)
+    assert b.k_cache.stride(0) == 2 * b.k_cache[0].numel() + pad
+    check_batch(b, True, seed, num_splits=num_splits)
+
+
+@pytest.mark.quick
+@pytest.mark.parametrize("pad", [0, 40])
+def test_append_into_one_allocation(pad):
+    """Append into K/V views of one buffer: the caches bitwise as plain indexing gives them, the
+    pads between blocks still NaN."""
+    fresh_seed()
+    q, k, v, slots, k_cache, v_cache = _append_case(200, 8, 2, 128, torch.bfloat16, 16, 40, 7)
+    kv_k, kv_v, buf = dr.share_kv(k_cache, v_cache, pad)
+    check_append(q, k, v, slots, kv_k, kv_v, "half", 128)
+    assert torch.isnan(buf[:, 2 * k_cache[0].numel():]).all(), "a pad was written"
+
+
 @pytest.mark.quick
 def test_bitwise_deterministic():
     fresh_seed()

@@ -101,6 +101,38 @@ def test_kvcache_paged(block_size, rotary, causal, seqlen_new):
     check_kvcache(out, lse, kc, vc, expected, seed)
 
 
+@pytest.mark.quick
+@pytest.mark.parametrize("paged", [True, False], ids=["paged", "contiguous"])
+def test_kvcache_one_allocation(paged):
+    """k_cache / v_cache as views of one buffer with a wider stride(0), as FlashAttention-2
+    accepts them: pages [num_blocks, 2, page, Hkv, D]; contiguous rows [batch, 2, seqlen, Hkv, D]
+    plus a NaN pad after each row's values (never read, never written)."""
+    seed = fresh_seed()
+    heads, kv_heads, head_dim, dtype = 8, 2, 128, BF16
+    seqlens, seqlen_new = [0, 17, 1000, 700], 2
+    if paged:
+        table, n = dr.make_table([s + seqlen_new for s in seqlens], 16, extra_blocks=1)
+        table, shape, pad = table.cuda(), (n, 16, kv_heads, head_dim), 0
+    else:
+        table, shape, pad = None, (4, 1003, kv_heads, head_dim), 24
+    kc, vc, buf = dr.share_kv(torch.randn(shape, dtype=dtype, device="cuda"),
+                              torch.randn(shape, dtype=dtype, device="cuda"), pad)
+    q = torch.randn(4, seqlen_new, heads, head_dim, dtype=dtype, device="cuda")
+    k = torch.randn(4, seqlen_new, kv_heads, head_dim, dtype=dtype, device="cuda")
+    v = torch.randn_like(k)
+    capacity = table.shape[1] * 16 if paged else shape[1]
+    cos, sin = _tables(capacity, 128, dtype)
+    kc0, vc0 = kc.clone(), vc.clone()
+    out, lse = tessera.flash_attn_with_kvcache(
+        q, kc, vc, k, v, cos, sin, torch.tensor(seqlens, dtype=torch.int32, device="cuda"),
+        block_table=table, causal=True, rotary_interleaved=False, return_softmax_lse=True)
+    torch.cuda.synchronize()
+    expected = kvcache_expected(q, kc0, vc0, k, v, cos, sin, seqlens, table, True, False,
+                                head_dim ** -0.5)
+    check_kvcache(out, lse, kc, vc, expected, seed)
+    assert torch.isnan(buf[:, 2 * kc[0].numel():]).all()
+
+
 @pytest.mark.parametrize("head_dim", [_p(64, quick=True), 256])
 @pytest.mark.parametrize("seqlens", [300, [0, 5, 770]], ids=["int", "tensor"])
 @pytest.mark.parametrize("num_splits", [0, 4])
@@ -344,6 +376,9 @@ def test_kvcache_unsupported(kwargs, match):
     (lambda q, kc: ((q.cpu(), kc, kc), {}), "CUDA"),
     (lambda q, kc: ((q, kc.half(), kc.half()), {}), "k_cache has dtype"),
     (lambda q, kc: ((q, kc, kc[:1]), {}), "same shape"),
+    (lambda q, kc: ((q, torch.stack([kc, kc], 1)[:, 0], kc), {}), "same block stride"),
+    (lambda q, kc: ((q, kc.as_strided(kc.shape, (512, 128, 64, 1)), kc), {}),
+     "at least 1024 apart"),
     (lambda q, kc: ((q, kc.transpose(0, 1), kc.transpose(0, 1)), {}), "k_cache must be contiguous"),
     (lambda q, kc: ((q, kc[:1], kc[:1]), {}), "batch 2"),
     (lambda q, kc: ((q[:, :, :3], kc, kc), {}), "multiple of num_kv_heads"),

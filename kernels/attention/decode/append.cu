@@ -104,6 +104,8 @@ __global__ void __launch_bounds__(kAppendThreads) paged_kv_append_kernel(const K
 
   // (PagedKvLayout's helpers are host functions: the strides are spelled out here.)
   const int64_t token_stride = static_cast<int64_t>(p.layout.num_kv_heads) * d;
+  const int64_t block_stride =
+      p.layout.block_stride_elems != 0 ? p.layout.block_stride_elems : token_stride * p.layout.block_size;
   const int64_t num_slots = static_cast<int64_t>(p.layout.num_blocks) * p.layout.block_size;
   if (t < p.num_tokens) {
     const float* cos_row = nullptr;
@@ -117,8 +119,9 @@ __global__ void __launch_bounds__(kAppendThreads) paged_kv_append_kernel(const K
     if (slot >= 0 && slot < num_slots) {
       const T* k = static_cast<const T*>(p.k) + t * p.k_token_stride;
       const T* v = static_cast<const T*>(p.v) + t * p.v_token_stride;
-      T* kc = static_cast<T*>(p.k_cache) + slot * token_stride;
-      T* vc = static_cast<T*>(p.v_cache) + slot * token_stride;
+      const int64_t row = slot / p.layout.block_size * block_stride + slot % p.layout.block_size * token_stride;
+      T* kc = static_cast<T*>(p.k_cache) + row;
+      T* vc = static_cast<T*>(p.v_cache) + row;
       const int items = p.layout.num_kv_heads * chunks;
       for (int i = threadIdx.x; i < items; i += kAppendThreads) {
         const int h = i / chunks, c = i % chunks;
@@ -171,6 +174,9 @@ cudaError_t paged_kv_append(const KvAppendParams& in, cudaStream_t stream) {
     return invalid("paged_kv_append: head_dim %lld must be a multiple of 8 in [8, 1024]", L.head_dim);
   if (L.num_blocks < 1 || L.block_size < 1 || L.num_kv_heads < 1)
     return invalid("paged_kv_append: cache layout needs num_blocks, block_size and num_kv_heads >= 1");
+  if (L.block_stride_elems != 0 && (L.block_stride_elems < L.dense_block_stride() || L.block_stride_elems % 8 != 0))
+    return invalid("paged_kv_append: cache block stride %lld must be a multiple of 8 elements and at least a block's "
+                   "%lld elements (0: dense)", L.block_stride_elems, L.dense_block_stride());
   if (p.num_tokens < 0 || p.num_q_tokens < 0) return invalid("paged_kv_append: negative token count");
   if (p.num_tokens > 0 && (!p.k || !p.v || !p.slot_mapping || !p.k_cache || !p.v_cache))
     return invalid("paged_kv_append: k, v, slot_mapping, k_cache and v_cache must be non-null");

@@ -47,6 +47,7 @@ struct DecodeArgs {
   int64_t q_token_stride, q_head_stride;
   int64_t out_token_stride, out_head_stride;
   int64_t cache_token_stride;  // num_kv_heads * head_dim
+  int64_t cache_block_stride;  // PagedKvLayout::block_stride()
   int64_t max_total_q;
   int32_t num_seqs;
   int32_t num_heads;
@@ -113,8 +114,8 @@ __device__ __forceinline__ void gather_kv_tile(T* sK, T* sV, const T* k_head, co
   for (int i = 0; i < kPasses; ++i) {
     const int r = r0 + i * kRowsPerPass;
     const bool valid = static_cast<uint32_t>(blk[i]) < static_cast<uint32_t>(a.num_blocks);
-    const int64_t off =
-        (static_cast<int64_t>(blk[i]) * a.block_size + in_block[i]) * a.cache_token_stride + c * 8;
+    const int64_t off = static_cast<int64_t>(blk[i]) * a.cache_block_stride +
+                        static_cast<int64_t>(in_block[i]) * a.cache_token_stride + c * 8;
     const int s_off = Tile::offset(r, c);
     mma::cp_async_16(mma::smem_addr(sK + s_off), valid ? k_head + off : k_head, valid);
     mma::cp_async_16(mma::smem_addr(sV + s_off), valid ? v_head + off : v_head, valid);

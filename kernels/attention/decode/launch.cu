@@ -49,6 +49,9 @@ cudaError_t paged_attention(const PagedAttentionParams& p, const PagedAttentionP
     return invalid("paged_attention: head_dim %lld is not supported (64, 128, 256)", L.head_dim);
   if (L.num_blocks < 1 || L.block_size < 1 || L.num_kv_heads < 1)
     return invalid("paged_attention: cache layout needs num_blocks, block_size and num_kv_heads >= 1");
+  if (L.block_stride_elems != 0 && (L.block_stride_elems < L.dense_block_stride() || L.block_stride_elems % 8 != 0))
+    return invalid("paged_attention: cache block stride %lld must be a multiple of 8 elements and at least a block's "
+                   "%lld elements (0: dense)", L.block_stride_elems, L.dense_block_stride());
   if (p.num_heads < 1 || p.num_heads % L.num_kv_heads != 0)
     return invalid("paged_attention: num_heads %lld is not a multiple of num_kv_heads %lld", p.num_heads, L.num_kv_heads);
   if (p.batch.num_seqs != plan.num_seqs)
@@ -94,6 +97,7 @@ cudaError_t paged_attention(const PagedAttentionParams& p, const PagedAttentionP
   a.out_token_stride = p.out_token_stride;
   a.out_head_stride = p.out_head_stride;
   a.cache_token_stride = L.token_stride();
+  a.cache_block_stride = L.block_stride();
   a.max_total_q = plan.max_total_q;
   a.num_seqs = p.batch.num_seqs;
   a.num_heads = p.num_heads;
