@@ -7,6 +7,8 @@ keys; B in {1, 8, 64} x L in {512 .. 32768} (--quick: B in {1, 64}, L in {4096, 
 which holds the three rows the issue sets targets for).
   - tessera: tessera.paged_attention over a paged cache [num_blocks, block_size (16), Hkv, D]
     with a random shuffled block table (append not included); its plan's split count is recorded.
+    K and V are views of one [num_blocks, 2, block_size, Hkv, D] tensor, a block's keys and values
+    side by side, as the CUDA engine allocates its cache (--kv separate: two tensors instead).
     --table ordered gives each sequence consecutive blocks instead (a fresh allocator's layout):
     the difference is what the scattered pages cost.
   - SDPA: q (B, Hq, 1, D), k/v (B, Hkv, L, D) contiguous with enable_gqa=True; a backend that
@@ -62,7 +64,7 @@ def input_bytes(impl: str, batch: int, seqlen: int, expanded: bool = False) -> i
 
 # ---- inputs and calls ----------------------------------------------------------------------------
 
-def make_tessera(batch, seqlen, block_size, nsets, ordered=False):
+def make_tessera(batch, seqlen, block_size, nsets, ordered=False, kv="pairs"):
     import torch
 
     import tessera
@@ -74,10 +76,15 @@ def make_tessera(batch, seqlen, block_size, nsets, ordered=False):
         shape = (num_blocks, block_size, KV_HEADS, HEAD_DIM)
         table = (torch.arange(num_blocks, device="cuda") if ordered
                  else torch.randperm(num_blocks, device="cuda")).to(torch.int32)
+        if kv == "pairs":
+            pairs = torch.randn(num_blocks, 2, *shape[1:], dtype=torch.bfloat16, device="cuda")
+            k_cache, v_cache = pairs[:, 0], pairs[:, 1]
+        else:
+            k_cache = torch.randn(shape, dtype=torch.bfloat16, device="cuda")
+            v_cache = torch.randn(shape, dtype=torch.bfloat16, device="cuda")
         sets.append(dict(
             q=torch.randn(batch, HEADS, HEAD_DIM, dtype=torch.bfloat16, device="cuda"),
-            k_cache=torch.randn(shape, dtype=torch.bfloat16, device="cuda"),
-            v_cache=torch.randn(shape, dtype=torch.bfloat16, device="cuda"),
+            k_cache=k_cache, v_cache=v_cache,
             cu_seqlens_q=torch.arange(batch + 1, dtype=torch.int32, device="cuda"),
             seq_lens=torch.full((batch,), seqlen, dtype=torch.int32, device="cuda"),
             block_table=table.view(batch, blocks_per_seq)))
@@ -133,7 +140,8 @@ def bench_one(impl, batch, seqlen, args):
         made = None
         try:
             if impl == "tessera":
-                made = make_tessera(batch, seqlen, args.block_size, nsets, args.table == "ordered")
+                made = make_tessera(batch, seqlen, args.block_size, nsets, args.table == "ordered",
+                                    args.kv)
             else:
                 made = make_sdpa(impl, batch, seqlen, nsets, expanded)
             made[1](0)  # a backend that cannot run this problem raises here
@@ -267,7 +275,8 @@ def report(data) -> str:
     parts = [f"Measured {meta['date']} on {meta['device']} ({meta['sm_count']} SMs), torch "
              f"{meta['torch']}, CUDA {meta['cuda']}, cuDNN {meta['cudnn']}; median of "
              f"{meta['runs']} runs. Decode: q_len 1, Hq={HEADS}, Hkv={KV_HEADS}, D={HEAD_DIM}, "
-             f"bf16; tessera block_size {meta['block_size']} with {meta.get('table', 'shuffled')} block tables. "
+             f"bf16; tessera block_size {meta['block_size']} with {meta.get('table', 'shuffled')} block tables, "
+             f"K and V {'side by side per block' if meta.get('kv') == 'pairs' else 'in two tensors'}. "
              f"Bandwidth: {meta['bandwidth']}. Copy ceiling (4 GiB copy_, same run): "
              f"{copy.get('tbps', float('nan')):.2f} TB/s.", ""]
     head = (["B", "L", "K+V MiB"] + [f"{i} TB/s" for i in impls] + [f"{i} µs" for i in impls] +
@@ -288,7 +297,7 @@ def report(data) -> str:
         tbps, vs, frac = c.get("tbps"), c.get("vs_cudnn"), c.get("fraction_of_copy")
         met = {True: "yes", False: "**no**", None: "not measured"}[c.get("met")]
         parts.append(f"| {_criterion_name(c)} | {f'{tbps:.2f}' if tbps else ''} | "
-                     f"{f'{vs:.2f}x' if vs else ''} | {f'{frac:.0%}' if frac else ''} | {met} |")
+                     f"{f'{vs:.3f}x' if vs else ''} | {f'{frac:.0%}' if frac else ''} | {met} |")
     gqa = sorted({f"{i}: {r['impls'][i]['gqa']}" for r in rows for i in r["impls"]
                   if "gqa" in r["impls"][i]})
     timings = sorted({i.get("timing", "") for r in rows for i in r["impls"].values()} - {""})
@@ -322,6 +331,9 @@ def main():
     ap.add_argument("--table", choices=("shuffled", "ordered"), default="shuffled",
                     help="tessera's block tables: a random permutation of the blocks (default) or "
                          "each sequence's blocks consecutive")
+    ap.add_argument("--kv", choices=("pairs", "separate"), default="pairs",
+                    help="tessera's K and V: views of one [blocks, 2, ...] tensor (the engine's "
+                         "cache, default) or two tensors")
     ap.add_argument("--impls", default=",".join(IMPLS), help="comma list of " + ",".join(IMPLS))
     ap.add_argument("--no-graph", action="store_true", help="time eager calls, not graph replays")
     ap.add_argument("--no-plot", action="store_true")
@@ -352,10 +364,12 @@ def main():
         "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "runs": args.runs, "warmup": args.warmup, "heads": HEADS, "kv_heads": KV_HEADS,
         "head_dim": HEAD_DIM, "dtype": "bf16", "q_len": 1, "block_size": args.block_size, "table": args.table,
+        "kv": args.kv,
         "bandwidth": "bytes of K and V read, B*L*Hkv*D*2 bytes*2, over the median time",
         "time": "median ms per call; CUDA graph of one call per rotating input set (> 2x L2) "
                 "unless noted ('timing')",
-        "layout": f"tessera: paged [num_blocks, block_size, Hkv, D], {args.table} block table; "
+        "layout": f"tessera: paged [num_blocks, block_size, Hkv, D], {args.table} block table, "
+                  f"K and V {'in one [num_blocks, 2, ...] tensor' if args.kv == 'pairs' else 'apart'}; "
                   "SDPA: contiguous (B, H, L, D)",
     }
     copy = copy_ceiling(args.runs, args.warmup)
@@ -378,7 +392,7 @@ def main():
     for c in data["criteria"]:
         met = {True: "met", False: "NOT MET", None: "not measured"}[c["met"]]
         got = (f"{c['tbps']:.2f} TB/s" if c.get("tbps") else "-") + (
-            f", {c['vs_cudnn']:.2f}x cuDNN" if c.get("vs_cudnn") else "")
+            f", {c['vs_cudnn']:.3f}x cuDNN" if c.get("vs_cudnn") else "")
         print(f"target {_criterion_name(c)}: {got} -> {met}")
     path = os.path.join(args.out, "decode_bench.json")
     with open(path, "w") as f:

@@ -3,7 +3,7 @@ tests/gpu/test_decode.py is). Calls tessera._C directly: a few correctness cases
 fp32 reference over the gathered cache, then timings of the issue's three shapes (Hq=32, Hkv=8,
 D=128, bf16, block size 16) against SDPA cudnn in the same run, bandwidth = K+V bytes / time.
 
-    PYTHONPATH=python python3 dev/kernels/decode_check.py [--no-time] [--splits N] [--heads Hq:Hkv]
+    PYTHONPATH=python python3 dev/kernels/decode_check.py [--no-time] [--splits N] [--heads Hq:Hkv] [--kv-ab]
 
 A/B inside one process (two processes can differ by 1%): with DECODE_AB=VAR each timed shape runs
 with the environment variable VAR unset, set to DECODE_AB_VALUE (default 1), and unset again. It is
@@ -25,6 +25,7 @@ BF16 = 2
 
 
 SEQ_TABLE = False
+KV_AB = False  # --kv-ab
 AB = os.environ.get("DECODE_AB", "")  # env var of a variant the launcher reads: timed off / on / off
 PROFILE = False
 SHAPES = ((64, 8192), (1, 32768), (1, 4096), (8, 8192), (64, 2048))
@@ -145,6 +146,50 @@ def timing(B, L, splits=0, bs=16, hq=32, hkv=8):
                            ws.data_ptr(), torch.cuda.current_stream().cuda_stream)  # the capture stream
 
     t_ours = bench_ms(ours)
+    if KV_AB:  # the same tables over K/V pairs [blocks, 2, bs, hkv, d] (the engine's cache), alternating
+        pair_sets = [(torch.randn(c[0].shape[0], 2, bs, hkv, d, device="cuda", dtype=dtype), c[2]) for c in caches]
+
+        def ours_pairs():
+            kv, table = pair_sets[it[0] % sets]
+            it[0] += 1
+            _C.paged_attention(plan, q.data_ptr(), q.stride(0), q.stride(1), out.data_ptr(), out.stride(0),
+                               out.stride(1), 0, kv.data_ptr(), kv[:, 1].data_ptr(), kv.shape[0], bs, hkv, d,
+                               cu.data_ptr(), sl.data_ptr(), table.data_ptr(), B, table.shape[1], hq, d ** -0.5, False,
+                               BF16, ws.data_ptr(), torch.cuda.current_stream().cuda_stream,
+                               cache_block_stride=kv.stride(0))
+        # the strided read gives what two separate caches holding the same data give, bit for bit
+        kv0, tb0 = pair_sets[0]
+        kk, vv = kv0[:, 0].contiguous(), kv0[:, 1].contiguous()
+        it[0] = 0
+        ours_pairs()
+        ref_out = out.clone()
+        _C.paged_attention(plan, q.data_ptr(), q.stride(0), q.stride(1), out.data_ptr(), out.stride(0),
+                           out.stride(1), 0, kk.data_ptr(), vv.data_ptr(), kk.shape[0], bs, hkv, d, cu.data_ptr(),
+                           sl.data_ptr(), tb0.data_ptr(), B, tb0.shape[1], hq, d ** -0.5, False, BF16,
+                           ws.data_ptr(), torch.cuda.current_stream().cuda_stream)
+        torch.cuda.synchronize()
+        same = torch.equal(out, ref_out)
+        del kk, vv
+        # Separate caches allocated after the pairs too: a difference that follows the allocation
+        # order, not the layout, shows up as late != early.
+        late_sets = [(torch.randn_like(c[0]), torch.randn_like(c[1]), c[2]) for c in caches]
+
+        def ours_late():
+            kc, vc, table = late_sets[it[0] % sets]
+            it[0] += 1
+            _C.paged_attention(plan, q.data_ptr(), q.stride(0), q.stride(1), out.data_ptr(), out.stride(0),
+                               out.stride(1), 0, kc.data_ptr(), vc.data_ptr(), kc.shape[0], bs, hkv, d, cu.data_ptr(),
+                               sl.data_ptr(), table.data_ptr(), B, table.shape[1], hq, d ** -0.5, False, BF16,
+                               ws.data_ptr(), torch.cuda.current_stream().cuda_stream)
+        sep, kvi, late = [t_ours], [], []
+        for _ in range(4):
+            kvi.append(bench_ms(ours_pairs))
+            late.append(bench_ms(ours_late))
+            sep.append(bench_ms(ours))
+        print(f"    K/V pairs (output identical to separate caches: {same}): separate " + " ".join(f"{t*1e3:.1f}" for t in sep) +
+              " | pairs " + " ".join(f"{t*1e3:.1f}" for t in kvi) +
+              " | separate, allocated after the pairs " + " ".join(f"{t*1e3:.1f}" for t in late) + " us")
+        del pair_sets, late_sets
     if AB:
         os.environ[AB] = os.environ.get("DECODE_AB_VALUE", "1")
         t_exp = bench_ms(ours)
@@ -200,11 +245,13 @@ def main():
     ap.add_argument("--bs", type=int, default=16)
     ap.add_argument("--heads", default="32:8", type=heads_arg, help="Hq:Hkv of the timed shapes")
     ap.add_argument("--seq-table", action="store_true", help="blocks in memory order (no shuffle)")
+    ap.add_argument("--kv-ab", action="store_true",
+                    help="also time K/V pairs in one tensor (the engine's cache), alternating with separate caches")
     ap.add_argument("--profile", action="store_true", help="per-kernel times (torch.profiler)")
     ap.add_argument("--shapes", default="", help="B:L,B:L,... (default: the issue's shapes and two more)")
     args = ap.parse_args()
-    global SEQ_TABLE, PROFILE
-    SEQ_TABLE, PROFILE = args.seq_table, args.profile
+    global SEQ_TABLE, PROFILE, KV_AB
+    SEQ_TABLE, PROFILE, KV_AB = args.seq_table, args.profile, args.kv_ab
     if args.shapes:
         global SHAPES
         SHAPES = tuple(tuple(int(x) for x in p.split(":")) for p in args.shapes.split(","))

@@ -5,6 +5,7 @@
 // a kernel that also computes and writes can only be slower). Not part of the build.
 //   nvcc -std=c++17 -O3 -arch=sm_90a dev/kernels/read_floor.cu -o /tmp/read_floor && /tmp/read_floor
 //   /tmp/read_floor bulk   # LDG against cp.async.bulk streaming at 16 MiB, 128 MiB and 2 GiB
+//   /tmp/read_floor scatter   # cp.async.bulk over 2 GiB read as shuffled runs (a paged cache)
 // Rows: bytes, CTAs (256 threads, 16-byte loads, 8 per thread in flight), µs per launch, TB/s;
 // then the same read followed by a one-CTA dependent kernel, launched plainly and as a
 // programmatic dependent launch (the shape of attention + split-KV combine).
@@ -72,7 +73,18 @@ __device__ __forceinline__ uint32_t smem_u32(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
-template <int kStages, int kPiece, int kPitch = kPiece>
+template <int kRun>
+__device__ __forceinline__ const char* scattered(const char* p, int64_t byte, int64_t runs) {
+  constexpr int64_t kR = kRun > 0 ? kRun : 1;
+  const int64_t run = byte / kR;
+  const int64_t moved = static_cast<int64_t>((static_cast<uint64_t>(run) * 2654435761ull) & static_cast<uint64_t>(runs - 1));
+  return p + moved * kR + byte % kR;
+}
+
+// kRun > 0: the buffer is read as kRun-byte runs in a scattered order (run j is taken from run
+// j * 2654435761 mod runs, a permutation when the run count is a power of two), the shape of a
+// paged cache whose blocks are shuffled.
+template <int kStages, int kPiece, int kPitch = kPiece, int kRun = 0>
 __global__ void __launch_bounds__(kThreads) bulk_read_kernel(const char* __restrict__ p, int64_t stages_total,
                                                              int64_t per_cta, uint32_t* sink) {
   extern __shared__ __align__(128) unsigned char smem[];
@@ -91,12 +103,14 @@ __global__ void __launch_bounds__(kThreads) bulk_read_kernel(const char* __restr
   auto issue = [&](int64_t k) {
     const int s = static_cast<int>(k % kStages);
     const char* src = p + (first + k) * kStageBytes;
+    const int64_t runs = stages_total * kStageBytes / (kRun > 0 ? kRun : 1);
     if (tid == 0)
       asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(&bar[s])), "r"(kStageBytes));
     for (int i = tid; i < kPieces; i += kThreads)
       asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
                        smem_u32(smem + s * kStageSmem + i * kPitch)),
-                   "l"(src + i * kPiece), "r"(kPiece), "r"(smem_u32(&bar[s]))
+                   "l"(kRun == 0 ? src + i * kPiece : scattered<kRun>(p, (first + k) * kStageBytes + i * kPiece, runs)),
+                   "r"(kPiece), "r"(smem_u32(&bar[s]))
                    : "memory");
   };
   for (int64_t k = 0; k < kStages && k < n; ++k) issue(k);
@@ -153,9 +167,9 @@ float graph_us(Record&& record, size_t launches) {
   return t[t.size() / 2];
 }
 
-template <int kStages, int kPiece, int kPitch = kPiece>
+template <int kStages, int kPiece, int kPitch = kPiece, int kRun = 0>
 float time_bulk_us(const std::vector<uint4*>& bufs, int64_t bytes, int ctas, uint32_t* sink) {
-  auto kernel = bulk_read_kernel<kStages, kPiece, kPitch>;
+  auto kernel = bulk_read_kernel<kStages, kPiece, kPitch, kRun>;
   constexpr int kSmem = kStages * (kStageBytes / kPiece * kPitch);
   CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
   const int64_t stages_total = bytes / kStageBytes;
@@ -212,12 +226,34 @@ std::vector<uint4*> rotating_buffers(int64_t bytes) {
 
 int main(int argc, char** argv) {
   const bool bulk = argc > 1 && std::string(argv[1]) == "bulk";
+  const bool scatter = argc > 1 && std::string(argv[1]) == "scatter";
   int sms = 0;
   CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   uint32_t* sink;
   CHECK(cudaMalloc(&sink, 1 << 20));
   CHECK(cudaMemset(sink, 0, 1 << 20));
   const int64_t kMiB = 1 << 20;
+  if (scatter) {
+    std::printf("%d SMs; 2 GiB as shuffled runs (a paged cache): us/launch (TB/s), cp.async.bulk [stages x 32 KB, "
+                "piece bytes, run bytes, CTAs/SM]\n", sms);
+    const int64_t bytes = 2048 * kMiB;
+    const std::vector<uint4*> bufs = rotating_buffers(bytes);
+    auto show = [&](const char* what, float us) {
+      std::printf("  %-34s %9.2f us %5.2f TB/s\n", what, us, static_cast<double>(bytes) / us / 1e6);
+    };
+    for (int rep = 0; rep < 2; ++rep) {
+      show("bulk 3x32K 4KB contiguous 2/SM", time_bulk_us<3, 4096>(bufs, bytes, 2 * sms, sink));
+      show("bulk 3x32K 4KB runs 4KB 2/SM", time_bulk_us<3, 4096, 4096, 4096>(bufs, bytes, 2 * sms, sink));
+      show("bulk 3x32K 4KB runs 8KB 2/SM", time_bulk_us<3, 4096, 4096, 8192>(bufs, bytes, 2 * sms, sink));
+      show("bulk 3x32K 4KB runs 16KB 2/SM", time_bulk_us<3, 4096, 4096, 16384>(bufs, bytes, 2 * sms, sink));
+      show("bulk 3x32K 4KB runs 32KB 2/SM", time_bulk_us<3, 4096, 4096, 32768>(bufs, bytes, 2 * sms, sink));
+      show("bulk 3x32K 256B runs 4KB 2/SM", time_bulk_us<3, 256, 256, 4096>(bufs, bytes, 2 * sms, sink));
+      show("bulk 3x32K 2KB runs 2KB 2/SM", time_bulk_us<3, 2048, 2048, 2048>(bufs, bytes, 2 * sms, sink));
+      show("bulk 2x32K 4KB runs 4KB 3/SM", time_bulk_us<2, 4096, 4096, 4096>(bufs, bytes, 3 * sms, sink));
+      show("bulk 6x32K 4KB runs 4KB 1/SM", time_bulk_us<6, 4096, 4096, 4096>(bufs, bytes, sms, sink));
+    }
+    return 0;
+  }
   if (bulk) {
     std::printf("%d SMs; bytes: us/launch (TB/s) for LDG.128 x8/thread at 2 and 4 CTAs/SM, then cp.async.bulk "
                 "[stages x 32 KB, piece bytes, CTAs/SM]\n", sms);
