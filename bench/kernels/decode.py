@@ -276,7 +276,8 @@ def report(data) -> str:
              f"{meta['torch']}, CUDA {meta['cuda']}, cuDNN {meta['cudnn']}; median of "
              f"{meta['runs']} runs. Decode: q_len 1, Hq={HEADS}, Hkv={KV_HEADS}, D={HEAD_DIM}, "
              f"bf16; tessera block_size {meta['block_size']} with {meta.get('table', 'shuffled')} block tables, "
-             f"K and V {'side by side per block' if meta.get('kv') == 'pairs' else 'in two tensors'}. "
+             f"K and V "
+             f"{'side by side per block' if meta.get('kv') == 'pairs' else 'in two tensors'}. "
              f"Bandwidth: {meta['bandwidth']}. Copy ceiling (4 GiB copy_, same run): "
              f"{copy.get('tbps', float('nan')):.2f} TB/s.", ""]
     head = (["B", "L", "K+V MiB"] + [f"{i} TB/s" for i in impls] + [f"{i} µs" for i in impls] +
@@ -369,7 +370,8 @@ def main():
         "time": "median ms per call; CUDA graph of one call per rotating input set (> 2x L2) "
                 "unless noted ('timing')",
         "layout": f"tessera: paged [num_blocks, block_size, Hkv, D], {args.table} block table, "
-                  f"K and V {'in one [num_blocks, 2, ...] tensor' if args.kv == 'pairs' else 'apart'}; "
+                  "K and V " + ("in one [num_blocks, 2, ...] tensor; " if args.kv == "pairs"
+                                else "apart; ") +
                   "SDPA: contiguous (B, H, L, D)",
     }
     copy = copy_ceiling(args.runs, args.warmup)

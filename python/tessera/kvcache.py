@@ -17,8 +17,9 @@ Caches are [num_blocks, block_size, num_kv_heads, head_dim], one per layer for K
 (kernels/attention/paged_kv.h). Each block is dense; the stride from block to block (stride(0))
 is free as long as K and V share it, so both may be views of one [num_blocks, 2, block_size,
 num_kv_heads, head_dim] tensor (kv[:, 0], kv[:, 1]: a block's keys and values side by side, the
-layout the CUDA engine uses and, at B=64 with scattered blocks, ~1% faster to read); seq_lens counts the tokens of each sequence AFTER this step's
-append and its new (query) tokens are the tail, so causal masking is bottom-right aligned.
+layout the CUDA engine uses and, at B=64 with scattered blocks, ~1% faster to read). seq_lens
+counts the tokens of each sequence AFTER this step's append and its new (query) tokens are the
+tail, so causal masking is bottom-right aligned.
 RoPE tables are fp32 [max_position, rotary_dim / 2] (row p: cos/sin of p * inv_freq): every RoPE
 type (default, linear, llama3, ...) is just a different table; elements past rotary_dim are copied.
 
@@ -173,9 +174,9 @@ def paged_kv_append(k: Tensor, v: Tensor, k_cache: Tensor, v_cache: Tensor, slot
 
     k, v: [num_tokens, num_kv_heads, head_dim] fp16/bf16 (token/head strides free, last dim
     contiguous). k_cache, v_cache: [num_blocks, block_size, num_kv_heads, head_dim] (dense blocks,
-    one block stride for both), updated in place. slot_mapping: int64 [num_tokens], row t goes to slot slot_mapping[t]
-    (= block * block_size + offset; negative = padding, nothing written; slots are not range-checked
-    on the host, which would need a sync). With rotary_cos/rotary_sin (fp32, or fp16/bf16
+    one block stride for both), updated in place. slot_mapping: int64 [num_tokens], row t goes to
+    slot slot_mapping[t] (= block * block_size + offset; negative = padding, nothing written; slots
+    are not range-checked on the host, which would need a sync). With rotary_cos/rotary_sin (fp32, or fp16/bf16
     converted, [max_position, rotary_dim / 2]; positions past the table are clamped to its last
     row), row t is rotated at positions[t] (int32 [num_tokens]) in the GPT-NeoX rotate-half layout,
     or the GPT-J interleaved one when rotary_interleaved. q ([num_q_tokens, num_heads, head_dim])
