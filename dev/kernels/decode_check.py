@@ -137,50 +137,36 @@ def timing(B, L, splits=0, bs=16, hq=32, hkv=8):
     out = torch.empty_like(q)
     it = [0]
 
-    def ours():
-        kc, vc, table = caches[it[0] % sets]
-        it[0] += 1
+    def launch(k_cache, v_cache, num_blocks, table, block_stride=0):
         _C.paged_attention(plan, q.data_ptr(), q.stride(0), q.stride(1), out.data_ptr(), out.stride(0),
-                           out.stride(1), 0, kc.data_ptr(), vc.data_ptr(), kc.shape[0], bs, hkv, d, cu.data_ptr(),
-                           sl.data_ptr(), table.data_ptr(), B, table.shape[1], hq, d ** -0.5, False, BF16,
-                           ws.data_ptr(), torch.cuda.current_stream().cuda_stream)  # the capture stream
+                           out.stride(1), 0, k_cache.data_ptr(), v_cache.data_ptr(), num_blocks, bs, hkv, d,
+                           cu.data_ptr(), sl.data_ptr(), table.data_ptr(), B, table.shape[1], hq, d ** -0.5, False,
+                           BF16, ws.data_ptr(), torch.cuda.current_stream().cuda_stream,  # the capture stream
+                           cache_block_stride=block_stride)
 
+    def rotating(sets_list, fn):
+        def call():
+            entry = sets_list[it[0] % sets]
+            it[0] += 1
+            fn(*entry)
+        return call
+
+    ours = rotating(caches, lambda kc, vc, table: launch(kc, vc, kc.shape[0], table))
     t_ours = bench_ms(ours)
     if KV_AB:  # the same tables over K/V pairs [blocks, 2, bs, hkv, d] (the engine's cache), alternating
         pair_sets = [(torch.randn(c[0].shape[0], 2, bs, hkv, d, device="cuda", dtype=dtype), c[2]) for c in caches]
-
-        def ours_pairs():
-            kv, table = pair_sets[it[0] % sets]
-            it[0] += 1
-            _C.paged_attention(plan, q.data_ptr(), q.stride(0), q.stride(1), out.data_ptr(), out.stride(0),
-                               out.stride(1), 0, kv.data_ptr(), kv[:, 1].data_ptr(), kv.shape[0], bs, hkv, d,
-                               cu.data_ptr(), sl.data_ptr(), table.data_ptr(), B, table.shape[1], hq, d ** -0.5, False,
-                               BF16, ws.data_ptr(), torch.cuda.current_stream().cuda_stream,
-                               cache_block_stride=kv.stride(0))
+        ours_pairs = rotating(pair_sets, lambda kv, table: launch(kv[:, 0], kv[:, 1], kv.shape[0], table, kv.stride(0)))
         # the strided read gives what two separate caches holding the same data give, bit for bit
         kv0, tb0 = pair_sets[0]
-        kk, vv = kv0[:, 0].contiguous(), kv0[:, 1].contiguous()
-        it[0] = 0
-        ours_pairs()
+        launch(kv0[:, 0], kv0[:, 1], kv0.shape[0], tb0, kv0.stride(0))
         ref_out = out.clone()
-        _C.paged_attention(plan, q.data_ptr(), q.stride(0), q.stride(1), out.data_ptr(), out.stride(0),
-                           out.stride(1), 0, kk.data_ptr(), vv.data_ptr(), kk.shape[0], bs, hkv, d, cu.data_ptr(),
-                           sl.data_ptr(), tb0.data_ptr(), B, tb0.shape[1], hq, d ** -0.5, False, BF16,
-                           ws.data_ptr(), torch.cuda.current_stream().cuda_stream)
+        launch(kv0[:, 0].contiguous(), kv0[:, 1].contiguous(), kv0.shape[0], tb0)
         torch.cuda.synchronize()
         same = torch.equal(out, ref_out)
-        del kk, vv
         # Separate caches allocated after the pairs too: a difference that follows the allocation
         # order, not the layout, shows up as late != early.
         late_sets = [(torch.randn_like(c[0]), torch.randn_like(c[1]), c[2]) for c in caches]
-
-        def ours_late():
-            kc, vc, table = late_sets[it[0] % sets]
-            it[0] += 1
-            _C.paged_attention(plan, q.data_ptr(), q.stride(0), q.stride(1), out.data_ptr(), out.stride(0),
-                               out.stride(1), 0, kc.data_ptr(), vc.data_ptr(), kc.shape[0], bs, hkv, d, cu.data_ptr(),
-                               sl.data_ptr(), table.data_ptr(), B, table.shape[1], hq, d ** -0.5, False, BF16,
-                               ws.data_ptr(), torch.cuda.current_stream().cuda_stream)
+        ours_late = rotating(late_sets, lambda kc, vc, table: launch(kc, vc, kc.shape[0], table))
         sep, kvi, late = [t_ours], [], []
         for _ in range(4):
             kvi.append(bench_ms(ours_pairs))
