@@ -41,7 +41,9 @@ int main(int argc, char** argv) {
   cudaMemcpy(dsl, sl.data(), B * 4, cudaMemcpyHostToDevice);
   DecodeArgs a{}; a.q = q; a.out = o; a.lse = nullptr; a.k_cache = k; a.v_cache = v; a.cu_seqlens_q = dcu; a.seq_lens = dsl;
   a.block_table = dtab; a.q_token_stride = Hq * D; a.q_head_stride = D; a.out_token_stride = Hq * D; a.out_head_stride = D;
-  a.cache_token_stride = Hkv * D; a.max_total_q = B; a.num_seqs = B; a.num_heads = Hq; a.group = Hq / Hkv; a.block_size = bs;
+  a.cache_token_stride = Hkv * D; a.cache_block_stride = static_cast<int64_t>(bs) * Hkv * D;
+  a.cache_head_stride = D;
+  a.max_total_q = B; a.num_seqs = B; a.num_heads = Hq; a.group = Hq / Hkv; a.block_size = bs;
   a.num_blocks = nblocks; a.max_blocks_per_seq = nb_per; a.num_splits = 1; a.row_blocks = 1; a.scale_log2 = 0.088f * 1.4427f;
   a.causal = true;
   dim3 grid(1, Hkv, B);

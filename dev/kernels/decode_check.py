@@ -5,6 +5,10 @@ D=128, bf16, block size 16) against SDPA cudnn in the same run, bandwidth = K+V 
 
     PYTHONPATH=python python3 dev/kernels/decode_check.py [--no-time] [--splits N] [--heads Hq:Hkv] [--kv-ab]
 
+--kv-ab times each shape over other cache layouts too (separate caches allocated later, K/V pairs,
+two head-major layouts), alternating in one process, and checks each output is bitwise the dense
+NHD one.
+
 A/B inside one process (two processes can differ by 1%): with DECODE_AB=VAR each timed shape runs
 with the environment variable VAR unset, set to DECODE_AB_VALUE (default 1), and unset again. It is
 for a dev patch whose launcher reads VAR; no committed launcher reads one.
@@ -137,12 +141,13 @@ def timing(B, L, splits=0, bs=16, hq=32, hkv=8):
     out = torch.empty_like(q)
     it = [0]
 
-    def launch(k_cache, v_cache, num_blocks, table, block_stride=0):
+    def launch(k_cache, v_cache, num_blocks, table, block_stride=0, token_stride=0, head_stride=0):
         _C.paged_attention(plan, q.data_ptr(), q.stride(0), q.stride(1), out.data_ptr(), out.stride(0),
                            out.stride(1), 0, k_cache.data_ptr(), v_cache.data_ptr(), num_blocks, bs, hkv, d,
                            cu.data_ptr(), sl.data_ptr(), table.data_ptr(), B, table.shape[1], hq, d ** -0.5, False,
                            BF16, ws.data_ptr(), torch.cuda.current_stream().cuda_stream,  # the capture stream
-                           cache_block_stride=block_stride)
+                           cache_block_stride=block_stride, cache_token_stride=token_stride,
+                           cache_head_stride=head_stride)
 
     def rotating(sets_list, fn):
         def call():
@@ -153,29 +158,50 @@ def timing(B, L, splits=0, bs=16, hq=32, hkv=8):
 
     ours = rotating(caches, lambda kc, vc, table: launch(kc, vc, kc.shape[0], table))
     t_ours = bench_ms(ours)
-    if KV_AB:  # the same tables over K/V pairs [blocks, 2, bs, hkv, d] (the engine's cache), alternating
-        pair_sets = [(torch.randn(c[0].shape[0], 2, bs, hkv, d, device="cuda", dtype=dtype), c[2]) for c in caches]
-        ours_pairs = rotating(pair_sets, lambda kv, table: launch(kv[:, 0], kv[:, 1], kv.shape[0], table, kv.stride(0)))
-        # the strided read gives what two separate caches holding the same data give, bit for bit
-        kv0, tb0 = pair_sets[0]
-        launch(kv0[:, 0], kv0[:, 1], kv0.shape[0], tb0, kv0.stride(0))
-        ref_out = out.clone()
-        launch(kv0[:, 0].contiguous(), kv0[:, 1].contiguous(), kv0.shape[0], tb0)
-        torch.cuda.synchronize()
-        same = torch.equal(out, ref_out)
-        # Separate caches allocated after the pairs too: a difference that follows the allocation
-        # order, not the layout, shows up as late != early.
-        late_sets = [(torch.randn_like(c[0]), torch.randn_like(c[1]), c[2]) for c in caches]
-        ours_late = rotating(late_sets, lambda kc, vc, table: launch(kc, vc, kc.shape[0], table))
-        sep, kvi, late = [t_ours], [], []
+    if KV_AB:  # the same tables over other cache layouts, timed alternating in this process
+        # name -> (make one buffer of a set, views (k, v) of it, strides (block, token, head))
+        layouts = {
+            # separate K and V caches again, allocated after the first ones: a difference that
+            # follows the allocation order, not the layout, shows up here
+            "separate-late": (lambda nb: torch.randn(2, nb, bs, hkv, d, device="cuda", dtype=dtype),
+                              lambda b: (b[0], b[1]), lambda b: (b.stride(1), hkv * d, d)),
+            # K/V pairs [blocks, 2, bs, hkv, d] (the engine's cache)
+            "pairs": (lambda nb: torch.randn(nb, 2, bs, hkv, d, device="cuda", dtype=dtype),
+                      lambda b: (b[:, 0], b[:, 1]), lambda b: (b.stride(0), hkv * d, d)),
+            # head-major, a head's K and V of one block side by side [blocks, hkv, 2, bs, d]: 8 KB runs
+            "hnd-pairs": (lambda nb: torch.randn(nb, hkv, 2, bs, d, device="cuda", dtype=dtype),
+                          lambda b: (b[:, :, 0], b[:, :, 1]), lambda b: (b.stride(0), d, 2 * bs * d)),
+            # head-major, K then V of a block [blocks, 2, hkv, bs, d]
+            "hnd-kv": (lambda nb: torch.randn(nb, 2, hkv, bs, d, device="cuda", dtype=dtype),
+                       lambda b: (b[:, 0], b[:, 1]), lambda b: (b.stride(0), d, bs * d)),
+        }
+        variants, same = {}, {}
+        for name, (make, views, strides) in layouts.items():
+            sets_l = [(make(c[0].shape[0]), c[2]) for c in caches]
+
+            def call_l(buf, table, views=views, strides=strides):
+                kv_, vv_ = views(buf)
+                bst, ts, hs = strides(buf)
+                launch(kv_, vv_, kv_.shape[0], table, bst, ts, hs)
+            variants[name] = rotating(sets_l, call_l)
+            # the strided read gives what a dense NHD cache holding the same data gives, bit for bit
+            buf0, tb0 = sets_l[0]
+            call_l(buf0, tb0)
+            ref_out = out.clone()
+            kv_, vv_ = views(buf0)
+            if name.startswith("hnd"):  # views are [blocks, hkv, bs, d]
+                kv_, vv_ = kv_.transpose(1, 2), vv_.transpose(1, 2)
+            launch(kv_.contiguous(), vv_.contiguous(), kv_.shape[0], tb0)
+            torch.cuda.synchronize()
+            same[name] = torch.equal(out, ref_out)
+        times = {"separate": [t_ours], **{n: [] for n in variants}}
         for _ in range(4):
-            kvi.append(bench_ms(ours_pairs))
-            late.append(bench_ms(ours_late))
-            sep.append(bench_ms(ours))
-        print(f"    K/V pairs (output identical to separate caches: {same}): separate " + " ".join(f"{t*1e3:.1f}" for t in sep) +
-              " | pairs " + " ".join(f"{t*1e3:.1f}" for t in kvi) +
-              " | separate, allocated after the pairs " + " ".join(f"{t*1e3:.1f}" for t in late) + " us")
-        del pair_sets, late_sets
+            for n, fn in variants.items():
+                times[n].append(bench_ms(fn))
+            times["separate"].append(bench_ms(ours))
+        print("    layouts (output identical to dense NHD: " + ", ".join(f"{n} {v}" for n, v in same.items()) + "): " +
+              " | ".join(f"{n} " + " ".join(f"{t*1e3:.1f}" for t in ts) for n, ts in times.items()) + " us")
+        del variants
     if AB:
         os.environ[AB] = os.environ.get("DECODE_AB_VALUE", "1")
         t_exp = bench_ms(ours)
@@ -232,7 +258,7 @@ def main():
     ap.add_argument("--heads", default="32:8", type=heads_arg, help="Hq:Hkv of the timed shapes")
     ap.add_argument("--seq-table", action="store_true", help="blocks in memory order (no shuffle)")
     ap.add_argument("--kv-ab", action="store_true",
-                    help="also time K/V pairs in one tensor (the engine's cache), alternating with separate caches")
+                    help="also time other cache layouts (K/V pairs, head-major) alternating with separate NHD caches")
     ap.add_argument("--profile", action="store_true", help="per-kernel times (torch.profiler)")
     ap.add_argument("--shapes", default="", help="B:L,B:L,... (default: the issue's shapes and two more)")
     args = ap.parse_args()

@@ -23,12 +23,15 @@ namespace tessera::kernels::cpu {
 void reshape_and_cache(const float* k, int64_t k_token_stride, const float* v,
                        int64_t v_token_stride, const int64_t* slot_mapping, int64_t num_tokens,
                        const PagedKvLayout& layout, float* k_cache, float* v_cache) {
-  const int64_t row = layout.token_stride();
+  const int64_t d = layout.head_dim, head_stride = layout.head_stride();
   for (int64_t t = 0; t < num_tokens; ++t) {
     const int64_t slot = slot_mapping[t];
     if (slot < 0) continue;
-    std::memcpy(k_cache + layout.slot_offset(slot), k + t * k_token_stride, static_cast<size_t>(row) * 4);
-    std::memcpy(v_cache + layout.slot_offset(slot), v + t * v_token_stride, static_cast<size_t>(row) * 4);
+    const int64_t at = layout.slot_offset(slot);
+    for (int64_t h = 0; h < layout.num_kv_heads; ++h) {  // k and v rows: [num_kv_heads, head_dim] dense
+      std::memcpy(k_cache + at + h * head_stride, k + t * k_token_stride + h * d, static_cast<size_t>(d) * 4);
+      std::memcpy(v_cache + at + h * head_stride, v + t * v_token_stride + h * d, static_cast<size_t>(d) * 4);
+    }
   }
 }
 
@@ -50,9 +53,11 @@ const char* paged_kv_append_check(const KvAppendCpuParams& p) {
     return append_fail("layout: num_blocks " + to_string(L.num_blocks) + ", block_size " +
                        to_string(L.block_size) + ", num_kv_heads " + to_string(L.num_kv_heads) +
                        " and head_dim " + to_string(L.head_dim) + " must all be > 0");
-  if (L.block_stride_elems != 0 && L.block_stride_elems < L.dense_block_stride())
-    return append_fail("block stride " + to_string(L.block_stride_elems) + " is below a block's " +
-                       to_string(L.dense_block_stride()) + " elements (0: dense)");
+  if (!L.rows_disjoint())
+    return append_fail("cache strides (block " + to_string(L.block_stride()) + ", token " +
+                       to_string(L.token_stride()) + ", head " + to_string(L.head_stride()) +
+                       " elements) overlap: in increasing order, each stride must step over everything "
+                       "the smaller ones span");
   if (p.num_tokens < 0) return append_fail("num_tokens " + to_string(p.num_tokens) + " must be >= 0");
   if (p.num_tokens > 0) {
     const std::pair<const void*, const char*> required[] = {{p.k, "k"},
@@ -132,9 +137,9 @@ const char* paged_kv_append(const KvAppendCpuParams& p) {
         float* k_dst = p.k_cache + L.slot_offset(p.slot_mapping[t]);
         float* v_dst = p.v_cache + L.slot_offset(p.slot_mapping[t]);
         for (int32_t h = 0; h < L.num_kv_heads; ++h) {
-          rope_rotate_row(p.k + t * p.k_token_stride + h * p.k_head_stride, k_dst + static_cast<int64_t>(h) * d,
-                          d, rotated, p.rope, p.cos + row, p.sin + row);
-          std::memcpy(v_dst + static_cast<int64_t>(h) * d, p.v + t * p.v_token_stride + h * p.v_head_stride,
+          rope_rotate_row(p.k + t * p.k_token_stride + h * p.k_head_stride, k_dst + h * L.head_stride(), d,
+                          rotated, p.rope, p.cos + row, p.sin + row);
+          std::memcpy(v_dst + h * L.head_stride(), p.v + t * p.v_token_stride + h * p.v_head_stride,
                       static_cast<size_t>(d) * sizeof(float));
         }
       }
@@ -182,7 +187,7 @@ void paged_attention(const PagedAttentionParams& p) {
       auto kv_row = [&](const float* cache, int64_t pos) {
         const int64_t block = blocks[pos / L.block_size];
         return cache + block * L.block_stride() + (pos % L.block_size) * L.token_stride() +
-               static_cast<int64_t>(kvh) * d;
+               static_cast<int64_t>(kvh) * L.head_stride();
       };
 
       for (int32_t g = 0; g < group; ++g) {

@@ -47,13 +47,15 @@ void raise_on_error(cudaError_t err, const char* what) {
 }
 
 tk::PagedKvLayout layout(int32_t num_blocks, int32_t block_size, int32_t num_kv_heads, int32_t head_dim,
-                         int64_t block_stride) {
+                         int64_t block_stride, int64_t token_stride, int64_t head_stride) {
   tk::PagedKvLayout l;
   l.num_blocks = num_blocks;
   l.block_size = block_size;
   l.num_kv_heads = num_kv_heads;
   l.head_dim = head_dim;
   l.block_stride_elems = block_stride;
+  l.token_stride_elems = token_stride;
+  l.head_stride_elems = head_stride;
   return l;
 }
 
@@ -85,7 +87,7 @@ void paged_attention(const PlanTuple& plan_t, uintptr_t q, int64_t q_token_strid
                      int32_t num_kv_heads, int32_t head_dim, uintptr_t cu_seqlens_q, uintptr_t seq_lens,
                      uintptr_t block_table, int32_t num_seqs, int32_t max_blocks_per_seq, int32_t num_heads,
                      float softmax_scale, bool causal, int dtype, uintptr_t workspace, uintptr_t stream,
-                     int64_t cache_block_stride) {
+                     int64_t cache_block_stride, int64_t cache_token_stride, int64_t cache_head_stride) {
   tk::PagedAttentionParams p;
   p.q = to_ptr<const void>(q);
   p.q_token_stride = q_token_stride;
@@ -96,7 +98,8 @@ void paged_attention(const PlanTuple& plan_t, uintptr_t q, int64_t q_token_strid
   p.lse = to_ptr<float>(lse);
   p.k_cache = to_ptr<const void>(k_cache);
   p.v_cache = to_ptr<const void>(v_cache);
-  p.layout = layout(num_blocks, block_size, num_kv_heads, head_dim, cache_block_stride);
+  p.layout = layout(num_blocks, block_size, num_kv_heads, head_dim, cache_block_stride, cache_token_stride,
+                    cache_head_stride);
   p.batch.cu_seqlens_q = to_ptr<const int32_t>(cu_seqlens_q);
   p.batch.seq_lens = to_ptr<const int32_t>(seq_lens);
   p.batch.block_table = to_ptr<const int32_t>(block_table);
@@ -123,7 +126,7 @@ void paged_kv_append(uintptr_t k, int64_t k_token_stride, int64_t k_head_stride,
                      int64_t q_out_token_stride, int64_t q_out_head_stride, int64_t num_q_tokens, int32_t num_heads,
                      int rope_layout, int32_t rotary_dim, uintptr_t cos, uintptr_t sin, int32_t max_position,
                      uintptr_t k_positions, uintptr_t q_positions, int dtype, uintptr_t stream,
-                     int64_t cache_block_stride) {
+                     int64_t cache_block_stride, int64_t cache_token_stride, int64_t cache_head_stride) {
   tk::KvAppendParams p;
   p.k = to_ptr<const void>(k);
   p.k_token_stride = k_token_stride;
@@ -135,7 +138,8 @@ void paged_kv_append(uintptr_t k, int64_t k_token_stride, int64_t k_head_stride,
   p.num_tokens = num_tokens;
   p.k_cache = to_ptr<void>(k_cache);
   p.v_cache = to_ptr<void>(v_cache);
-  p.layout = layout(num_blocks, block_size, num_kv_heads, head_dim, cache_block_stride);
+  p.layout = layout(num_blocks, block_size, num_kv_heads, head_dim, cache_block_stride, cache_token_stride,
+                    cache_head_stride);
   p.q = to_ptr<const void>(q);
   p.q_token_stride = q_token_stride;
   p.q_head_stride = q_head_stride;
@@ -172,14 +176,15 @@ void register_decode(nb::module_& m) {
         nb::arg("num_splits"),
         "Work split of paged_attention (CPU): (num_splits, rows_per_cta, row_blocks, max_q_len, num_seqs, "
         "max_total_q, workspace_bytes).");
-  // The cache's block stride (elements; 0: dense) is the one keyword argument: callers that predate
-  // it keep working.
+  // The cache's block, token and head strides (elements; 0: dense) are keyword arguments: callers
+  // that predate them keep working.
   m.def("paged_attention", &paged_attention, nb::arg("plan"), nb::arg("q"), nb::arg("q_token_stride"),
         nb::arg("q_head_stride"), nb::arg("out"), nb::arg("out_token_stride"), nb::arg("out_head_stride"), nb::arg("lse"),
         nb::arg("k_cache"), nb::arg("v_cache"), nb::arg("num_blocks"), nb::arg("block_size"), nb::arg("num_kv_heads"),
         nb::arg("head_dim"), nb::arg("cu_seqlens_q"), nb::arg("seq_lens"), nb::arg("block_table"), nb::arg("num_seqs"),
         nb::arg("max_blocks_per_seq"), nb::arg("num_heads"), nb::arg("softmax_scale"), nb::arg("causal"),
         nb::arg("dtype"), nb::arg("workspace"), nb::arg("stream"), nb::arg("cache_block_stride") = 0,
+        nb::arg("cache_token_stride") = 0, nb::arg("cache_head_stride") = 0,
         "Launch paged attention on `stream` (addresses as ints).");
   m.def("paged_kv_append", &paged_kv_append, nb::arg("k"), nb::arg("k_token_stride"), nb::arg("k_head_stride"),
         nb::arg("v"), nb::arg("v_token_stride"), nb::arg("v_head_stride"), nb::arg("slot_mapping"), nb::arg("num_tokens"),
@@ -188,5 +193,6 @@ void register_decode(nb::module_& m) {
         nb::arg("q_out_token_stride"), nb::arg("q_out_head_stride"), nb::arg("num_q_tokens"), nb::arg("num_heads"),
         nb::arg("rope_layout"), nb::arg("rotary_dim"), nb::arg("cos"), nb::arg("sin"), nb::arg("max_position"),
         nb::arg("k_positions"), nb::arg("q_positions"), nb::arg("dtype"), nb::arg("stream"),
-        nb::arg("cache_block_stride") = 0, "Launch the paged KV append (+ RoPE) on `stream`.");
+        nb::arg("cache_block_stride") = 0,
+        nb::arg("cache_token_stride") = 0, nb::arg("cache_head_stride") = 0, "Launch the paged KV append (+ RoPE) on `stream`.");
 }

@@ -12,8 +12,9 @@ and the two custom ops built on them:
 
 Layouts (kernels/attention/paged_kv.h): q/out [total_q, num_heads, head_dim], new k/v
 [num_tokens, num_kv_heads, head_dim] (token and head strides free, last dim contiguous), caches
-[num_blocks, block_size, num_kv_heads, head_dim] with dense blocks (the block stride free, the same
-for K and V), lse fp32 [num_heads, total_q],
+[num_blocks, block_size, num_kv_heads, head_dim] (block, token and head strides free and the same
+for K and V, rows not overlapping: e.g. K/V pairs in one buffer, or head-major blocks), lse fp32
+[num_heads, total_q],
 cu_seqlens_q int32 [num_seqs + 1], seq_lens int32 [num_seqs] (cached tokens after the append),
 block_table int32 [num_seqs, max_blocks_per_seq], slot_mapping int64 [num_tokens] (negative: skip),
 positions int32, rotary cos/sin fp32 [max_position, rotary_dim / 2].
@@ -80,9 +81,16 @@ def _workspace_bytes(plan: tuple) -> int:
     return int(plan[6])
 
 
-def cache_block_stride(cache: Tensor) -> int:
-    """The block stride the kernels take for a cache (0, dense, when it has a single block)."""
-    return cache.stride(0) if cache.shape[0] > 1 else 0
+def cache_strides(cache: Tensor) -> tuple:
+    """(block, token, head) element strides of a [num_blocks, block_size, num_kv_heads, head_dim]
+    cache as the kernels take them: 0 (the dense default) for a dimension of one entry, whose
+    stride torch leaves arbitrary and no kernel uses."""
+    return tuple(cache.stride(i) if cache.shape[i] > 1 else 0 for i in range(3))
+
+
+def _stride_kwargs(cache: Tensor) -> dict:
+    block, token, head = cache_strides(cache)
+    return dict(cache_block_stride=block, cache_token_stride=token, cache_head_stride=head)
 
 
 def _addr(t: Optional[Tensor]) -> int:
@@ -118,7 +126,7 @@ def paged_attention_into(q: Tensor, k_cache: Tensor, v_cache: Tensor, cu_seqlens
             block_table.data_ptr(), num_seqs, block_table.shape[1], q.shape[1],
             float(softmax_scale), bool(causal), _ops._DTYPE_CODES[q.dtype],
             _addr(workspace) if nbytes > 0 else 0, _ops._stream(q),
-            cache_block_stride=cache_block_stride(k_cache))
+            **_stride_kwargs(k_cache))
     return plan
 
 
@@ -149,7 +157,7 @@ def paged_kv_append_into(k: Tensor, v: Tensor, slot_mapping: Tensor, k_cache: Te
             q.shape[0] if has_q else 0, q.shape[1] if has_q else 0,
             int(rope_layout), rotary_dim, _addr(rotary_cos), _addr(rotary_sin), max_position,
             _addr(k_positions), _addr(q_positions), _ops._DTYPE_CODES[k_cache.dtype],
-            _ops._stream(k_cache), cache_block_stride=cache_block_stride(k_cache))
+            _ops._stream(k_cache), **_stride_kwargs(k_cache))
 
 
 # ---- custom ops ----------------------------------------------------------------------------------

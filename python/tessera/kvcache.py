@@ -86,28 +86,42 @@ def _check_unit_last(fn: str, name: str, t: Tensor) -> None:
                   f"{tuple(t.stride())}")
 
 
+def _rows_disjoint(shape, strides) -> bool:
+    """Whether no two head_dim rows of a [num_blocks, block_size, num_kv_heads, head_dim] tensor
+    share an element (PagedKvLayout::rows_disjoint, kernels/attention/paged_kv.h): in increasing
+    order of stride, each dimension of more than one entry steps over all the inner ones span."""
+    extent = shape[3]
+    for n, s in sorted(((shape[i], strides[i]) for i in range(3) if shape[i] > 1),
+                       key=lambda e: e[1]):
+        if s < extent:
+            return False
+        extent += (n - 1) * s
+    return True
+
+
 def _check_caches(fn: str, k_cache, v_cache, dtype: torch.dtype, device: torch.device,
                   layout: str) -> None:
     for name, c in (("k_cache", k_cache), ("v_cache", v_cache)):
         _check_tensor(fn, name, c, 4, layout, device=device)
         if c.dtype != dtype:
             _fail(fn, f"{name} has dtype {c.dtype} but q/k have {dtype}")
-        # Appends write into the caller's cache: a copy would lose them, so no copy is made.
-        # Within a block the layout is dense; the block stride may be wider (K and V sharing
-        # one allocation), never narrower.
-        n, bs, h, d = c.shape
-        dense = bs * h * d
-        inner_ok = c[0].is_contiguous() if n > 0 else True
-        if not inner_ok or (n > 1 and (c.stride(0) < dense or c.stride(0) % 8 != 0)):
-            _fail(fn, f"{name} must be contiguous within each block of {layout}, blocks a multiple "
-                      f"of 8 elements and at least {dense} apart; got strides {tuple(c.stride())}")
+        # Appends write into the caller's cache: a copy would lose them, so no copy is made. Any
+        # strides above the last dim are taken (as FlashAttention-2 takes them): K and V sharing
+        # one allocation, head-major blocks, ...
+        _check_unit_last(fn, name, c)
     if tuple(k_cache.shape) != tuple(v_cache.shape):
         _fail(fn, f"k_cache and v_cache must have the same shape, got {tuple(k_cache.shape)} and "
                   f"{tuple(v_cache.shape)}")
-    if (k_cache.shape[0] > 1 and
-            _decode_ops.cache_block_stride(k_cache) != _decode_ops.cache_block_stride(v_cache)):
-        _fail(fn, f"k_cache and v_cache must have the same block stride (stride(0)), got "
-                  f"{k_cache.stride(0)} and {v_cache.stride(0)}")
+    strides = _decode_ops.cache_strides(k_cache)
+    if strides != _decode_ops.cache_strides(v_cache):
+        _fail(fn, f"k_cache and v_cache must have the same strides, got {tuple(k_cache.stride())} "
+                  f"and {tuple(v_cache.stride())}")
+    if any(s % 8 for s in strides):
+        _fail(fn, f"k_cache strides {tuple(k_cache.stride())} must be multiples of 8 elements "
+                  f"(16 bytes) above the last dim")
+    if not _rows_disjoint(k_cache.shape, k_cache.stride()):
+        _fail(fn, f"k_cache strides {tuple(k_cache.stride())} make rows of {layout} overlap: in "
+                  f"increasing order, each stride must step over everything the smaller ones span")
     head_dim = k_cache.shape[3]
     if head_dim not in DECODE_HEAD_DIMS:
         _fail(fn, f"head_dim {head_dim} (k_cache.shape[3]) is not supported (supported: "
@@ -173,8 +187,9 @@ def paged_kv_append(k: Tensor, v: Tensor, k_cache: Tensor, v_cache: Tensor, slot
     """Write new keys/values into the paged caches, with RoPE applied to k (and q) on the way.
 
     k, v: [num_tokens, num_kv_heads, head_dim] fp16/bf16 (token/head strides free, last dim
-    contiguous). k_cache, v_cache: [num_blocks, block_size, num_kv_heads, head_dim] (dense blocks,
-    one block stride for both), updated in place. slot_mapping: int64 [num_tokens], row t goes to
+    contiguous). k_cache, v_cache: [num_blocks, block_size, num_kv_heads, head_dim] (last dim
+    contiguous; any other strides, the same for both, with no two rows overlapping, e.g. views of
+    one [num_blocks, 2, ...] buffer or of head-major blocks), updated in place. slot_mapping: int64 [num_tokens], row t goes to
     slot slot_mapping[t] (= block * block_size + offset; negative = padding, nothing written; slots
     are not range-checked on the host, which would need a sync). With rotary_cos/rotary_sin (fp32, or fp16/bf16
     converted, [max_position, rotary_dim / 2]; positions past the table are clamped to its last
@@ -245,7 +260,8 @@ def paged_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, cu_seqlens_q: T
     [cu_seqlens_q[s], cu_seqlens_q[s+1]) (cu_seqlens_q int32 [num_seqs + 1]). seq_lens: int32
     [num_seqs], the keys of s (its new tokens included, as their tail: query row i of s sits at
     position seq_lens[s] - q_len + i; causal is bottom-right). block_table: int32 [num_seqs,
-    max_blocks_per_seq]. max_q_len / max_seq_len bound the new tokens / keys of any sequence
+    max_blocks_per_seq]. k_cache, v_cache: [num_blocks, block_size, num_kv_heads, head_dim], strided
+    as paged_kv_append takes them. max_q_len / max_seq_len bound the new tokens / keys of any sequence
     (they size the work split; lengths beyond them are not checked here, which would need a sync);
     defaults total_q and the table's capacity max_blocks_per_seq * block_size. num_splits: 0 lets
     the plan choose the split-KV factor, n forces it. softmax_scale defaults to head_dim ** -0.5.
@@ -325,8 +341,10 @@ def flash_attn_with_kvcache(
     q: (batch, seqlen_q, nheads, headdim) fp16/bf16, headdim 64, 128 or 256.
     k_cache, v_cache: (batch_cache >= batch, seqlen_cache, nheads_k, headdim), row b the cache
         of sequence b; or with block_table (int32 (batch, max_blocks)) a paged cache
-        (num_blocks, page_block_size, nheads_k, headdim), any page_block_size >= 1. Each row /
-        page is contiguous; stride(0) is free (the same for both), as in FlashAttention-2.
+        (num_blocks, page_block_size, nheads_k, headdim), any page_block_size >= 1. The last dim
+        is contiguous; the other strides are free (the same for both, multiples of 8, no two
+        rows overlapping), as in FlashAttention-2: K and V may be views of one buffer, pages may
+        be head-major (a (num_blocks, nheads_k, page_block_size, headdim) tensor transposed).
     k, v: optional (batch, seqlen_new, nheads_k, headdim): written into the caches in place at
         positions cache_seqlens[b] + i before the attention, which then sees them.
     rotary_cos, rotary_sin: optional (seqlen_ro, rotary_dim / 2), only with k/v, seqlen_ro at

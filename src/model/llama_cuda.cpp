@@ -370,7 +370,7 @@ Status CudaModelRunner::init(const std::string& model_dir, int device, const Run
   layout_ = {0, o.block_size, static_cast<int32_t>(c.num_kv_heads), static_cast<int32_t>(c.head_dim)};
   // A block's keys and values side by side (docs/perf-notes.md, session 10: ~1% faster decode
   // attention than two separate caches once blocks are scattered).
-  layout_.block_stride_elems = 2 * layout_.dense_block_stride();
+  layout_.block_stride_elems = 2 * layout_.block_extent();
   int64_t ws = kMinAttentionWorkspace;
   for (int32_t b : buckets_) ws = std::max(ws, plan_for(b, 1, b, max_model_len_).workspace_bytes);
   TESSERA_RETURN_IF_ERROR(attn_ws_.allocate(ws, "the attention workspace"));
@@ -597,7 +597,7 @@ Status CudaModelRunner::enqueue(const StepShape& shape) {
   for (size_t li = 0; li < weights_.layers.size(); ++li) {
     const LayerWeights& W = weights_.layers[li];
     char* k_cache = kv_.get() + static_cast<int64_t>(li) * layer_kv;
-    char* v_cache = k_cache + layout_.dense_block_stride() * es;
+    char* v_cache = k_cache + layout_.block_extent() * es;
     // Layer 0 normalizes the embeddings; later layers first add the previous layer's output.
     TESSERA_RETURN_IF_ERROR(li == 0 ? norm(x_, nullptr, h_, W.input_norm, T, "input rms_norm")
                                     : norm(proj_, x_, h_, W.input_norm, T, "input rms_norm"));

@@ -106,13 +106,15 @@ struct AppendCase {
   bool q_positions_null = false;
   // >= 0: K and V in one allocation, block stride 2 * block + kv_pad (the gaps must stay poison).
   int64_t kv_pad = -1;
+  // Head-major blocks: token stride head_dim, head stride block_size * head_dim.
+  bool head_major = false;
 };
 
 std::string describe(const AppendCase& c) {
   return "rope " + std::to_string(static_cast<int>(c.rope)) + " kind " +
          std::to_string(static_cast<int>(c.spec.kind)) + " head_dim " + std::to_string(c.head_dim) +
          " rotary_dim " + std::to_string(c.spec.rotary_dim) + " block_size " + std::to_string(c.block_size) +
-         " kv_pad " + std::to_string(c.kv_pad);
+         " kv_pad " + std::to_string(c.kv_pad) + (c.head_major ? " head-major" : "");
 }
 
 // One append with padded strides, shuffled slots with padding tokens, poisoned caches and q_out,
@@ -128,7 +130,11 @@ void run_append(const AppendCase& c, uint32_t seed) {
   const int64_t half = rotary_dim / 2;
 
   PagedKvLayout layout{c.num_blocks, c.block_size, c.num_kv_heads, d};
-  if (c.kv_pad >= 0) layout.block_stride_elems = 2 * layout.dense_block_stride() + c.kv_pad;
+  if (c.head_major) {
+    layout.token_stride_elems = d;
+    layout.head_stride_elems = static_cast<int64_t>(c.block_size) * d;
+  }
+  if (c.kv_pad >= 0) layout.block_stride_elems = 2 * layout.block_extent() + c.kv_pad;
   ASSERT_LE(c.num_tokens, layout.num_slots());
   // Inputs with gaps between heads and tokens, so strides are really used.
   const int64_t k_hs = d + 3, k_ts = c.num_kv_heads * k_hs + 5;
@@ -157,11 +163,11 @@ void run_append(const AppendCase& c, uint32_t seed) {
   const std::vector<float> inv_freq = rope_inv_freq(spec);
 
   const bool shared = c.kv_pad >= 0;
-  std::vector<float> k_store(static_cast<size_t>(layout.cache_elements() + (shared ? layout.dense_block_stride() : 0)),
+  std::vector<float> k_store(static_cast<size_t>(layout.cache_elements() + (shared ? layout.block_extent() : 0)),
                              poison());
   std::vector<float> v_store(shared ? 0 : k_store.size(), poison());
   float* k_cache = k_store.data();
-  float* v_cache = shared ? k_cache + layout.dense_block_stride() : v_store.data();
+  float* v_cache = shared ? k_cache + layout.block_extent() : v_store.data();
   const int64_t qo_hs = d + 1, qo_ts = c.num_heads * qo_hs + 3;
   std::vector<float> q_out(static_cast<size_t>(c.num_q_tokens * qo_ts), poison());
 
@@ -198,31 +204,33 @@ void run_append(const AppendCase& c, uint32_t seed) {
   std::vector<int64_t> token_of_slot(static_cast<size_t>(layout.num_slots()), -1);
   for (int64_t t = 0; t < c.num_tokens; ++t)
     if (slots[static_cast<size_t>(t)] >= 0) token_of_slot[static_cast<size_t>(slots[static_cast<size_t>(t)])] = t;
-  const int64_t row = layout.token_stride();
+  const int64_t hs = layout.head_stride();
   for (int64_t slot = 0; slot < layout.num_slots(); ++slot) {
     const float* kc = k_cache + layout.slot_offset(slot);
     const float* vc = v_cache + layout.slot_offset(slot);
     const int64_t t = token_of_slot[static_cast<size_t>(slot)];
     if (t < 0) {
-      ASSERT_TRUE(std::all_of(kc, kc + row, is_poison)) << "k slot " << slot << " written";
-      ASSERT_TRUE(std::all_of(vc, vc + row, is_poison)) << "v slot " << slot << " written";
+      for (int32_t h = 0; h < c.num_kv_heads; ++h) {
+        ASSERT_TRUE(std::all_of(kc + h * hs, kc + h * hs + d, is_poison)) << "k slot " << slot << " written";
+        ASSERT_TRUE(std::all_of(vc + h * hs, vc + h * hs + d, is_poison)) << "v slot " << slot << " written";
+      }
       continue;
     }
     const int32_t pos = k_pos[static_cast<size_t>(t)];
     for (int32_t h = 0; h < c.num_kv_heads; ++h) {
       const float* kin = k.data() + t * k_ts + h * k_hs;
-      check_rotated_row(kin, kc + h * d, d, rotary_dim, c.rope, cos.data() + pos * half,
+      check_rotated_row(kin, kc + h * hs, d, rotary_dim, c.rope, cos.data() + pos * half,
                         sin.data() + pos * half, inv_freq, pos,
                         "k token " + std::to_string(t) + " head " + std::to_string(h));
       if (::testing::Test::HasFatalFailure()) return;
-      ASSERT_EQ(std::memcmp(vc + h * d, v.data() + t * v_ts + h * v_hs, static_cast<size_t>(d) * 4), 0)
+      ASSERT_EQ(std::memcmp(vc + h * hs, v.data() + t * v_ts + h * v_hs, static_cast<size_t>(d) * 4), 0)
           << "v token " << t << " head " << h;
     }
   }
   // With K and V in one allocation, the pad between one block's values and the next block is
   // never written (the allocation ends with the last block's values).
   for (int32_t b = 0; shared && b + 1 < layout.num_blocks; ++b) {
-    const float* gap = k_cache + b * layout.block_stride() + 2 * layout.dense_block_stride();
+    const float* gap = k_cache + b * layout.block_stride() + 2 * layout.block_extent();
     ASSERT_TRUE(std::all_of(gap, gap + c.kv_pad, is_poison)) << "pad after block " << b << " written";
   }
   // q_out rows rotated; the gaps between q_out heads and tokens untouched.
@@ -327,12 +335,29 @@ TEST(CpuKvAppend, KeysAndValuesInOneAllocation) {
       if (HasFatalFailure()) return;
     }
   PagedKvLayout narrow{4, 16, 2, 64};
-  narrow.block_stride_elems = narrow.dense_block_stride() - 8;  // blocks would overlap
+  narrow.block_stride_elems = narrow.block_extent() - 8;  // blocks would overlap
   KvAppendCpuParams p;
   p.layout = narrow;
   const char* why = paged_kv_append_check(p);
   ASSERT_NE(why, nullptr);
-  EXPECT_NE(std::string(why).find("block stride"), std::string::npos) << why;
+  EXPECT_NE(std::string(why).find("cache strides (block 2040, token 128, head 64 elements) overlap"), std::string::npos)
+      << why;
+}
+
+TEST(CpuKvAppend, HeadMajorBlocks) {
+  // [num_blocks, kv_heads, block_size, head_dim] viewed through strides, alone and with K and V in
+  // one allocation (whose pads must stay poison).
+  uint32_t seed = 470;
+  for (int64_t pad : {-1, 0, 40})
+    for (int32_t block_size : {1, 16}) {
+      AppendCase c;
+      c.head_major = true;
+      c.kv_pad = pad;
+      c.block_size = block_size;
+      c.num_blocks = 64 / block_size + 2;
+      run_append(c, seed++);
+      if (HasFatalFailure()) return;
+    }
 }
 
 TEST(CpuKvAppend, OneTokenAndNoTokens) {

@@ -20,6 +20,8 @@ struct Case {
   // >= 0: K and V share one allocation, block b's keys then its values then kv_pad unused elements
   // (block stride 2 * block + kv_pad); the pad stays NaN, so reading it would show in out.
   int64_t kv_pad = -1;
+  // Head-major blocks (HND: a block holds each head's block_size rows together).
+  bool head_major = false;
 };
 
 void run_case(const Case& c, uint32_t seed) {
@@ -33,12 +35,17 @@ void run_case(const Case& c, uint32_t seed) {
     total_blocks += nb;
   }
   PagedKvLayout layout{total_blocks + 3, c.block_size, c.num_kv_heads, c.head_dim};
-  if (c.kv_pad >= 0) layout.block_stride_elems = 2 * layout.dense_block_stride() + c.kv_pad;
+  if (c.head_major) {
+    layout.token_stride_elems = c.head_dim;
+    layout.head_stride_elems = static_cast<int64_t>(c.block_size) * c.head_dim;
+  }
+  if (c.kv_pad >= 0) layout.block_stride_elems = 2 * layout.block_extent() + c.kv_pad;
+  ASSERT_TRUE(layout.rows_disjoint());
   // Separate caches: k_store and v_store; shared: k_store holds both, V starting one block in.
-  std::vector<float> k_store(static_cast<size_t>(layout.cache_elements() + (c.kv_pad >= 0 ? layout.dense_block_stride() : 0)), NAN);
+  std::vector<float> k_store(static_cast<size_t>(layout.cache_elements() + (c.kv_pad >= 0 ? layout.block_extent() : 0)), NAN);
   std::vector<float> v_store(c.kv_pad >= 0 ? 0 : k_store.size(), NAN);
   float* k_cache = k_store.data();
-  float* v_cache = c.kv_pad >= 0 ? k_cache + layout.dense_block_stride() : v_store.data();
+  float* v_cache = c.kv_pad >= 0 ? k_cache + layout.block_extent() : v_store.data();
   // Blocks handed out in a shuffled order, so logical and physical order differ.
   std::vector<int32_t> physical(static_cast<size_t>(layout.num_blocks));
   std::iota(physical.begin(), physical.end(), 0);
@@ -46,7 +53,7 @@ void run_case(const Case& c, uint32_t seed) {
   std::vector<int32_t> block_table(static_cast<size_t>(S * max_blocks), -1);
   std::vector<std::vector<float>> k_seq(static_cast<size_t>(S)), v_seq(static_cast<size_t>(S));
   size_t next = 0;
-  const int64_t row = layout.token_stride();
+  const int64_t row = static_cast<int64_t>(c.num_kv_heads) * c.head_dim;  // of k_seq, v_seq
   for (int32_t s = 0; s < S; ++s) {
     const int32_t len = c.seq_lens[static_cast<size_t>(s)];
     for (int32_t j = 0; j < (len + c.block_size - 1) / c.block_size; ++j)
@@ -178,6 +185,38 @@ TEST(CpuPagedAttention, KeysAndValuesInOneAllocation) {
       run_case({8, 2, 32, block_size, {1, 7, 1}, {1, 40, 97}, true, 0, pad}, seed++);
       if (HasFatalFailure()) return;
     }
+}
+
+TEST(CpuPagedAttention, HeadMajorBlocks) {
+  // [num_blocks, kv_heads, block_size, head_dim] viewed through strides, on its own and with K and
+  // V side by side in one allocation.
+  uint32_t seed = 80;
+  for (int64_t pad : {-1, 0, 24})
+    for (int32_t block_size : {1, 16, 64}) {
+      SCOPED_TRACE("block_size " + std::to_string(block_size) + " pad " + std::to_string(pad));
+      run_case({8, 2, 32, block_size, {1, 7, 1}, {1, 40, 97}, true, 0, pad, true}, seed++);
+      if (HasFatalFailure()) return;
+    }
+}
+
+TEST(CpuPagedAttention, RowsDisjoint) {
+  PagedKvLayout dense{4, 16, 2, 64};
+  EXPECT_TRUE(dense.rows_disjoint());
+  EXPECT_EQ(dense.block_extent(), 16 * 2 * 64);
+  PagedKvLayout hnd = dense;
+  hnd.token_stride_elems = 64;
+  hnd.head_stride_elems = 16 * 64;
+  EXPECT_TRUE(hnd.rows_disjoint());
+  EXPECT_EQ(hnd.block_extent(), 16 * 2 * 64);
+  PagedKvLayout narrow = dense;
+  narrow.block_stride_elems = dense.block_extent() - 64;  // the last row of a block is the next's first
+  EXPECT_FALSE(narrow.rows_disjoint());
+  PagedKvLayout same_head = dense;
+  same_head.head_stride_elems = 32;  // heads half a row apart
+  EXPECT_FALSE(same_head.rows_disjoint());
+  PagedKvLayout one_head{4, 16, 1, 64};
+  one_head.head_stride_elems = 8;  // never used with one head
+  EXPECT_TRUE(one_head.rows_disjoint());
 }
 
 TEST(CpuPagedAttention, CacheAppendSkipsPaddingSlots) {

@@ -106,7 +106,8 @@ def rope_ref(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, positions: t
 def append_ref(k_cache, v_cache, k, v, slots):
     """The caches after writing rows of k/v ([tokens, Hkv, D], already rotated) into `slots`
     (int64 [tokens]; negative skipped). Returns new tensors; the inputs are left alone."""
-    kc, vc = k_cache.clone(), v_cache.clone()
+    kc = k_cache.clone(memory_format=torch.contiguous_format)  # caches may be strided views
+    vc = v_cache.clone(memory_format=torch.contiguous_format)
     keep = slots >= 0
     idx = slots[keep]
     kc.view(-1, *kc.shape[2:])[idx] = k[keep]
@@ -187,6 +188,24 @@ def share_kv(k_cache: torch.Tensor, v_cache: torch.Tensor, pad: int = 0):
     buf[:, :dense] = k_cache.reshape(n, dense)
     buf[:, dense:2 * dense] = v_cache.reshape(n, dense)
     return (buf[:, :dense].view(k_cache.shape), buf[:, dense:2 * dense].view(v_cache.shape), buf)
+
+
+def head_major(k_cache: torch.Tensor, v_cache: torch.Tensor, interleave: bool = False, pad: int = 0):
+    """The same caches with head-major blocks (a block holds each KV head's block_size rows
+    together: [num_blocks, Hkv, block_size, D], seen as [num_blocks, block_size, Hkv, D] through
+    strides). interleave: one buffer [num_blocks, Hkv, 2 * block_size * D + pad] holding, per block
+    and head, its keys, then its values, then `pad` NaN elements. Returns (k_view, v_view, buffer
+    or None)."""
+    n, bs, h, d = k_cache.shape
+    if not interleave:
+        return (k_cache.transpose(1, 2).contiguous().transpose(1, 2),
+                v_cache.transpose(1, 2).contiguous().transpose(1, 2), None)
+    row = bs * d
+    buf = torch.full((n, h, 2 * row + pad), float("nan"), dtype=k_cache.dtype, device=k_cache.device)
+    buf[:, :, :row] = k_cache.transpose(1, 2).reshape(n, h, row)
+    buf[:, :, row:2 * row] = v_cache.transpose(1, 2).reshape(n, h, row)
+    return (buf[:, :, :row].view(n, h, bs, d).transpose(1, 2),
+            buf[:, :, row:2 * row].view(n, h, bs, d).transpose(1, 2), buf)
 
 
 # ---- attention -----------------------------------------------------------------------------------

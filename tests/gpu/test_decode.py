@@ -227,6 +227,36 @@ def test_append_into_one_allocation(pad):
     assert torch.isnan(buf[:, 2 * k_cache[0].numel():]).all(), "a pad was written"
 
 
+@pytest.mark.parametrize("interleave,pad", [_p(False, 0, quick=True, id="hnd"),
+                                             _p(True, 0, id="hnd-kv-per-head"),
+                                             _p(True, 40, quick=True, id="hnd-kv-per-head-padded")])
+@pytest.mark.parametrize("block_size", [16, 1, 64])
+@pytest.mark.parametrize("num_splits", [0, 3])
+def test_head_major_blocks(interleave, pad, block_size, num_splits):
+    """Caches whose blocks are head-major ([num_blocks, Hkv, block_size, D] transposed), alone and
+    with one head's keys and values side by side plus a NaN pad that must never be read."""
+    seed = fresh_seed()
+    b = dr.make_batch([1, 17, 97, 1025, 300], [1, 1, 1, 3, 1], 16, 4, 128, torch.bfloat16,
+                      block_size)
+    b.k_cache, b.v_cache, _ = dr.head_major(b.k_cache, b.v_cache, interleave, pad)
+    if block_size > 1:
+        assert b.k_cache.stride(1) == 128 and b.k_cache.stride(2) >= block_size * 128
+    check_batch(b, True, seed, num_splits=num_splits)
+
+
+@pytest.mark.quick
+@pytest.mark.parametrize("interleave,pad", [(False, 0), (True, 0), (True, 40)])
+def test_append_head_major(interleave, pad):
+    """Append into head-major blocks: the caches bitwise as plain indexing gives them, any pad
+    still NaN."""
+    fresh_seed()
+    q, k, v, slots, k_cache, v_cache = _append_case(200, 8, 2, 128, torch.bfloat16, 16, 40, 7)
+    hk, hv, buf = dr.head_major(k_cache, v_cache, interleave, pad)
+    check_append(q, k, v, slots, hk, hv, "half", 128)
+    if buf is not None:
+        assert torch.isnan(buf[:, :, 2 * 16 * 128:]).all(), "a pad was written"
+
+
 @pytest.mark.quick
 def test_bitwise_deterministic():
     fresh_seed()

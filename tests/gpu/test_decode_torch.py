@@ -102,25 +102,33 @@ def test_kvcache_paged(block_size, rotary, causal, seqlen_new):
 
 
 @pytest.mark.quick
-@pytest.mark.parametrize("paged", [True, False], ids=["paged", "contiguous"])
-def test_kvcache_one_allocation(paged):
-    """k_cache / v_cache as views of one buffer with a wider stride(0), as FlashAttention-2
-    accepts them: pages [num_blocks, 2, page, Hkv, D]; contiguous rows [batch, 2, seqlen, Hkv, D]
-    plus a NaN pad after each row's values (never read, never written)."""
+@pytest.mark.parametrize("layout", ["pairs-paged", "pairs-contiguous", "head-major-paged"])
+def test_kvcache_strided(layout):
+    """k_cache / v_cache as strided views, as FlashAttention-2 accepts them: views of one buffer
+    with a wider stride(0) (pages [num_blocks, 2, page, Hkv, D]; contiguous rows [batch, 2,
+    seqlen, Hkv, D] plus a NaN pad after each row's values), or head-major pages ((num_blocks,
+    Hkv, page, D) transposed) with one head's keys and values side by side and a NaN pad. Pads are
+    never read, never written."""
     seed = fresh_seed()
     heads, kv_heads, head_dim, dtype = 8, 2, 128, BF16
     seqlens, seqlen_new = [0, 17, 1000, 700], 2
-    if paged:
+    if layout.endswith("paged"):
         table, n = dr.make_table([s + seqlen_new for s in seqlens], 16, extra_blocks=1)
-        table, shape, pad = table.cuda(), (n, 16, kv_heads, head_dim), 0
+        table, shape = table.cuda(), (n, 16, kv_heads, head_dim)
     else:
-        table, shape, pad = None, (4, 1003, kv_heads, head_dim), 24
-    kc, vc, buf = dr.share_kv(torch.randn(shape, dtype=dtype, device="cuda"),
-                              torch.randn(shape, dtype=dtype, device="cuda"), pad)
+        table, shape = None, (4, 1003, kv_heads, head_dim)
+    kc, vc = (torch.randn(shape, dtype=dtype, device="cuda") for _ in range(2))
+    if layout.startswith("pairs"):
+        pad = 24 if table is None else 0
+        kc, vc, buf = dr.share_kv(kc, vc, pad)
+        pads = buf[:, 2 * kc[0].numel():]
+    else:
+        kc, vc, buf = dr.head_major(kc, vc, interleave=True, pad=8)
+        pads = buf[:, :, 2 * 16 * head_dim:]
     q = torch.randn(4, seqlen_new, heads, head_dim, dtype=dtype, device="cuda")
     k = torch.randn(4, seqlen_new, kv_heads, head_dim, dtype=dtype, device="cuda")
     v = torch.randn_like(k)
-    capacity = table.shape[1] * 16 if paged else shape[1]
+    capacity = table.shape[1] * 16 if table is not None else shape[1]
     cos, sin = _tables(capacity, 128, dtype)
     kc0, vc0 = kc.clone(), vc.clone()
     out, lse = tessera.flash_attn_with_kvcache(
@@ -130,7 +138,7 @@ def test_kvcache_one_allocation(paged):
     expected = kvcache_expected(q, kc0, vc0, k, v, cos, sin, seqlens, table, True, False,
                                 head_dim ** -0.5)
     check_kvcache(out, lse, kc, vc, expected, seed)
-    assert torch.isnan(buf[:, 2 * kc[0].numel():]).all()
+    assert torch.isnan(pads).all(), "a pad was written"
 
 
 @pytest.mark.parametrize("head_dim", [_p(64, quick=True), 256])
@@ -376,10 +384,14 @@ def test_kvcache_unsupported(kwargs, match):
     (lambda q, kc: ((q.cpu(), kc, kc), {}), "CUDA"),
     (lambda q, kc: ((q, kc.half(), kc.half()), {}), "k_cache has dtype"),
     (lambda q, kc: ((q, kc, kc[:1]), {}), "same shape"),
-    (lambda q, kc: ((q, torch.stack([kc, kc], 1)[:, 0], kc), {}), "same block stride"),
-    (lambda q, kc: ((q, kc.as_strided(kc.shape, (512, 128, 64, 1)), kc), {}),
-     "at least 1024 apart"),
-    (lambda q, kc: ((q, kc.transpose(0, 1), kc.transpose(0, 1)), {}), "k_cache must be contiguous"),
+    (lambda q, kc: ((q, torch.stack([kc, kc], 1)[:, 0], kc), {}), "same strides"),
+    (lambda q, kc: ((q, *[kc.as_strided(kc.shape, (512, 128, 64, 1))] * 2), {}),
+     r"strides \(512, 128, 64, 1\) make rows .* overlap"),
+    (lambda q, kc: ((q, *[kc.as_strided(kc.shape, (1024, 128, 0, 1))] * 2), {}), "overlap"),
+    (lambda q, kc: ((q, *[torch.randn(2, 8, 2, 68, dtype=BF16, device="cuda")[..., :64]] * 2), {}),
+     "multiples of 8"),
+    (lambda q, kc: ((q, *[torch.randn(2, 8, 2, 128, dtype=BF16, device="cuda")[..., ::2]] * 2), {}),
+     "k_cache must be contiguous in its last dim"),
     (lambda q, kc: ((q, kc[:1], kc[:1]), {}), "batch 2"),
     (lambda q, kc: ((q[:, :, :3], kc, kc), {}), "multiple of num_kv_heads"),
     (lambda q, kc: ((q, kc, kc), {"block_table": torch.zeros(2, 1, dtype=torch.int64,
@@ -463,6 +475,15 @@ def test_kernel_rejects_bad_strides():
                                      b.block_table, out, None, 5, 300, 0.125, True)
     with pytest.raises(ValueError):
         kvcache.paged_attention_plan(3, 0, 0, 128, 1, 3, 300, 132, 0)
+    # Caches whose rows overlap (blocks half a block apart), past the Python checks.
+    narrow = b.k_cache.as_strided(b.k_cache.shape, (1024, 256, 128, 1))
+    with pytest.raises(ValueError, match=r"cache strides \(block 1024, token 256, head 128 elements\) overlap"):
+        kvcache.paged_attention_into(b.q, narrow, narrow, b.cu_seqlens_q, b.seq_lens, b.block_table,
+                                     torch.empty_like(b.q), None, 5, 300, 0.125, True)
+    k = torch.randn(4, 2, 128, dtype=BF16, device="cuda")
+    slots = torch.arange(4, device="cuda")
+    with pytest.raises(ValueError, match=r"paged_kv_append: cache strides \(block 1024"):
+        kvcache.paged_kv_append_into(k, k, slots, narrow, narrow)
 
 
 # ---- RoPE tables against transformers -----------------------------------------------------------

@@ -102,10 +102,9 @@ __global__ void __launch_bounds__(kAppendThreads) paged_kv_append_kernel(const K
   const int half_rot = p.rotary_dim / 2;
   const bool rope = p.rope != RopeLayout::kNone;
 
-  // (PagedKvLayout's helpers are host functions: the strides are spelled out here.)
-  const int64_t token_stride = static_cast<int64_t>(p.layout.num_kv_heads) * d;
-  const int64_t block_stride =
-      p.layout.block_stride_elems != 0 ? p.layout.block_stride_elems : token_stride * p.layout.block_size;
+  // PagedKvLayout's helpers are host functions: the launcher resolved every stride into the layout.
+  const int64_t token_stride = p.layout.token_stride_elems, head_stride = p.layout.head_stride_elems;
+  const int64_t block_stride = p.layout.block_stride_elems;
   const int64_t num_slots = static_cast<int64_t>(p.layout.num_blocks) * p.layout.block_size;
   if (t < p.num_tokens) {
     const float* cos_row = nullptr;
@@ -125,8 +124,8 @@ __global__ void __launch_bounds__(kAppendThreads) paged_kv_append_kernel(const K
       const int items = p.layout.num_kv_heads * chunks;
       for (int i = threadIdx.x; i < items; i += kAppendThreads) {
         const int h = i / chunks, c = i % chunks;
-        rope_chunk<T>(k + h * p.k_head_stride, kc + static_cast<int64_t>(h) * d, c, p.rope, p.rotary_dim, cos_row, sin_row);
-        *reinterpret_cast<uint4*>(vc + static_cast<int64_t>(h) * d + c * 8) =
+        rope_chunk<T>(k + h * p.k_head_stride, kc + h * head_stride, c, p.rope, p.rotary_dim, cos_row, sin_row);
+        *reinterpret_cast<uint4*>(vc + h * head_stride + c * 8) =
             *reinterpret_cast<const uint4*>(v + h * p.v_head_stride + c * 8);
       }
     }
@@ -174,9 +173,7 @@ cudaError_t paged_kv_append(const KvAppendParams& in, cudaStream_t stream) {
     return invalid("paged_kv_append: head_dim %lld must be a multiple of 8 in [8, 1024]", L.head_dim);
   if (L.num_blocks < 1 || L.block_size < 1 || L.num_kv_heads < 1)
     return invalid("paged_kv_append: cache layout needs num_blocks, block_size and num_kv_heads >= 1");
-  if (L.block_stride_elems != 0 && (L.block_stride_elems < L.dense_block_stride() || L.block_stride_elems % 8 != 0))
-    return invalid("paged_kv_append: cache block stride %lld must be a multiple of 8 elements and at least a block's "
-                   "%lld elements (0: dense)", L.block_stride_elems, L.dense_block_stride());
+  if (const cudaError_t err = decode::check_cache_strides("paged_kv_append", L); err != cudaSuccess) return err;
   if (p.num_tokens < 0 || p.num_q_tokens < 0) return invalid("paged_kv_append: negative token count");
   if (p.num_tokens > 0 && (!p.k || !p.v || !p.slot_mapping || !p.k_cache || !p.v_cache))
     return invalid("paged_kv_append: k, v, slot_mapping, k_cache and v_cache must be non-null");
@@ -213,6 +210,10 @@ cudaError_t paged_kv_append(const KvAppendParams& in, cudaStream_t stream) {
   const int64_t grid = p.num_tokens > p.num_q_tokens ? p.num_tokens : p.num_q_tokens;
   if (grid == 0) return cudaSuccess;
   if (grid > 0x7fffffff) return invalid("paged_kv_append: %lld tokens is too many for one launch", grid);
+  const int64_t block_stride = L.block_stride(), token_stride = L.token_stride(), head_stride = L.head_stride();
+  p.layout.block_stride_elems = block_stride;  // resolved for the kernel
+  p.layout.token_stride_elems = token_stride;
+  p.layout.head_stride_elems = head_stride;
   if (p.dtype == FloatType::kBF16) {
     paged_kv_append_kernel<__nv_bfloat16><<<static_cast<unsigned>(grid), kAppendThreads, 0, stream>>>(p);
   } else {

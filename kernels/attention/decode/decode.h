@@ -19,8 +19,9 @@
 //   lse    : optional fp32 [num_heads, total_q], natural-log log-sum-exp of the scaled scores;
 //            +inf for a row that sees no key (its out row is 0)
 //   k, v   : [num_tokens, num_kv_heads, head_dim]  (the new tokens of an append)
-//   caches : [num_blocks, block_size, num_kv_heads, head_dim], blocks dense, layout.block_stride()
-//            elements apart (PagedKvLayout; K and V may share one allocation)
+//   caches : [num_blocks, block_size, num_kv_heads, head_dim] with the block, token and head strides
+//            of `layout` (PagedKvLayout: dense NHD by default; K and V may share one allocation,
+//            blocks may be head-major), each a multiple of 8 elements, no two rows overlapping
 // head_dim 64, 128 or 256; block_size any value >= 1 (16, 32, 64, 128 in an engine; a contiguous
 // per-sequence cache is one block of its capacity per sequence).
 #pragma once

@@ -5,8 +5,8 @@
 // tokens times the query heads of the KV head ("row" rr = token qi * group + head g), so every key
 // and value row is read once for the whole GQA group. Keys stream through a kStages-deep cp.async
 // pipeline of kBlockN-key tiles gathered row by row through the block table (a key row of one KV
-// head is head_dim contiguous elements; consecutive keys of a block are num_kv_heads * head_dim
-// apart). Two warp layouts:
+// head is head_dim contiguous elements; consecutive keys of a block are the cache's token stride
+// apart, num_kv_heads * head_dim when dense). Two warp layouts:
 //   kWarpsN = 4 (16 rows): decode. The 4 warps share the 16 query rows and each takes a quarter of
 //                          every key tile; their softmax states merge in the epilogue.
 //   kWarpsN = 1 (64 rows): many new tokens. Each warp owns 16 rows and reads all keys.
@@ -46,7 +46,8 @@ struct DecodeArgs {
   float2* ws_state;       // [num_splits, max_total_q, num_heads] (max, sum) in log2 units
   int64_t q_token_stride, q_head_stride;
   int64_t out_token_stride, out_head_stride;
-  int64_t cache_token_stride;  // num_kv_heads * head_dim
+  int64_t cache_token_stride;  // PagedKvLayout::token_stride() (num_kv_heads * head_dim when dense)
+  int64_t cache_head_stride;   // PagedKvLayout::head_stride() (head_dim when dense)
   int64_t cache_block_stride;  // PagedKvLayout::block_stride()
   int64_t max_total_q;
   int32_t num_seqs;
@@ -176,8 +177,8 @@ __global__ void __launch_bounds__(DecodeTraits<kHeadDim, kWarpsN>::kThreads, Dec
   const int tile_end = min(tiles_total, tile_begin + tiles_per_split);
 
   const T* q = static_cast<const T*>(a.q);
-  const T* k_head = static_cast<const T*>(a.k_cache) + static_cast<int64_t>(kvh) * kHeadDim;
-  const T* v_head = static_cast<const T*>(a.v_cache) + static_cast<int64_t>(kvh) * kHeadDim;
+  const T* k_head = static_cast<const T*>(a.k_cache) + static_cast<int64_t>(kvh) * a.cache_head_stride;
+  const T* v_head = static_cast<const T*>(a.v_cache) + static_cast<int64_t>(kvh) * a.cache_head_stride;
   const int32_t* blocks = a.block_table + static_cast<int64_t>(seq) * a.max_blocks_per_seq;
 
   // Q rows of this CTA (zero past the valid rows, so their scores are finite).

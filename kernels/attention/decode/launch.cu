@@ -23,6 +23,19 @@ cudaError_t invalid(const char* fmt, long long a, long long b) {
   return cudaErrorInvalidValue;
 }
 
+cudaError_t check_cache_strides(const char* op, const PagedKvLayout& L) {
+  const long long block = L.block_stride(), token = L.token_stride(), head = L.head_stride();
+  const char* why = nullptr;
+  if (block % 8 != 0 || token % 8 != 0 || head % 8 != 0)
+    why = "must be multiples of 8 elements (16 bytes)";
+  else if (!L.rows_disjoint())
+    why = "overlap: in increasing order, each stride must step over everything the smaller ones span";
+  if (why == nullptr) return cudaSuccess;
+  std::snprintf(g_last_error, sizeof(g_last_error), "%s: cache strides (block %lld, token %lld, head %lld elements) %s",
+                op, block, token, head, why);
+  return cudaErrorInvalidValue;
+}
+
 }  // namespace decode
 
 namespace attention::decode {
@@ -49,9 +62,7 @@ cudaError_t paged_attention(const PagedAttentionParams& p, const PagedAttentionP
     return invalid("paged_attention: head_dim %lld is not supported (64, 128, 256)", L.head_dim);
   if (L.num_blocks < 1 || L.block_size < 1 || L.num_kv_heads < 1)
     return invalid("paged_attention: cache layout needs num_blocks, block_size and num_kv_heads >= 1");
-  if (L.block_stride_elems != 0 && (L.block_stride_elems < L.dense_block_stride() || L.block_stride_elems % 8 != 0))
-    return invalid("paged_attention: cache block stride %lld must be a multiple of 8 elements and at least a block's "
-                   "%lld elements (0: dense)", L.block_stride_elems, L.dense_block_stride());
+  if (const cudaError_t err = decode::check_cache_strides("paged_attention", L); err != cudaSuccess) return err;
   if (p.num_heads < 1 || p.num_heads % L.num_kv_heads != 0)
     return invalid("paged_attention: num_heads %lld is not a multiple of num_kv_heads %lld", p.num_heads, L.num_kv_heads);
   if (p.batch.num_seqs != plan.num_seqs)
@@ -97,6 +108,7 @@ cudaError_t paged_attention(const PagedAttentionParams& p, const PagedAttentionP
   a.out_token_stride = p.out_token_stride;
   a.out_head_stride = p.out_head_stride;
   a.cache_token_stride = L.token_stride();
+  a.cache_head_stride = L.head_stride();
   a.cache_block_stride = L.block_stride();
   a.max_total_q = plan.max_total_q;
   a.num_seqs = p.batch.num_seqs;
