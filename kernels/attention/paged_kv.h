@@ -80,6 +80,9 @@ struct PagedKvLayout {
     }
     return true;
   }
+  // What a launcher says after the three strides when rows_disjoint() fails.
+  static constexpr const char* kOverlapReason =
+      "overlap: in increasing order, each stride must step over everything the smaller ones span";
 };
 
 // How RoPE pairs the elements of a head vector when new K (and Q) are appended (CPU and CUDA).

@@ -71,8 +71,7 @@ void apply_rope(float* x, int64_t num_tokens, int64_t token_stride, int32_t num_
 
 // ---- paged KV cache -------------------------------------------------------------------------
 // Writes k/v of each new token into its slot (the caches laid out as `layout` says). k, v:
-// [num_tokens, num_kv_heads, head_dim] with the
-// given token strides. Slots < 0 are skipped.
+// [num_tokens, num_kv_heads, head_dim] with the given token strides. Slots < 0 are skipped.
 void reshape_and_cache(const float* k, int64_t k_token_stride, const float* v,
                        int64_t v_token_stride, const int64_t* slot_mapping, int64_t num_tokens,
                        const PagedKvLayout& layout, float* k_cache, float* v_cache);

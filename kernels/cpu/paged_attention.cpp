@@ -56,8 +56,7 @@ const char* paged_kv_append_check(const KvAppendCpuParams& p) {
   if (!L.rows_disjoint())
     return append_fail("cache strides (block " + to_string(L.block_stride()) + ", token " +
                        to_string(L.token_stride()) + ", head " + to_string(L.head_stride()) +
-                       " elements) overlap: in increasing order, each stride must step over everything "
-                       "the smaller ones span");
+                       " elements) " + PagedKvLayout::kOverlapReason);
   if (p.num_tokens < 0) return append_fail("num_tokens " + to_string(p.num_tokens) + " must be >= 0");
   if (p.num_tokens > 0) {
     const std::pair<const void*, const char*> required[] = {{p.k, "k"},

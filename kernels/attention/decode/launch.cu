@@ -29,7 +29,7 @@ cudaError_t check_cache_strides(const char* op, const PagedKvLayout& L) {
   if (block % 8 != 0 || token % 8 != 0 || head % 8 != 0)
     why = "must be multiples of 8 elements (16 bytes)";
   else if (!L.rows_disjoint())
-    why = "overlap: in increasing order, each stride must step over everything the smaller ones span";
+    why = PagedKvLayout::kOverlapReason;
   if (why == nullptr) return cudaSuccess;
   std::snprintf(g_last_error, sizeof(g_last_error), "%s: cache strides (block %lld, token %lld, head %lld elements) %s",
                 op, block, token, head, why);
