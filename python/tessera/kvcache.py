@@ -189,12 +189,13 @@ def paged_kv_append(k: Tensor, v: Tensor, k_cache: Tensor, v_cache: Tensor, slot
     k, v: [num_tokens, num_kv_heads, head_dim] fp16/bf16 (token/head strides free, last dim
     contiguous). k_cache, v_cache: [num_blocks, block_size, num_kv_heads, head_dim] (last dim
     contiguous; any other strides, the same for both, with no two rows overlapping, e.g. views of
-    one [num_blocks, 2, ...] buffer or of head-major blocks), updated in place. slot_mapping: int64 [num_tokens], row t goes to
-    slot slot_mapping[t] (= block * block_size + offset; negative = padding, nothing written; slots
-    are not range-checked on the host, which would need a sync). With rotary_cos/rotary_sin (fp32, or fp16/bf16
-    converted, [max_position, rotary_dim / 2]; positions past the table are clamped to its last
-    row), row t is rotated at positions[t] (int32 [num_tokens]) in the GPT-NeoX rotate-half layout,
-    or the GPT-J interleaved one when rotary_interleaved. q ([num_q_tokens, num_heads, head_dim])
+    one [num_blocks, 2, ...] buffer or of head-major blocks), updated in place. slot_mapping:
+    int64 [num_tokens], row t goes to slot slot_mapping[t] (= block * block_size + offset;
+    negative = padding, nothing written; slots are not range-checked on the host, which would need
+    a sync). With rotary_cos/rotary_sin (fp32, or fp16/bf16 converted, [max_position,
+    rotary_dim / 2]; positions past the table are clamped to its last row), row t is rotated at
+    positions[t] (int32 [num_tokens]) in the GPT-NeoX rotate-half layout, or the GPT-J interleaved
+    one when rotary_interleaved. q ([num_q_tokens, num_heads, head_dim])
     is rotated at q_positions (int32 [num_q_tokens]; default: positions, then num_q_tokens must not
     exceed num_tokens) into a new tensor, which is returned; without q, None.
     """
@@ -261,10 +262,11 @@ def paged_attention(q: Tensor, k_cache: Tensor, v_cache: Tensor, cu_seqlens_q: T
     [num_seqs], the keys of s (its new tokens included, as their tail: query row i of s sits at
     position seq_lens[s] - q_len + i; causal is bottom-right). block_table: int32 [num_seqs,
     max_blocks_per_seq]. k_cache, v_cache: [num_blocks, block_size, num_kv_heads, head_dim], strided
-    as paged_kv_append takes them. max_q_len / max_seq_len bound the new tokens / keys of any sequence
-    (they size the work split; lengths beyond them are not checked here, which would need a sync);
-    defaults total_q and the table's capacity max_blocks_per_seq * block_size. num_splits: 0 lets
-    the plan choose the split-KV factor, n forces it. softmax_scale defaults to head_dim ** -0.5.
+    as paged_kv_append takes them. max_q_len / max_seq_len bound the new tokens / keys of any
+    sequence (they size the work split; lengths beyond them are not checked here, which would need
+    a sync); defaults total_q and the table's capacity max_blocks_per_seq * block_size.
+    num_splits: 0 lets the plan choose the split-KV factor, n forces it. softmax_scale defaults to
+    head_dim ** -0.5.
     Returns out like q (contiguous), and with return_lse also lse fp32 [num_heads, total_q]
     (natural log; +inf on rows that see no key, whose out is 0). GQA when num_kv_heads divides
     num_heads (query heads h*g .. h*g+g-1 read kv head h).

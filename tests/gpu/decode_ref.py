@@ -190,7 +190,8 @@ def share_kv(k_cache: torch.Tensor, v_cache: torch.Tensor, pad: int = 0):
     return (buf[:, :dense].view(k_cache.shape), buf[:, dense:2 * dense].view(v_cache.shape), buf)
 
 
-def head_major(k_cache: torch.Tensor, v_cache: torch.Tensor, interleave: bool = False, pad: int = 0):
+def head_major(k_cache: torch.Tensor, v_cache: torch.Tensor, interleave: bool = False,
+               pad: int = 0):
     """The same caches with head-major blocks (a block holds each KV head's block_size rows
     together: [num_blocks, Hkv, block_size, D], seen as [num_blocks, block_size, Hkv, D] through
     strides). interleave: one buffer [num_blocks, Hkv, 2 * block_size * D + pad] holding, per block
@@ -201,7 +202,8 @@ def head_major(k_cache: torch.Tensor, v_cache: torch.Tensor, interleave: bool = 
         return (k_cache.transpose(1, 2).contiguous().transpose(1, 2),
                 v_cache.transpose(1, 2).contiguous().transpose(1, 2), None)
     row = bs * d
-    buf = torch.full((n, h, 2 * row + pad), float("nan"), dtype=k_cache.dtype, device=k_cache.device)
+    buf = torch.full((n, h, 2 * row + pad), float("nan"), dtype=k_cache.dtype,
+                     device=k_cache.device)
     buf[:, :, :row] = k_cache.transpose(1, 2).reshape(n, h, row)
     buf[:, :, row:2 * row] = v_cache.transpose(1, 2).reshape(n, h, row)
     return (buf[:, :, :row].view(n, h, bs, d).transpose(1, 2),

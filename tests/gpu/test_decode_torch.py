@@ -477,7 +477,8 @@ def test_kernel_rejects_bad_strides():
         kvcache.paged_attention_plan(3, 0, 0, 128, 1, 3, 300, 132, 0)
     # Caches whose rows overlap (blocks half a block apart), past the Python checks.
     narrow = b.k_cache.as_strided(b.k_cache.shape, (1024, 256, 128, 1))
-    with pytest.raises(ValueError, match=r"cache strides \(block 1024, token 256, head 128 elements\) overlap"):
+    reason = r"cache strides \(block 1024, token 256, head 128 elements\) overlap"
+    with pytest.raises(ValueError, match=reason):
         kvcache.paged_attention_into(b.q, narrow, narrow, b.cu_seqlens_q, b.seq_lens, b.block_table,
                                      torch.empty_like(b.q), None, 5, 300, 0.125, True)
     k = torch.randn(4, 2, 128, dtype=BF16, device="cuda")
