@@ -2,7 +2,9 @@
 // answers from POST /v1/chat/completions read as server-sent events. Invariants: model output is
 // only ever put into the page as text (textContent), never as HTML; at most one generation runs at
 // a time, and Stop aborts its fetch, which closes the connection so the server cancels the request;
-// an answer cut short (stopped or failed) keeps the text that arrived and says why it ended.
+// an answer cut short (stopped or failed) keeps the text that arrived and says why it ended; a
+// message joins the transcript only once there is a request to send it in (a model, readable
+// settings): otherwise its text stays in the composer and the error says why it was not sent.
 
 import { authHeaders, describeOpenAiError, errorFromResponse, ApiError } from './api.js';
 import { readSseEvents } from './sse.js';
@@ -72,10 +74,14 @@ function saveSettings() {
 }
 
 export class ChatPlayground {
-  constructor({ getModel }) {
-    this.getModel = getModel;
+  // modelForChat: async () => { model } or { problem, needsKey }; onNeedKey: points at the key field.
+  constructor({ modelForChat, onNeedKey }) {
+    this.modelForChat = modelForChat;
+    this.onNeedKey = onNeedKey;
     this.messages = [];  // [{ role, content, element }]
     this.controller = null;  // AbortController of the running generation
+    this.checking = false;  // a send is waiting for modelForChat: a second one is ignored
+    this.errorReason = '';  // 'no-model' while the error is about the model, so it can go by itself
     this.list = $('messages');
     this.errorBox = $('chat-error');
     this.stats = $('generation-stats');
@@ -102,25 +108,64 @@ export class ChatPlayground {
     });
   }
 
-  showError(message) {
+  showError(message, reason = '') {
     this.errorBox.textContent = message;
     this.errorBox.hidden = !message;
+    this.errorReason = message ? reason : '';
   }
 
-  // Adds the composer's text as a message and, when `generate`, streams the model's answer.
-  send({ generate }) {
-    if (this.controller) return;
+  // main.js calls this when the model list loaded: "no model, enter the key" is no longer true.
+  modelsChanged() {
+    if (this.errorReason === 'no-model') this.showError('');
+  }
+
+  // Adds the composer's text as a message and, when `generate`, streams the model's answer. The
+  // model and the settings are checked before the message is added, so a send that cannot happen
+  // leaves the transcript as it was and the text in the composer, to send again as it is.
+  async send({ generate }) {
+    if (this.controller || this.checking) return;
     this.showError('');
     const prompt = $('prompt');
+    const nothingToSend = () => prompt.value.trim() === '' && (!generate || this.messages.length === 0);
+    if (nothingToSend()) {
+      this.showError('Type a message first.');
+      return;
+    }
+    let body = null;
+    if (generate) {
+      let found;
+      this.checking = true;
+      try {
+        found = await this.modelForChat();
+      } finally {
+        this.checking = false;
+      }
+      const kept = prompt.value.trim() !== '' ? ' Your message was not sent; it is still below.' : '';
+      if (!found.model) {
+        this.showError(`${found.problem}${kept}`, 'no-model');
+        if (found.needsKey) this.onNeedKey();
+        return;
+      }
+      let sampling;
+      try {
+        sampling = samplingFields();
+      } catch (e) {
+        this.showError(`${e.message}${kept}`);
+        return;
+      }
+      body = { model: found.model, sampling };
+    }
+    // Read again: the text may have changed while the model was being checked.
+    if (nothingToSend()) {
+      this.showError('Type a message first.');
+      return;
+    }
     const text = prompt.value;
     if (text.trim() !== '') {
       this.addMessage($('compose-role').value, text);
       prompt.value = '';
-    } else if (!generate || this.messages.length === 0) {
-      this.showError('Type a message first.');
-      return;
     }
-    if (generate) this.generate();
+    if (body) this.generate(this.requestBody(body.model, body.sampling));
   }
 
   addMessage(role, content) {
@@ -178,9 +223,7 @@ export class ChatPlayground {
     $('stop').disabled = !busy;
   }
 
-  requestBody() {
-    const model = this.getModel();
-    if (!model) throw new ApiError('No model: the server listed none (GET /v1/models).');
+  requestBody(model, sampling) {
     const messages = [];
     const system = $('system-prompt').value;
     if (system.trim() !== '') messages.push({ role: 'system', content: system });
@@ -190,18 +233,11 @@ export class ChatPlayground {
       messages,
       stream: true,
       stream_options: { include_usage: true },
-      ...samplingFields(),
+      ...sampling,
     };
   }
 
-  async generate() {
-    let body;
-    try {
-      body = this.requestBody();
-    } catch (e) {
-      this.showError(e.message);
-      return;
-    }
+  async generate(body) {
     const controller = new AbortController();
     this.controller = controller;
     this.setBusy(true);
@@ -255,6 +291,7 @@ export class ChatPlayground {
       } else {
         outcome = 'failed';
         this.showError(e instanceof ApiError ? e.message : `request failed: ${e.message}`);
+        if (e.status === 401) this.onNeedKey();  // the key was changed or cleared since the list loaded
       }
     } finally {
       this.controller = null;

@@ -71,54 +71,55 @@ Json summary_json(const Summary& s) {
 }
 
 std::vector<FlagSpec> offline_specs() {
-  return {{"offline", false, "engine throughput: all requests at once, ignoring EOS"},
-          {"model", true, "checkpoint folder (default: the built-in demo model)"},
-          {"num-prompts", true, "requests (default 64)"},
-          {"input-len", true, "prompt tokens per request (default 128)"},
-          {"output-len", true, "generated tokens per request (default 64)"},
-          {"n", true, "completions per request, sharing the prompt's KV blocks (default 1)"},
-          {"shared-prefix-len", true, "leading prompt tokens every request shares (default 0)"},
-          {"max-num-seqs", true, "running requests at most (default 64 on cpu, 256 on a GPU)"},
-          {"max-num-batched-tokens", true, "token budget of one step (default 2048 on cpu, 8192 on a GPU)"},
-          {"block-size", true, "tokens per KV block (default 16)"},
-          {"kv-cache-mb", true, "KV cache size in MiB (default 512)"},
-          {"no-prefix-caching", false, "turn the prefix cache off"},
-          {"temperature", true, "sampling temperature, 0 = greedy (default 1.0)"},
-          {"seed", true, "seed of the random prompts and of sampling (default 0)"},
-          {"json", true, "write the results to this file"},
+  return {{"offline", "", "engine throughput: all requests at once, ignoring EOS"},
+          model_flag_spec(),
+          {"num-prompts", "N", "requests (default 64)"},
+          {"input-len", "N", "prompt tokens per request (default 128)"},
+          {"output-len", "N", "generated tokens per request (default 64)"},
+          {"n", "N", "completions per request, sharing the prompt's KV blocks (default 1)"},
+          {"shared-prefix-len", "N", "leading prompt tokens every request shares (default 0)"},
+          {"max-num-seqs", "N", "running requests at most (default 64 on cpu, 256 on a GPU)"},
+          {"max-num-batched-tokens", "N",
+           "token budget of one step (default 2048 on cpu, 8192 on a GPU)"},
+          {"block-size", "N", "tokens per KV block (default 16)"},
+          kv_cache_flag_spec(),
+          {"no-prefix-caching", "", "turn the prefix cache off"},
+          {"temperature", "T", "sampling temperature, 0 = greedy (default 1.0)"},
+          {"seed", "N", "seed of the random prompts and of sampling (default 0)"},
+          {"json", "FILE", "write the results to this file"},
           engine_device_flag_specs()[0],
           engine_device_flag_specs()[1],
-          {"help", false, "show this help"}};
+          help_flag_spec()};
 }
 
 std::vector<FlagSpec> latency_specs() {
   std::vector<FlagSpec> specs = {
-      {"model", true, "checkpoint folder (default: the built-in demo model)"},
-      {"batch", true, "batch sizes, comma-separated, e.g. 1,8,32 (required)"},
-      {"input-len", true, "prompt tokens per sequence (default 512)"},
-      {"output-len", true,
+      model_flag_spec(),
+      {"batch", "SIZES", "batch sizes, comma-separated, e.g. 1,8,32 (required)"},
+      {"input-len", "N", "prompt tokens per sequence (default 512)"},
+      {"output-len", "N",
        "tokens generated per sequence: the prefill's, then output-len - 1 decode steps (default "
        "128)"},
-      {"warmup", true, "untimed runs per batch size before the timed one (default 1)"},
-      {"seed", true, "seed of the random prompts (default 0)"},
-      {"json", true, "write the results to this file"}};
+      {"warmup", "N", "untimed runs per batch size before the timed one (default 1)"},
+      {"seed", "N", "seed of the random prompts (default 0)"},
+      {"json", "FILE", "write the results to this file"}};
   for (FlagSpec f : runner_flag_specs()) specs.push_back(f);
-  specs.push_back({"help", false, "show this help"});
+  specs.push_back(help_flag_spec());
   return specs;
 }
 
 // Parses argv for one mode; a flag that only the other mode knows is an error that says so.
 Expected<Args> parse_mode(const std::vector<std::string>& argv, const std::vector<FlagSpec>& specs,
                           const std::vector<FlagSpec>& other_specs, const char* other_mode) {
-  auto knows = [](const std::vector<FlagSpec>& v, const std::string& name) {
-    return std::any_of(v.begin(), v.end(), [&](const FlagSpec& f) { return f.name == name; });
-  };
   for (const std::string& a : argv) {
-    if (a.rfind("--", 0) != 0) continue;
-    const std::string name =
-        a.substr(2, a.find('=') == std::string::npos ? std::string::npos : a.find('=') - 2);
-    if (!knows(specs, name) && knows(other_specs, name))
-      return invalid_argument("--" + name + " applies to " + other_mode + " only");
+    const bool is_long = a.rfind("--", 0) == 0 && a.size() > 2;
+    const bool is_short = !is_long && a.size() == 2 && a[0] == '-' && a[1] != '-';
+    if (!is_long && !is_short) continue;
+    const size_t eq = is_long ? a.find('=') : std::string::npos;
+    const size_t dashes = is_long ? 2 : 1;
+    const std::string name = a.substr(dashes, eq == std::string::npos ? eq : eq - dashes);
+    if (!find_flag(specs, name, is_short) && find_flag(other_specs, name, is_short))
+      return invalid_argument(a.substr(0, dashes) + name + " applies to " + other_mode + " only");
   }
   return Args::parse(argv, specs);
 }
@@ -128,7 +129,8 @@ Status bench_offline(const std::vector<std::string>& argv) {
   TESSERA_ASSIGN_OR_RETURN(Args args,
                            parse_mode(argv, specs, latency_specs(), "bench without --offline"));
   if (args.has("help")) {
-    std::printf("usage: tessera bench --offline [flags]\n\n%s", format_flag_help(specs).c_str());
+    std::printf("usage: tessera bench [DIR] --offline [flags]\n\n%s",
+                format_flag_help(specs).c_str());
     return Status::ok();
   }
   TESSERA_ASSIGN_OR_RETURN(int64_t num_prompts, args.get_int("num-prompts", 64, 1, 1 << 20));
@@ -140,7 +142,7 @@ Status bench_offline(const std::vector<std::string>& argv) {
   TESSERA_ASSIGN_OR_RETURN(int64_t max_num_seqs, args.get_int("max-num-seqs", gpu ? 256 : 64, 1, 1 << 16));
   TESSERA_ASSIGN_OR_RETURN(int64_t max_batched, args.get_int("max-num-batched-tokens", gpu ? 8192 : 2048, 1, 1 << 24));
   TESSERA_ASSIGN_OR_RETURN(int64_t block_size, args.get_int("block-size", 16, 1, 1024));
-  TESSERA_ASSIGN_OR_RETURN(int64_t kv_mb, args.get_int("kv-cache-mb", 512, 1, 1 << 22));
+  TESSERA_ASSIGN_OR_RETURN(int64_t kv_bytes, kv_cache_bytes_from_flags(args, int64_t{512} << 20));
   TESSERA_ASSIGN_OR_RETURN(double temperature, args.get_double("temperature", 1.0, 0.0, 100.0));
   TESSERA_ASSIGN_OR_RETURN(int64_t seed, args.get_int("seed", 0, 0, INT64_MAX));
 
@@ -149,7 +151,7 @@ Status bench_offline(const std::vector<std::string>& argv) {
   opt.max_num_seqs = static_cast<int32_t>(max_num_seqs);
   opt.max_num_batched_tokens = max_batched;
   opt.block_size = static_cast<int32_t>(block_size);
-  opt.kv_cache_bytes = kv_mb << 20;
+  opt.kv_cache_bytes = kv_bytes;
   opt.enable_prefix_caching = !args.has("no-prefix-caching");
   TESSERA_RETURN_IF_ERROR(engine_device_from_flags(args, opt));
   const auto t_load = Clock::now();
@@ -378,7 +380,8 @@ Status bench_latency(const std::vector<std::string>& argv) {
   TESSERA_ASSIGN_OR_RETURN(Args args, parse_mode(argv, specs, offline_specs(), "bench --offline"));
   if (args.has("help")) {
     std::printf(
-        "usage: tessera bench [--device cuda] --batch 1,8,32 [--input-len 512] [--output-len 128]\n"
+        "usage: tessera bench [DIR] [--device cuda] --batch 1,8,32 [--input-len 512] "
+        "[--output-len 128]\n"
         "       [flags]   (tessera bench --offline --help: engine throughput)\n\n%s",
         format_flag_help(specs).c_str());
     return Status::ok();

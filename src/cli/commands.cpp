@@ -30,12 +30,30 @@
 
 namespace tessera::cli {
 
+FlagSpec model_flag_spec() {
+  return FlagSpec{"model", "DIR",
+                  "checkpoint folder, or give DIR alone (default: the built-in demo model)"}
+      .with_short('m')
+      .as_positional();
+}
+
+FlagSpec help_flag_spec() { return FlagSpec{"help", "", "show this help"}.with_short('h'); }
+
+// A model folder that is not one: from a bare argument, the message says that a bare argument is
+// read as the model (a stray word, e.g. an unquoted prompt, lands there).
+static Status no_such_model_folder(const Args& args, const std::string& dir) {
+  return not_found(dir + ": no such model folder" +
+                   (args.given_as_argument("model")
+                        ? " (a bare argument is the model folder; flags start with --)"
+                        : ""));
+}
+
 // Resolves --model (or the demo model) and says so when the weights are random.
 Expected<std::string> resolve_model_dir(const Args& args) {
   std::string dir;
   if (auto m = args.get("model")) {
     dir = *m;
-    if (!std::filesystem::is_directory(dir)) return not_found(dir + ": no such model folder");
+    if (!std::filesystem::is_directory(dir)) return no_such_model_folder(args, dir);
   } else {
     TESSERA_ASSIGN_OR_RETURN(dir, ensure_demo_model());
   }
@@ -63,15 +81,32 @@ bool is_device_name(const std::string& d) {
   return std::all_of(d.begin() + 5, d.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+const char* const kGpuMemoryHelp =
+    "cuda: share of the GPU's memory for weights, activations and KV cache (default 0.9)";
+
+FlagSpec gpu_memory_flag_spec() {
+  return FlagSpec{"gpu-memory-fraction", "F", kGpuMemoryHelp}.with_alias("gpu-memory-utilization");
+}
+
+// --gpu-memory-fraction (or its alias) into `fraction`, for a run on `device`.
+Status gpu_memory_from_flags(const Args& args, const std::string& device, double& fraction) {
+  if (!args.has("gpu-memory-fraction")) return Status::ok();
+  const std::string flag = args.flag("gpu-memory-fraction");
+  if (device == "cpu") return invalid_argument(flag + " applies to --device cuda, not cpu");
+  TESSERA_ASSIGN_OR_RETURN(fraction, args.get_double("gpu-memory-fraction", 0.9, -1e9, 1e9));
+  if (!(fraction > 0.0 && fraction <= 1.0))
+    return invalid_argument(flag + " must be in (0, 1], got " + *args.get("gpu-memory-fraction"));
+  return Status::ok();
+}
+
 }  // namespace
 
 std::vector<FlagSpec> runner_flag_specs() {
-  return {{"device", true, "cpu | cuda | cuda:N (default cpu)"},
-          {"dtype", true,
+  return {{"device", "DEV", "cpu | cuda | cuda:N (default cpu)"},
+          {"dtype", "DTYPE",
            "cuda: bf16 | f16 weights and activations (default bf16); the cpu computes in f32"},
-          {"gpu-memory-fraction", true,
-           "cuda: share of the GPU's memory for weights, activations and KV cache (default 0.9)"},
-          {"block-size", true, "tokens per KV block (default 16)"}};
+          gpu_memory_flag_spec(),
+          {"block-size", "N", "tokens per KV block (default 16)"}};
 }
 
 Expected<RunnerOptions> runner_options_from_flags(const Args& args) {
@@ -89,36 +124,35 @@ Expected<RunnerOptions> runner_options_from_flags(const Args& args) {
       return invalid_argument("--dtype must be bf16 or f16 on " + o.device + ", got '" + *d + "'");
     if (!is_cpu) o.dtype = *t;
   }
-  if (args.has("gpu-memory-fraction")) {
-    if (is_cpu) return invalid_argument("--gpu-memory-fraction applies to --device cuda, not cpu");
-    TESSERA_ASSIGN_OR_RETURN(o.gpu_memory_fraction,
-                             args.get_double("gpu-memory-fraction", 0.9, -1e9, 1e9));
-    if (!(o.gpu_memory_fraction > 0.0 && o.gpu_memory_fraction <= 1.0))
-      return invalid_argument("--gpu-memory-fraction must be in (0, 1], got " +
-                              *args.get("gpu-memory-fraction"));
-  }
+  TESSERA_RETURN_IF_ERROR(gpu_memory_from_flags(args, o.device, o.gpu_memory_fraction));
   TESSERA_ASSIGN_OR_RETURN(int64_t block_size, args.get_int("block-size", 16, 1, 1024));
   o.block_size = static_cast<int32_t>(block_size);
   return o;
 }
 
 std::vector<FlagSpec> engine_device_flag_specs() {
-  return {{"device", true, "cpu | cuda | cuda:N: where the model runs (default cpu; bf16 on a GPU)"},
-          {"gpu-memory-fraction", true,
-           "cuda: share of the GPU's memory for weights, activations and KV cache (default 0.9)"}};
+  return {{"device", "DEV", "cpu | cuda | cuda:N: where the model runs (default cpu; bf16 on a GPU)"},
+          gpu_memory_flag_spec()};
 }
 
 Status engine_device_from_flags(const Args& args, EngineOptions& options) {
   options.device = args.get_or("device", "cpu");
   if (!is_device_name(options.device))
     return invalid_argument("--device must be cpu, cuda or cuda:N, got '" + options.device + "'");
-  if (args.has("gpu-memory-fraction")) {
-    if (options.device == "cpu") return invalid_argument("--gpu-memory-fraction applies to --device cuda, not cpu");
-    TESSERA_ASSIGN_OR_RETURN(options.gpu_memory_fraction, args.get_double("gpu-memory-fraction", 0.9, -1e9, 1e9));
-    if (!(options.gpu_memory_fraction > 0.0 && options.gpu_memory_fraction <= 1.0))
-      return invalid_argument("--gpu-memory-fraction must be in (0, 1], got " + *args.get("gpu-memory-fraction"));
-  }
-  return Status::ok();
+  return gpu_memory_from_flags(args, options.device, options.gpu_memory_fraction);
+}
+
+FlagSpec kv_cache_flag_spec() {
+  return FlagSpec{"kv-cache-bytes", "N",
+                  "KV cache size: N bytes, or N MiB as --kv-cache-mb (default 512 MiB)"}
+      .with_alias("kv-cache-mb");
+}
+
+Expected<int64_t> kv_cache_bytes_from_flags(const Args& args, int64_t fallback) {
+  if (args.flag("kv-cache-bytes") != "--kv-cache-mb")
+    return args.get_int("kv-cache-bytes", fallback, 1, INT64_MAX);
+  TESSERA_ASSIGN_OR_RETURN(int64_t mib, args.get_int("kv-cache-bytes", 0, 1, int64_t{1} << 40));
+  return mib << 20;
 }
 
 std::string compute_dtype_name(const RunnerOptions& options) {
@@ -162,9 +196,6 @@ Expected<SequenceRunner> sequence_over(ModelRunner& runner, const RunnerOptions&
   return SequenceRunner::create(runner, capacity,
                                 options.device == "cpu" ? kCpuPrefillChunk : kCudaPrefillChunk);
 }
-
-const FlagSpec kModelFlag{"model", true, "checkpoint folder (default: the built-in demo model)"};
-const FlagSpec kHelpFlag{"help", false, "show this help"};
 
 Status usage(const char* cmd, const char* synopsis, const std::vector<FlagSpec>& specs) {
   std::printf("usage: tessera %s %s\n\n%s", cmd, synopsis, format_flag_help(specs).c_str());
@@ -221,24 +252,26 @@ Expected<std::vector<int32_t>> prompt_ids(const Args& args, const ModelConfig& c
 // ---- generate -------------------------------------------------------------------------------
 Status cmd_generate(const std::vector<std::string>& argv) {
   std::vector<FlagSpec> specs = {
-      kModelFlag,
-      {"prompt-ids", true, "prompt token ids, e.g. 1,2,3 (default: a fixed 8-token prompt)"},
-      {"prompt", true,
-       "prompt text, tokenized with the model's tokenizer.json; the output is then text"},
-      {"chat", true, "a user message, put in the model's chat template; the output is then text"},
-      {"system", true, "with --chat: a system message before the user's"},
-      {"n", true, "tokens to generate, also -n (default 32)"},
-      {"temperature", true, "0 = greedy (default 0.8)"},
-      {"top-k", true, "keep the k most likely tokens (0 = off, default 0)"},
-      {"top-p", true, "nucleus sampling mass (default 1.0 = off)"},
-      {"min-p", true, "drop tokens below min-p x the top probability (default 0 = off)"},
-      {"seed", true, "sampling seed (default 0)"},
-      {"ignore-eos", false, "keep generating past end-of-sequence tokens"}};
+      model_flag_spec(),
+      {"prompt-ids", "IDS", "prompt token ids, e.g. 1,2,3 (default: a fixed 8-token prompt)"},
+      FlagSpec{"prompt", "TEXT",
+               "prompt text, tokenized with the model's tokenizer.json; the output is then text"}
+          .with_short('p'),
+      {"chat", "TEXT", "a user message, put in the model's chat template; the output is then text"},
+      {"system", "TEXT", "with --chat: a system message before the user's"},
+      FlagSpec{"max-tokens", "N", "tokens to generate (default 32)"}.with_short('n').with_alias(
+          "n"),
+      {"temperature", "T", "0 = greedy (default 0.8)"},
+      {"top-k", "K", "keep the k most likely tokens (0 = off, default 0)"},
+      {"top-p", "P", "nucleus sampling mass (default 1.0 = off)"},
+      {"min-p", "P", "drop tokens below min-p x the top probability (default 0 = off)"},
+      {"seed", "N", "sampling seed (default 0)"},
+      {"ignore-eos", "", "keep generating past end-of-sequence tokens"}};
   for (FlagSpec f : runner_flag_specs()) specs.push_back(f);
-  specs.push_back(kHelpFlag);
+  specs.push_back(help_flag_spec());
   TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
-  if (args.has("help")) return usage("generate", "[flags]", specs);
-  TESSERA_ASSIGN_OR_RETURN(int64_t n, args.get_int("n", 32, 0, 1 << 20));
+  if (args.has("help")) return usage("generate", "[DIR] [flags]", specs);
+  TESSERA_ASSIGN_OR_RETURN(int64_t n, args.get_int("max-tokens", 32, 0, 1 << 20));
   TESSERA_ASSIGN_OR_RETURN(double temperature, args.get_double("temperature", 0.8, 0.0, 100.0));
   TESSERA_ASSIGN_OR_RETURN(int64_t top_k, args.get_int("top-k", 0, 0, INT32_MAX));
   TESSERA_ASSIGN_OR_RETURN(double top_p, args.get_double("top-p", 1.0, 1e-6, 1.0));
@@ -264,7 +297,8 @@ Status cmd_generate(const std::vector<std::string>& argv) {
   if (tokenizer) stream.emplace(*tokenizer, /*skip_special_tokens=*/true);
   const int64_t capacity = static_cast<int64_t>(prompt.size()) + std::max<int64_t>(n, 1);
   if (capacity > cfg.max_position_embeddings)
-    return invalid_argument("prompt (" + std::to_string(prompt.size()) + ") + n (" + std::to_string(n) +
+    return invalid_argument("prompt (" + std::to_string(prompt.size()) + ") + " +
+                            args.flag("max-tokens") + " (" + std::to_string(n) +
                             ") exceeds the model's context of " + std::to_string(cfg.max_position_embeddings) + " tokens");
   TESSERA_ASSIGN_OR_RETURN(auto model_runner, load_sequence_runner(dir, options, capacity));
   TESSERA_ASSIGN_OR_RETURN(SequenceRunner runner, sequence_over(*model_runner, options, capacity));
@@ -337,13 +371,13 @@ Status cmd_generate(const std::vector<std::string>& argv) {
 // ---- logits ---------------------------------------------------------------------------------
 Status cmd_logits(const std::vector<std::string>& argv) {
   std::vector<FlagSpec> specs = {
-      kModelFlag,
-      {"prompt-ids", true, "token ids, e.g. 1,2,3 (required)"},
-      {"out", true, "output .npy file: float32 [tokens, vocab] (required)"}};
+      model_flag_spec(),
+      {"prompt-ids", "IDS", "token ids, e.g. 1,2,3 (required)"},
+      {"out", "FILE", "output .npy file: float32 [tokens, vocab] (required)"}};
   for (FlagSpec f : runner_flag_specs()) specs.push_back(f);
-  specs.push_back(kHelpFlag);
+  specs.push_back(help_flag_spec());
   TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
-  if (args.has("help")) return usage("logits", "--prompt-ids IDS --out F.npy [flags]", specs);
+  if (args.has("help")) return usage("logits", "[DIR] --prompt-ids IDS --out F.npy [flags]", specs);
   if (!args.has("prompt-ids")) return invalid_argument("logits: --prompt-ids is required");
   if (!args.has("out")) return invalid_argument("logits: --out is required");
   TESSERA_ASSIGN_OR_RETURN(RunnerOptions options, runner_options_from_flags(args));
@@ -369,13 +403,13 @@ Status cmd_logits(const std::vector<std::string>& argv) {
 // ---- perplexity -----------------------------------------------------------------------------
 Status cmd_perplexity(const std::vector<std::string>& argv) {
   std::vector<FlagSpec> specs = {
-      kModelFlag,
-      {"file", true, "token ids separated by spaces, commas or newlines (required)"},
-      {"ctx", true, "window length in tokens (default min(1024, model context))"}};
+      model_flag_spec(),
+      {"file", "FILE", "token ids separated by spaces, commas or newlines (required)"},
+      {"ctx", "N", "window length in tokens (default min(1024, model context))"}};
   for (FlagSpec f : runner_flag_specs()) specs.push_back(f);
-  specs.push_back(kHelpFlag);
+  specs.push_back(help_flag_spec());
   TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
-  if (args.has("help")) return usage("perplexity", "--file F [flags]", specs);
+  if (args.has("help")) return usage("perplexity", "[DIR] --file F [flags]", specs);
   if (!args.has("file")) return invalid_argument("perplexity: --file is required");
   TESSERA_ASSIGN_OR_RETURN(RunnerOptions options, runner_options_from_flags(args));
   const std::string file = *args.get("file");
@@ -426,12 +460,13 @@ Status cmd_perplexity(const std::vector<std::string>& argv) {
 
 // ---- make-model -----------------------------------------------------------------------------
 Status cmd_make_model(const std::vector<std::string>& argv) {
-  const std::vector<FlagSpec> specs = {{"preset", true, "tiny | llama-3.2-1b | llama-3-8b | qwen2.5-0.5b (default tiny)"},
-                                       {"out", true, "output folder (required)"},
-                                       {"seed", true, "random seed (default 0)"},
-                                       {"dtype", true, "bf16 | f16 | f32 (default bf16)"},
-                                       {"max-shard-size", true, "bytes per safetensors shard (default 5000000000)"},
-                                       kHelpFlag};
+  const std::vector<FlagSpec> specs = {
+      {"preset", "NAME", "tiny | llama-3.2-1b | llama-3-8b | qwen2.5-0.5b (default tiny)"},
+      {"out", "DIR", "output folder (required)"},
+      {"seed", "N", "random seed (default 0)"},
+      {"dtype", "DTYPE", "bf16 | f16 | f32 (default bf16)"},
+      {"max-shard-size", "BYTES", "bytes per safetensors shard (default 5000000000)"},
+      help_flag_spec()};
   TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
   if (args.has("help")) return usage("make-model", "--preset P --out DIR [flags]", specs);
   MakeModelOptions o;
@@ -456,9 +491,9 @@ Status cmd_make_model(const std::vector<std::string>& argv) {
 
 // ---- info -----------------------------------------------------------------------------------
 Status cmd_info(const std::vector<std::string>& argv) {
-  const std::vector<FlagSpec> specs = {kModelFlag, kHelpFlag};
+  const std::vector<FlagSpec> specs = {model_flag_spec(), help_flag_spec()};
   TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
-  if (args.has("help")) return usage("info", "[--model DIR]", specs);
+  if (args.has("help")) return usage("info", "[DIR | --model DIR]", specs);
   TESSERA_ASSIGN_OR_RETURN(std::string dir, resolve_model_dir(args));
   TESSERA_ASSIGN_OR_RETURN(Checkpoint ckpt, Checkpoint::open(dir));
   TESSERA_RETURN_IF_ERROR(validate_checkpoint(ckpt));
@@ -496,7 +531,10 @@ Status cmd_info(const std::vector<std::string>& argv) {
 // tokenize --batch F reads one hex-encoded string per line (binary safe: the HF comparison in
 // tests/python feeds it invalid UTF-8 too) and prints one JSON array or "error: ..." per line.
 Expected<std::string> model_dir_of(const Args& args) {
-  if (auto m = args.get("model")) return *m;
+  if (auto m = args.get("model")) {
+    if (!std::filesystem::is_directory(*m)) return no_such_model_folder(args, *m);
+    return *m;
+  }
   return ensure_demo_model();
 }
 
@@ -536,16 +574,18 @@ Expected<Tokenizer> load_model_tokenizer(const std::string& model_dir) {
 }
 
 Status cmd_tokenize(const std::vector<std::string>& argv) {
-  const std::vector<FlagSpec> specs = {kModelFlag,
-                                       {"text", true, "text to tokenize"},
-                                       {"file", true, "file whose contents to tokenize"},
-                                       {"batch", true, "file with one hex-encoded string per line; one result line each"},
-                                       {"no-special", false, "do not add the post-processor's special tokens (BOS ...)"},
-                                       {"repeat", true, "with --batch: time N passes over all texts, print a JSON line (benchmark)"},
-                                       kHelpFlag};
+  const std::vector<FlagSpec> specs = {
+      model_flag_spec(),
+      {"text", "TEXT", "text to tokenize"},
+      {"file", "FILE", "file whose contents to tokenize"},
+      {"batch", "FILE", "file with one hex-encoded string per line; one result line each"},
+      {"no-special", "", "do not add the post-processor's special tokens (BOS ...)"},
+      {"repeat", "N", "with --batch: time N passes over all texts, print a JSON line (benchmark)"},
+      help_flag_spec()};
   TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
   if (args.has("help")) {
-    std::printf("usage: tessera tokenize [--model DIR] (--text T | --file F | --batch F)\n\n%s", format_flag_help(specs).c_str());
+    std::printf("usage: tessera tokenize [DIR] (--text T | --file F | --batch F)\n\n%s",
+                format_flag_help(specs).c_str());
     return Status::ok();
   }
   const int given = args.has("text") + args.has("file") + args.has("batch");
@@ -606,15 +646,16 @@ Status cmd_tokenize(const std::vector<std::string>& argv) {
 }
 
 Status cmd_detokenize(const std::vector<std::string>& argv) {
-  const std::vector<FlagSpec> specs = {kModelFlag,
-                                       {"ids", true, "token ids: \"[1,2,3]\", \"1,2,3\" or \"1 2 3\""},
-                                       {"skip-special", false, "leave special tokens out of the text"},
-                                       {"batch", true, "file with one id list per line; prints the hex of each text"},
-                                       {"stream", false, "with --batch: decode through the streaming decoder"},
-                                       kHelpFlag};
+  const std::vector<FlagSpec> specs = {
+      model_flag_spec(),
+      {"ids", "IDS", "token ids: \"[1,2,3]\", \"1,2,3\" or \"1 2 3\""},
+      {"skip-special", "", "leave special tokens out of the text"},
+      {"batch", "FILE", "file with one id list per line; prints the hex of each text"},
+      {"stream", "", "with --batch: decode through the streaming decoder"},
+      help_flag_spec()};
   TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
   if (args.has("help")) {
-    std::printf("usage: tessera detokenize [--model DIR] --ids IDS\n\n%s", format_flag_help(specs).c_str());
+    std::printf("usage: tessera detokenize [DIR] --ids IDS\n\n%s", format_flag_help(specs).c_str());
     return Status::ok();
   }
   if (auto batch = args.get("batch")) {

@@ -1,5 +1,7 @@
-// src/cli/serve.cpp — `tessera serve`: flags into ServerOptions, then run_server (src/server).
-// Every flag is checked here, before anything listens or loads, so a typo is one error line.
+// src/cli/serve.cpp — `tessera serve [DIR]`: flags into ServerOptions, then run_server
+// (src/server). Every flag is checked here, before anything listens or loads, so a typo is one
+// error line. vLLM's spellings work where the meaning is the same: the model as the bare argument,
+// --gpu-memory-utilization, --disable-log-requests (and --enable-log-requests, the default).
 #include <sys/resource.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -57,31 +59,41 @@ void raise_open_file_limit() {
 
 Status cmd_serve(const std::vector<std::string>& argv) {
   const std::vector<FlagSpec> specs = {
-      {"model", true, "checkpoint folder (default: the built-in demo model)"},
-      {"host", true, "address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)"},
-      {"port", true, "TCP port (default 8000; 0 = any free port, printed at start)"},
-      {"api-key", true, "require `Authorization: Bearer KEY` on every route but /health (default: $TESSERA_API_KEY)"},
-      {"cors-origin", true, "browser origins allowed to call the API, comma-separated; * = any (default: none)"},
-      {"max-queue", true, "requests allowed to wait beyond those running; more get 429 (default 1024; -1 = no limit)"},
-      {"served-model-name", true, "the model name clients use (default: the model folder's name)"},
-      {"shutdown-timeout", true, "seconds running requests get to finish on SIGTERM/SIGINT (default 30)"},
-      {"max-body-bytes", true, "largest request body; larger ones get 413 (default 8388608)"},
-      {"io-threads", true, "threads serving connections (default 2)"},
-      {"max-num-seqs", true, "running requests at most (default 64 on cpu, 256 on a GPU)"},
-      {"max-num-batched-tokens", true, "token budget of one engine step (default 2048 on cpu, 8192 on a GPU)"},
-      {"kv-cache-bytes", true, "KV cache size in bytes (default 536870912)"},
-      {"num-kv-blocks", true, "KV cache size in blocks (overrides --kv-cache-bytes)"},
-      {"max-model-len", true, "context length: prompt + generated tokens (default: the model's)"},
-      {"block-size", true, "tokens per KV block (default 16)"},
-      {"no-prefix-caching", false, "turn the prefix cache off"},
-      {"batch-invariant", false, "bit-identical logits whatever else runs (slower)"},
-      {"seed", true, "source of seeds for requests without one (default: random)"},
+      model_flag_spec(),
+      {"host", "HOST", "address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)"},
+      {"port", "PORT", "TCP port (default 8000; 0 = any free port, printed at start)"},
+      {"api-key", "KEY",
+       "require `Authorization: Bearer KEY` on every route but /health (default: $TESSERA_API_KEY)"},
+      {"cors-origin", "ORIGINS",
+       "browser origins allowed to call the API, comma-separated; * = any (default: none)"},
+      {"max-queue", "N",
+       "requests allowed to wait beyond those running; more get 429 (default 1024; -1 = no limit)"},
+      {"max-connections", "N",
+       "open connections at most (default 0 = the open-file limit less a reserve)"},
+      {"served-model-name", "NAME", "the model name clients use (default: the model folder's name)"},
+      {"shutdown-timeout", "SECONDS",
+       "seconds running requests get to finish on SIGTERM/SIGINT (default 30)"},
+      {"max-body-bytes", "BYTES", "largest request body; larger ones get 413 (default 8388608)"},
+      {"io-threads", "N", "threads serving connections (default 2)"},
+      {"disable-log-requests", "", "no log line per request on stderr (logged by default)"},
+      {"enable-log-requests", "", "log a line per request on stderr (the default; vLLM's flag)"},
+      {"max-num-seqs", "N", "running requests at most (default 64 on cpu, 256 on a GPU)"},
+      {"max-num-batched-tokens", "N",
+       "token budget of one engine step (default 2048 on cpu, 8192 on a GPU)"},
+      kv_cache_flag_spec(),
+      {"num-kv-blocks", "N", "KV cache size in blocks (overrides --kv-cache-bytes)"},
+      {"max-model-len", "N", "context length: prompt + generated tokens (default: the model's)"},
+      {"block-size", "N", "tokens per KV block (default 16)"},
+      {"no-prefix-caching", "", "turn the prefix cache off"},
+      {"batch-invariant", "", "bit-identical logits whatever else runs (slower)"},
+      {"seed", "N", "source of seeds for requests without one (default: random)"},
       engine_device_flag_specs()[0],
       engine_device_flag_specs()[1],
-      {"help", false, "show this help"}};
+      help_flag_spec()};
   TESSERA_ASSIGN_OR_RETURN(Args args, Args::parse(argv, specs));
   if (args.has("help")) {
-    std::printf("usage: tessera serve [flags]\n\nAn OpenAI-compatible HTTP server (/v1/completions, /v1/chat/completions,\n"
+    std::printf("usage: tessera serve [DIR] [flags]\n\n"
+                "An OpenAI-compatible HTTP server (/v1/completions, /v1/chat/completions,\n"
                 "/v1/models, /tokenize, /detokenize, /health, /metrics) with a web UI at /.\n\n%s",
                 format_flag_help(specs).c_str());
     return Status::ok();
@@ -109,6 +121,10 @@ Status cmd_serve(const std::vector<std::string>& argv) {
   o.max_body_bytes = static_cast<size_t>(body);
   TESSERA_ASSIGN_OR_RETURN(int64_t io_threads, args.get_int("io-threads", 2, 1, 256));
   o.io_threads = static_cast<int>(io_threads);
+  TESSERA_ASSIGN_OR_RETURN(o.max_connections, args.get_int("max-connections", 0, 0, INT32_MAX));
+  if (args.has("disable-log-requests") && args.has("enable-log-requests"))
+    return invalid_argument("--disable-log-requests and --enable-log-requests contradict: give one");
+  o.log_requests = !args.has("disable-log-requests");
 
   EngineOptions& e = o.engine;
   // A GPU serves larger batches: vLLM's defaults there (256 sequences, an 8192-token step).
@@ -117,7 +133,7 @@ Status cmd_serve(const std::vector<std::string>& argv) {
   e.max_num_seqs = static_cast<int32_t>(max_seqs);
   TESSERA_ASSIGN_OR_RETURN(e.max_num_batched_tokens, args.get_int("max-num-batched-tokens",
                                                                   gpu ? 8192 : e.max_num_batched_tokens, 1, INT32_MAX));
-  TESSERA_ASSIGN_OR_RETURN(e.kv_cache_bytes, args.get_int("kv-cache-bytes", e.kv_cache_bytes, 1, INT64_MAX));
+  TESSERA_ASSIGN_OR_RETURN(e.kv_cache_bytes, kv_cache_bytes_from_flags(args, e.kv_cache_bytes));
   TESSERA_ASSIGN_OR_RETURN(e.num_blocks, args.get_int("num-kv-blocks", 0, 0, INT32_MAX));
   TESSERA_ASSIGN_OR_RETURN(e.max_model_len, args.get_int("max-model-len", 0, 0, INT32_MAX));
   TESSERA_ASSIGN_OR_RETURN(int64_t block, args.get_int("block-size", e.block_size, 1, 1 << 16));

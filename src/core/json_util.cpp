@@ -5,20 +5,75 @@
 
 namespace tessera {
 
+std::optional<size_t> json_too_deep_at(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // the escaped character cannot end the string
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
 Expected<Json> parse_json(const std::string& text, const std::string& source) {
+  // Text that is not JSON (or nests too deep) is a corrupt file, whatever its fields would say:
+  // kDataLoss, which the command line reports with exit status 1 like any other bad file.
+  if (const auto at = json_too_deep_at(text, kMaxJsonDepth))
+    return data_loss(source + ": invalid JSON at byte " + std::to_string(*at) + ": nested deeper than " +
+                     std::to_string(kMaxJsonDepth) + " levels of arrays and objects");
   try {
     return Json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    return invalid_argument(source + ": invalid JSON at byte " + std::to_string(e.byte) + ": " +
-                            e.what());
+    return data_loss(source + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
   } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range for 1e999
-    return invalid_argument(source + ": invalid JSON: " + e.what());
+    return data_loss(source + ": invalid JSON: " + e.what());
   }
 }
 
+namespace {
+
+constexpr size_t kExcerptChars = 40;
+
+// Appends v's compact dump to `out` until `out` holds more than `limit` characters. Every level
+// appends at least one character before it descends, so the recursion is at most `limit` deep.
+void append_excerpt(const Json& v, std::string& out, size_t limit) {
+  if (out.size() > limit) return;
+  if (v.is_array() || v.is_object()) {
+    out += v.is_array() ? '[' : '{';
+    bool first = true;
+    for (auto it = v.begin(); it != v.end() && out.size() <= limit; ++it) {
+      if (!first) out += ',';
+      first = false;
+      if (v.is_object()) out += Json(it.key()).dump(-1, ' ', false, Json::error_handler_t::replace) + ':';
+      append_excerpt(it.value(), out, limit);
+    }
+    out += v.is_array() ? ']' : '}';
+    return;
+  }
+  if (v.is_string()) {
+    // Only the head of a long string: dumping a 100 MB value to show 40 characters is waste.
+    const auto& s = v.get_ref<const std::string&>();
+    out += Json(s.substr(0, limit + 1)).dump(-1, ' ', false, Json::error_handler_t::replace);
+    return;
+  }
+  out += v.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+}  // namespace
+
 std::string json_excerpt(const Json& v) {
-  std::string s = v.dump();
-  if (s.size() > 40) s = s.substr(0, 37) + "...";
+  std::string s;
+  append_excerpt(v, s, kExcerptChars);
+  if (s.size() > kExcerptChars) s = s.substr(0, kExcerptChars - 3) + "...";
   return s;
 }
 

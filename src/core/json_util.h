@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "tessera/status.h"
 
@@ -14,8 +15,20 @@ namespace tessera {
 
 using Json = nlohmann::json;
 
-// Parses text; a syntax error names `source` and the byte offset.
+// Nesting of arrays and objects that parse_json accepts. Model files are shallow (tokenizer.json
+// nests about 6 levels); the bound keeps every recursive walk of a parsed value (nlohmann's dump,
+// copy, comparison) far from the stack's end: 100,000 levels overflowed it.
+inline constexpr int kMaxJsonDepth = 512;
+
+// Parses text; a syntax error names `source` and the byte offset, and so does nesting deeper
+// than kMaxJsonDepth (checked before parsing). Both are kDataLoss (a corrupt file); the readers'
+// field errors (JsonObject) are kInvalidArgument.
 Expected<Json> parse_json(const std::string& text, const std::string& source);
+
+// The byte offset of the first '[' or '{' that opens level `max_depth + 1`, outside strings;
+// nullopt when the text never nests deeper than `max_depth`. Linear, no recursion, and any text
+// (valid JSON or not) is fine.
+std::optional<size_t> json_too_deep_at(std::string_view text, int max_depth);
 
 // A view of one JSON object with the name of where it came from ("config.json", or
 // "config.json: rope_scaling"). It holds a reference: the Json must outlive it (never build one
@@ -49,7 +62,8 @@ class JsonObject {
   std::string source_;
 };
 
-// A short rendering of a JSON value for messages, cut at ~40 characters.
+// A short rendering of a JSON value for messages, cut at ~40 characters. It renders only what it
+// shows, so its cost and stack depth are bounded whatever the value's size and nesting.
 std::string json_excerpt(const Json& v);
 
 }  // namespace tessera

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "src/core/logging.h"
+
 namespace tessera::engine {
 namespace {
 
@@ -38,6 +40,11 @@ SamplingParams sampling_params_of(const GenerationRequest& q) {
   return p;
 }
 
+int64_t EngineCore::longest_sequence_in_cache(int64_t num_blocks, int64_t block_size) {
+  // A sequence's last token is sampled, never stored: N slots hold a sequence of N + 1 tokens.
+  return num_blocks * block_size + 1;
+}
+
 Status EngineCore::validate_options(const EngineOptions& options) {
   if (options.block_size < 1) return invalid_argument("block_size: must be at least 1");
   if (options.max_num_seqs < 1) return invalid_argument("max_num_seqs: must be at least 1");
@@ -58,6 +65,17 @@ Expected<std::unique_ptr<EngineCore>> EngineCore::create(std::unique_ptr<ModelRu
   TESSERA_RETURN_IF_ERROR(validate_options(options));
   if (runner->num_blocks() < 1 || runner->block_size() < 1)
     return invalid_argument("KV cache: needs at least one block of at least one token");
+  // A context the cache cannot hold would fail every request that uses it, so an explicit one is
+  // refused here, as vLLM refuses it at start-up (the default is clamped: see the constructor).
+  const int64_t context = std::min(options.max_model_len, runner->config().max_position_embeddings);
+  const int64_t longest = longest_sequence_in_cache(runner->num_blocks(), runner->block_size());
+  if (options.max_model_len > 0 && context > longest) {
+    std::ostringstream s;
+    s << "max_model_len: " << context << " tokens do not fit in the KV cache (" << runner->num_blocks()
+      << " blocks of " << runner->block_size() << " tokens hold a sequence of at most " << longest
+      << "); lower --max-model-len or give the cache more room (--num-kv-blocks, --kv-cache-bytes)";
+    return invalid_argument(s.str());
+  }
   return std::unique_ptr<EngineCore>(new EngineCore(std::move(runner), std::move(tokenizer), options));
 }
 
@@ -73,6 +91,15 @@ EngineCore::EngineCore(std::unique_ptr<ModelRunner> runner, std::shared_ptr<cons
   info_.vocab_size = c.vocab_size;
   info_.max_model_len = options.max_model_len > 0 ? std::min(options.max_model_len, c.max_position_embeddings)
                                                   : c.max_position_embeddings;
+  const int64_t longest = longest_sequence_in_cache(runner_->num_blocks(), runner_->block_size());
+  if (info_.max_model_len > longest) {
+    // Only the model's default can get here (create refuses an explicit one): serve what fits, as
+    // a request's default max_tokens (context - prompt) must fit too.
+    LOG_WARN("max_model_len: the model's context of " << info_.max_model_len << " tokens does not fit in the KV cache ("
+             << runner_->num_blocks() << " blocks of " << runner_->block_size() << " tokens); serving sequences of up to "
+             << longest << " tokens (give the cache more room to serve longer ones)");
+    info_.max_model_len = longest;
+  }
   info_.num_kv_blocks = runner_->num_blocks();
   info_.block_size = runner_->block_size();
   info_.max_num_seqs = options.max_num_seqs;
@@ -101,14 +128,14 @@ Status EngineCore::validate(const GenerationRequest& q) const {
     return invalid_argument(s.str());
   }
   if (prompt_len > info_.max_model_len || q.max_tokens > info_.max_model_len - prompt_len) {
-    s << "prompt_token_ids + max_tokens: " << prompt_len << " + " << q.max_tokens
+    s << "max_tokens: " << prompt_len << " prompt tokens + " << q.max_tokens
       << " tokens exceed the model's context (max_model_len " << info_.max_model_len << ")";
     return invalid_argument(s.str());
   }
   // The last token is sampled, never stored: a request holds at most prompt + max_tokens - 1.
   const int64_t capacity = info_.num_kv_blocks * info_.block_size;
   if (prompt_len + q.max_tokens - 1 > capacity) {
-    s << "prompt_token_ids + max_tokens: " << prompt_len << " + " << q.max_tokens
+    s << "max_tokens: " << prompt_len << " prompt tokens + " << q.max_tokens
       << " tokens do not fit in the KV cache (" << info_.num_kv_blocks << " blocks of " << info_.block_size
       << " = " << capacity << " tokens)";
     return invalid_argument(s.str());

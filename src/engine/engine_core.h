@@ -46,6 +46,9 @@ class EngineCore {
 
   // The options' own consistency (limits, budget vs running cap); an error names the field.
   static Status validate_options(const EngineOptions& options);
+  // The longest sequence (prompt + generated tokens) a cache of that many blocks holds; the
+  // engine's max_model_len never exceeds it (an explicit larger one is refused by create()).
+  static int64_t longest_sequence_in_cache(int64_t num_blocks, int64_t block_size);
   const EngineInfo& info() const { return info_; }
   // Checks a request against the model, the context and the KV cache; the error names the field.
   Status validate(const GenerationRequest& request) const;

@@ -21,7 +21,7 @@ namespace {
 template <typename T>
 Status out_of_range(const char* field, const char* expected, const T& got) {
   std::ostringstream s;
-  s << field << " must be " << expected << ", got " << got;
+  s << field << ": must be " << expected << ", got " << got;
   return invalid_argument(s.str());
 }
 
@@ -45,22 +45,22 @@ Status SamplingParams::validate(int64_t vocab_size) const {
   if (min_tokens < 0) return out_of_range("min_tokens", ">= 0", min_tokens);
   if (max_tokens && min_tokens > *max_tokens) {
     std::ostringstream s;
-    s << "min_tokens must be <= max_tokens (" << *max_tokens << "), got " << min_tokens;
+    s << "min_tokens: must be <= max_tokens (" << *max_tokens << "), got " << min_tokens;
     return invalid_argument(s.str());
   }
   for (int32_t t : stop_token_ids) {
     if (!in_vocab(t, vocab_size)) {
       std::ostringstream s;
-      s << "stop_token_ids must be token ids in [0, " << vocab_size << "), got " << t;
+      s << "stop_token_ids: must be token ids in [0, " << vocab_size << "), got " << t;
       return invalid_argument(s.str());
     }
   }
   for (const std::string& s : stop) {
-    if (s.empty()) return invalid_argument("stop must not contain an empty string");
+    if (s.empty()) return invalid_argument("stop: must not contain an empty string");
   }
   if (logprobs && (*logprobs < 0 || *logprobs > kernels::kMaxTopLogprobs)) {
     std::ostringstream s;
-    s << "logprobs must be in [0, " << kernels::kMaxTopLogprobs << "], got " << *logprobs;
+    s << "logprobs: must be in [0, " << kernels::kMaxTopLogprobs << "], got " << *logprobs;
     return invalid_argument(s.str());
   }
   return Status::ok();

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <optional>
 
+#include "src/core/logging.h"
+
 namespace tessera::server {
 
 namespace {
@@ -19,6 +21,24 @@ ApiRequest& with_request_ids(ApiRequest& request, const std::string& response_id
 }
 
 }  // namespace
+
+void log_request(const HttpRequest& request, int status, const Usage* usage, std::string_view request_id,
+                 bool polled_route) {
+  const LogLevel level = polled_route ? LogLevel::kDebug : LogLevel::kInfo;
+  if (static_cast<int>(level) > static_cast<int>(log_level())) return;
+  RequestLogEntry e;
+  e.method = request.method;
+  e.target = request.target;
+  e.peer = request.peer;
+  e.status = status;
+  if (usage) {
+    e.prompt_tokens = usage->prompt_tokens;
+    e.completion_tokens = usage->completion_tokens;
+  }
+  e.latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - request.received).count();
+  e.request_id = request_id;
+  log_message(level, format_request_log(e));
+}
 
 // ---- LiveRequests ------------------------------------------------------------------------------
 
@@ -124,6 +144,7 @@ void GenerationCall::start(ApiRequest request) {
     for (const std::string& id : request_ids_) deps_.engine->cancel(id);
     answered_ = true;
     deps_.counters->count_response(route_, error->status);
+    if (deps_.log_requests) log_request(exchange_->request(), error->status, nullptr, response_id_);
     HttpResponse r;
     r.status = error->status;
     r.body = error_body(*error);
@@ -132,6 +153,7 @@ void GenerationCall::start(ApiRequest request) {
     if (streams_.empty()) return;
   } else if (stream_) {
     deps_.counters->count_response(route_, 200);
+    status_ = 200;
     exchange_->begin_stream(200, builder_.content_type(), headers_);
   }
 
@@ -184,12 +206,16 @@ void GenerationCall::finish() {
       exchange_->end_stream();
     } else {
       HttpResponse r;
-      r.status = builder_.http_status();
+      r.status = status_ = builder_.http_status();
       r.content_type = builder_.content_type();
       r.body = std::move(body);
       r.headers = headers_;
       deps_.counters->count_response(route_, r.status);
       exchange_->respond(std::move(r));
+    }
+    if (deps_.log_requests) {
+      const Usage usage = builder_.usage();
+      log_request(exchange_->request(), status_, &usage, response_id_);
     }
   }
   // The caller (a drain) holds a reference until it returns.
@@ -200,6 +226,11 @@ void GenerationCall::client_gone() {
   if (answered_ || unfinished_ == 0) return;
   answered_ = true;
   deps_.counters->count_disconnect();
+  if (deps_.log_requests) {
+    // 499, as nginx logs it: the client closed the connection before the answer was complete.
+    const Usage usage = builder_.usage();
+    log_request(exchange_->request(), 499, &usage, response_id_);
+  }
   cancel();
 }
 

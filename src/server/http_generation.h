@@ -63,7 +63,14 @@ struct GenerationDeps {
   const ModelContext* model = nullptr;
   ServerCounters* counters = nullptr;
   LiveRequests* live = nullptr;
+  bool log_requests = true;
 };
+
+// The access-log line of one answered request (format_request_log), at info level; the routes a
+// page or an orchestrator polls (/health, /metrics, the web UI's files) at debug level, so a demo's
+// dashboard does not flood the terminal. `usage` is given for generations.
+void log_request(const HttpRequest& request, int status, const Usage* usage = nullptr,
+                 std::string_view request_id = "", bool polled_route = false);
 
 // Submits `request` (already parsed, validated and admitted: request.prompts.size() engine
 // requests reserved in deps.live) and answers `exchange` from the engine's events: a streamed
@@ -106,6 +113,7 @@ class GenerationCall : public std::enable_shared_from_this<GenerationCall> {
   std::vector<char> stream_done_;
   size_t unfinished_ = 0;
   bool answered_ = false;  // the response ended (or the client left): send nothing more
+  int status_ = 0;         // the status sent (for the log)
   std::atomic<bool> drain_pending_{false};
 };
 

@@ -12,8 +12,20 @@
 // Bytes the watch reads early (a pipelined next request) stay in the read buffer and are parsed
 // when the exchange ends. Every handler checks the phase first: a late completion after a close
 // does nothing.
+//
+// The end of the client's input while a response is pending is either a half-close (it still
+// reads) or a close (it left). TCP only tells them apart when we send something: a closed socket
+// answers data with a reset. So the watch's EOF stops reading (keep-alive is off from then on) and
+// sends a probe that is valid HTTP at that point, an SSE comment in a stream or an interim
+// "100 Continue" before an HTTP/1.1 response, then checks the socket's state a few round trips
+// later (TCP_INFO); until the response starts the probe repeats every stream_keepalive.
 #include "src/server/http_server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -56,6 +68,82 @@ constexpr size_t kMaxReadAhead = 64u << 10;
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr size_t kLingerBytes = 16u << 20;
 
+// Overflow connections (past max_connections) get this long for their request's headers.
+constexpr auto kOverflowHeaderTimeout = std::chrono::seconds(1);
+// After a half-close probe the socket's state is read at these delays: a reset comes back one
+// round trip after the probe, which is microseconds on loopback (where a cancelled request should
+// free its blocks within an engine step) and up to a second or so across the world.
+constexpr std::chrono::milliseconds kProbeChecks[] = {std::chrono::milliseconds(1), std::chrono::milliseconds(4),
+                                                      std::chrono::milliseconds(16), std::chrono::milliseconds(64),
+                                                      std::chrono::milliseconds(256), std::chrono::milliseconds(1024)};
+
+// True when the peer answered with a reset (or the socket failed otherwise): it is gone.
+bool socket_reset(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state == TCP_CLOSE) return true;
+  int error = 0;
+  len = sizeof(error);
+  return getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error != 0;
+}
+
+// What is wrong with the framing of a request's headers, as RFC 9112 6.1-6.3 asks a server to
+// check: {status, message}, or status 0. The body may only be delimited by Transfer-Encoding
+// exactly "chunked" or by Content-Length; any other coding list could be read one way here and
+// another by a proxy in front of us (request smuggling), so it is refused and the connection closed.
+std::pair<int, std::string> framing_problem(const http::request_header<>& req) {
+  std::string te;
+  bool has_te = false;
+  for (const auto& f : req) {
+    if (f.name() != http::field::transfer_encoding) continue;
+    if (has_te) te += ',';
+    te += std::string(f.value());
+    has_te = true;
+  }
+  if (!has_te) return {0, ""};
+  const std::string quoted = "Transfer-Encoding '" + te + "'";
+  if (req.version() < 11) return {400, quoted + ": transfer codings need HTTP/1.1"};
+  if (req.find(http::field::content_length) != req.end())
+    return {400, quoted + " together with Content-Length: the body's length is ambiguous"};
+  std::vector<std::string> codings;
+  size_t start = 0;
+  while (start <= te.size()) {
+    size_t end = te.find(',', start);
+    if (end == std::string::npos) end = te.size();
+    std::string c = te.substr(start, end - start);
+    c = c.substr(0, c.find(';'));  // parameters do not change the coding
+    const size_t b = c.find_first_not_of(" \t");
+    const size_t e = c.find_last_not_of(" \t");
+    if (b != std::string::npos) {
+      c = c.substr(b, e - b + 1);
+      for (char& ch : c) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      codings.push_back(std::move(c));
+    }
+    start = end + 1;
+  }
+  if (codings.empty() || codings.back() != "chunked")
+    return {400, quoted + ": the last transfer coding must be chunked, or the body's length cannot be known"};
+  if (std::count(codings.begin(), codings.end(), "chunked") > 1)
+    return {400, quoted + ": chunked may be applied only once"};
+  if (codings.size() > 1) return {501, quoted + ": only chunked is supported, no other transfer coding"};
+  return {0, ""};
+}
+
+// The origin-form of a request target: "http://host:8000/v1/models?x" is "/v1/models?x" (RFC
+// 9112 3.2.2: a server must accept the absolute form, which proxies send).
+std::string origin_form(std::string_view target) {
+  for (std::string_view scheme : {std::string_view("http://"), std::string_view("https://")}) {
+    if (target.size() < scheme.size()) continue;
+    const std::string_view head = target.substr(0, scheme.size());
+    if (!beast::iequals(beast::string_view(head.data(), head.size()), beast::string_view(scheme.data(), scheme.size())))
+      continue;
+    const size_t path = target.find_first_of("/?", scheme.size());
+    if (path == std::string_view::npos) return "/";
+    return (target[path] == '?' ? "/" : "") + std::string(target.substr(path));
+  }
+  return std::string(target);
+}
+
 HttpResponse default_error(int status, std::string message) {
   HttpResponse r;
   r.status = status;
@@ -76,18 +164,26 @@ struct HttpServer::Shared {
   std::atomic<bool> draining{false};
   mutable std::mutex mu;
   std::unordered_map<const Connection*, std::weak_ptr<Connection>> connections;
+  size_t overflow_connections = 0;  // of those, taken past max_connections (under mu)
 };
 
 namespace {
 
 class Connection final : public HttpExchange, public std::enable_shared_from_this<Connection> {
  public:
-  Connection(tcp::socket socket, std::shared_ptr<HttpServer::Shared> shared, std::shared_ptr<net::io_context> ioc)
-      : ioc_(std::move(ioc)), stream_(std::move(socket)), shared_(std::move(shared)), timer_(stream_.get_executor()) {}
+  Connection(tcp::socket socket, std::shared_ptr<HttpServer::Shared> shared, std::shared_ptr<net::io_context> ioc,
+             bool overflow)
+      : ioc_(std::move(ioc)),
+        stream_(std::move(socket)),
+        shared_(std::move(shared)),
+        timer_(stream_.get_executor()),
+        probe_timer_(stream_.get_executor()),
+        overflow_(overflow) {}
 
   ~Connection() override {
     std::lock_guard<std::mutex> lock(shared_->mu);
     shared_->connections.erase(this);
+    if (overflow_) --shared_->overflow_connections;
   }
 
   void start() {
@@ -114,6 +210,7 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
     beast::error_code ec;
     stream_.socket().close(ec);
     timer_.cancel();
+    probe_timer_.cancel();
   }
 
   // ---- HttpExchange ----
@@ -168,7 +265,8 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(options().max_header_bytes));
     parser_->body_limit(options().max_body_bytes);
-    stream_.expires_after(options().header_timeout);
+    stream_.expires_after(overflow_ ? std::min<std::chrono::milliseconds>(options().header_timeout, kOverflowHeaderTimeout)
+                                    : options().header_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
@@ -177,6 +275,8 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
     if (phase_ != Phase::kReading) return;
     if (ec) return read_failed(ec);
     const auto& req = parser_->get();
+    if (auto [status, message] = framing_problem(req.base()); status != 0)
+      return answer_and_close(status, "malformed HTTP request: " + message);
     const auto expect = req[http::field::expect];
     if (beast::iequals(expect, "100-continue") && !parser_->is_done()) {
       // The client waits for this before sending its body (curl does, for large ones).
@@ -224,16 +324,31 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
     parser_.reset();
     request_ = HttpRequest{};
     request_.method = std::string(msg.method_string());
-    request_.target = std::string(msg.target());
+    request_.target = origin_form(std::string_view(msg.target().data(), msg.target().size()));
     for (const auto& field : msg) {
       std::string name(field.name_string());
       for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       request_.headers.emplace_back(std::move(name), std::string(field.value()));
     }
     request_.version = static_cast<int>(msg.version());
+    request_.received = Clock::now();
+    beast::error_code peer_ec;
+    const tcp::endpoint peer = stream_.socket().remote_endpoint(peer_ec);
+    if (!peer_ec) {
+      const std::string address = peer.address().to_string();
+      request_.peer = (peer.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(peer.port());
+    }
     request_.keep_alive = msg.keep_alive();
     request_.body = std::move(msg.body());
-    keep_alive_ = request_.keep_alive && !shared_->draining.load();
+    keep_alive_ = request_.keep_alive && !shared_->draining.load() && !overflow_;
+    if (overflow_) {
+      const std::string_view path = std::string_view(request_.target).substr(0, request_.target.find('?'));
+      const auto& allowed = options().overflow_paths;
+      if (std::find(allowed.begin(), allowed.end(), path) == allowed.end()) {
+        return answer_and_close(503, "the server has reached its limit of " + std::to_string(options().max_connections) +
+                                         " open connections (--max-connections); retry later");
+      }
+    }
     phase_ = Phase::kExchange;
     response_started_ = response_complete_ = exchange_done_ = streaming_ = false;
     closed_early_ = false;
@@ -259,7 +374,9 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
 
   // ---- the watch: notices a client that leaves while its response is pending ----
   void start_watch() {
-    if (watching_ || phase_ != Phase::kExchange || exchange_done_ || buffer_.size() >= kMaxReadAhead) return;
+    if (watching_ || peer_write_closed_ || phase_ != Phase::kExchange || exchange_done_ ||
+        buffer_.size() >= kMaxReadAhead)
+      return;
     watching_ = true;
     stream_.socket().async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
       self->on_watch(ec, n);
@@ -271,12 +388,48 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
     if (!ec) buffer_.commit(n);
     if (phase_ != Phase::kExchange) return;
     if (!exchange_done_) {
-      if (ec) return close_now();  // EOF or reset while the response is pending: the client left
+      if (ec == net::error::eof) return on_peer_half_close();  // it left, or it only stopped sending
+      if (ec) return close_now();  // a reset while the response is pending: the client left
       return start_watch();
     }
     // The exchange ended and cancelled the watch (or it completed at the same time).
     if (ec && ec != net::error::operation_aborted) return close_now();
     continue_after_exchange();
+  }
+
+  // ---- the client's end of input while its response is pending (see the file's header) ----
+  void on_peer_half_close() {
+    peer_write_closed_ = true;
+    keep_alive_ = false;  // no next request can come
+    send_probe();
+  }
+
+  void send_probe() {
+    if (phase_ != Phase::kExchange || exchange_done_ || response_complete_) return;
+    if (streaming_) {
+      queue_write(chunked_ ? http_chunk(kSseKeepAlive) : std::string(kSseKeepAlive));
+    } else if (!response_started_ && request_.version >= 11) {
+      // Any number of 1xx responses may precede the final one (RFC 9110 15.2); clients skip them.
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      queue_write(std::string(kContinue));
+    } else {
+      return;  // an HTTP/1.0 client cannot be probed: its response is written when it is ready
+    }
+    check_probe(0);
+  }
+
+  // The `step`th look at the socket after a probe; then, before a response has started, the next
+  // probe one stream_keepalive later (a stream's own writes and keep-alive comments fail instead).
+  void check_probe(size_t step) {
+    const bool last = step >= std::size(kProbeChecks);
+    probe_timer_.expires_after(last ? options().stream_keepalive
+                                    : kProbeChecks[step] - (step ? kProbeChecks[step - 1] : std::chrono::milliseconds(0)));
+    probe_timer_.async_wait([self = shared_from_this(), step, last](beast::error_code ec) {
+      if (ec || self->phase_ != Phase::kExchange || self->exchange_done_) return;
+      if (last) return self->response_started_ ? void() : self->send_probe();
+      if (socket_reset(self->stream_.socket().native_handle())) return self->close_now();
+      self->check_probe(step + 1);
+    });
   }
 
   // ---- writing ----
@@ -367,6 +520,7 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
     on_close_ = nullptr;
     request_.body = std::string();
     timer_.cancel();
+    probe_timer_.cancel();
     if (shared_->draining.load()) keep_alive_ = false;
     if (watching_) {
       // The watch read must end before the next read starts; its handler continues.
@@ -411,6 +565,7 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.close();
     timer_.cancel();
+    probe_timer_.cancel();
     if (pending) {
       closed_early_ = true;
       auto callback = std::move(on_close_);
@@ -424,7 +579,9 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
   std::shared_ptr<net::io_context> ioc_;
   beast::tcp_stream stream_;
   std::shared_ptr<HttpServer::Shared> shared_;
-  net::steady_timer timer_;  // stream keep-alive comments
+  net::steady_timer timer_;        // stream keep-alive comments
+  net::steady_timer probe_timer_;  // after a half-close: is the client still there?
+  const bool overflow_;            // taken past max_connections: one request, a short timeout
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Phase phase_ = Phase::kReading;
@@ -437,6 +594,7 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
   bool chunked_ = true;        // the stream's body is chunked (not for HTTP/1.0)
   bool closed_early_ = false;  // the client left before the response was written
   bool watching_ = false;
+  bool peer_write_closed_ = false;  // the client's input ended while a response was pending
   bool writing_ = false;
   std::function<void()> on_close_;
   std::string out_pending_;
@@ -466,7 +624,19 @@ struct HttpServer::Impl {
       }
       beast::error_code opt_ec;
       socket.set_option(tcp::no_delay(true), opt_ec);  // one event = one packet, now
-      std::make_shared<Connection>(std::move(socket), shared, ioc)->start();
+      bool overflow = false;
+      if (const size_t limit = shared->options.max_connections; limit > 0) {
+        std::lock_guard<std::mutex> lock(shared->mu);
+        if (shared->connections.size() - shared->overflow_connections >= limit) {
+          overflow = shared->overflow_connections < kOverflowConnections;
+          if (overflow) ++shared->overflow_connections;
+        }
+        if (!overflow && shared->connections.size() - shared->overflow_connections >= limit) {
+          socket.close(opt_ec);  // past the overflow slots too: no answer rather than no descriptor
+          return accept();
+        }
+      }
+      std::make_shared<Connection>(std::move(socket), shared, ioc, overflow)->start();
       accept();
     });
   }

@@ -5,7 +5,13 @@
 // Per connection: keep-alive, a header/idle timeout and a body timeout (a slow client cannot pin
 // a connection), a body-size limit (413 without reading the body), a write timeout (a client that
 // stops reading is dropped), and while a response is pending the socket stays under a read so a
-// client that goes away is noticed at once (HttpExchange::on_close), streamed or not.
+// client that goes away is noticed at once (HttpExchange::on_close), streamed or not. A client
+// that only half-closes (shutdown(SHUT_WR) after its request) still gets its whole response: the
+// end of its input is followed by a probe (an SSE comment, or an interim 100 Continue) that a
+// client which really left answers with a reset. Framing follows RFC 9112: a Transfer-Encoding
+// other than exactly "chunked" is refused (400, or 501 for codings tessera does not decode) and
+// the connection closed, so a body can never be read as a second request; absolute-form targets
+// (http://host/path) are served as their path.
 //
 // The application sees one HttpExchange per request. It answers with respond() or with
 // begin_stream()/send()/end_stream() (chunked transfer coding; send() takes already-framed
@@ -23,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "src/server/http_util.h"
 #include "tessera/status.h"
@@ -36,6 +43,8 @@ struct HttpRequest {
   std::string body;
   int version = 11;        // 11 for HTTP/1.1, 10 for HTTP/1.0
   bool keep_alive = true;  // what the client asked for (HTTP/1.1 default, Connection: close)
+  std::string peer;        // the client's address:port (for logs)
+  std::chrono::steady_clock::time_point received;  // when its headers and body were read
 
   // The first header of that (lower-case) name.
   std::optional<std::string_view> header(std::string_view lower_name) const;
@@ -86,10 +95,19 @@ struct HttpServerOptions {
   std::chrono::milliseconds write_timeout{30'000};
   // A streamed body with nothing to send for this long gets an SSE comment (kSseKeepAlive).
   std::chrono::milliseconds stream_keepalive{15'000};
+  // Open connections at most (0: no limit). Past it, up to kOverflowConnections more are accepted
+  // for one request each, with a short header timeout: a request for one of `overflow_paths` is
+  // served as usual (an orchestrator's health check still gets through when idle clients hold
+  // every slot), any other gets 503; beyond those, new connections are closed at once.
+  size_t max_connections = 0;
+  std::vector<std::string> overflow_paths;
   // The body of errors the transport answers itself (400 bad request, 413, 431): JSON in the
   // application's shape. Default: {"error": {"message": ...}}.
   std::function<HttpResponse(int status, std::string message)> make_error;
 };
+
+// Connections taken past max_connections (see HttpServerOptions::max_connections).
+inline constexpr size_t kOverflowConnections = 4;
 
 class HttpServer {
  public:

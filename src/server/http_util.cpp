@@ -127,4 +127,28 @@ std::string format_response_head(int status, const HeaderList& headers, int64_t 
   return head;
 }
 
+std::string format_request_log(const RequestLogEntry& e) {
+  std::string line;
+  line.reserve(128);
+  line += e.method;
+  line += ' ';
+  // Control characters would let a client forge log lines; the path is printable in practice.
+  for (char c : target_path(e.target)) line += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c;
+  line += ' ' + std::to_string(e.status);
+  if (!e.peer.empty()) {
+    line += ' ';
+    line += e.peer;
+  }
+  if (e.prompt_tokens >= 0) line += " prompt_tokens=" + std::to_string(e.prompt_tokens);
+  if (e.completion_tokens >= 0) line += " completion_tokens=" + std::to_string(e.completion_tokens);
+  char latency[32];
+  std::snprintf(latency, sizeof(latency), " %.1fms", e.latency_ms);
+  line += latency;
+  if (!e.request_id.empty()) {
+    line += " id=";
+    line += e.request_id;
+  }
+  return line;
+}
+
 }  // namespace tessera::server

@@ -92,4 +92,19 @@ inline constexpr int64_t kBodyUntilClose = -2;  // no framing header: the body e
 // Connection says keep-alive or close.
 std::string format_response_head(int status, const HeaderList& headers, int64_t content_length, bool keep_alive);
 
+// One request of the access log (`tessera serve` writes one line per request unless
+// --disable-log-requests), as vLLM's and llama-server's logs carry it.
+struct RequestLogEntry {
+  std::string_view method;
+  std::string_view target;      // the path is logged, never the query (it may hold secrets)
+  std::string_view peer;        // client address:port
+  int status = 0;               // the status sent; 499 when the client left before the answer
+  int64_t prompt_tokens = -1;   // generation routes only (-1: not logged)
+  int64_t completion_tokens = -1;
+  double latency_ms = 0;        // from the request's headers read to the response's last byte queued
+  std::string_view request_id;  // the X-Request-Id of a generation ("" when none)
+};
+// `POST /v1/completions 200 127.0.0.1:5000 prompt_tokens=5 completion_tokens=16 412.3ms id=cmpl-...`
+std::string format_request_log(const RequestLogEntry& entry);
+
 }  // namespace tessera::server

@@ -3,6 +3,7 @@
 // openai_internal.h (body parsing with a depth bound, typed field readers, prompt encoding and
 // chat rendering). Request parsing is openai_request.cpp; response assembly openai_response.cpp.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
@@ -97,7 +98,27 @@ ApiError ApiError::internal(std::string message) {
   return e;
 }
 
+namespace {
+
+// The field an engine message names: its messages start "<field>: ...", e.g.
+// "prompt_token_ids[3]: token id 9 is outside ..." or "top_p: must be in (0, 1], got 0". The
+// engine's prompt_token_ids is the request's prompt.
+std::string param_of_engine_message(const std::string& message) {
+  const size_t colon = message.find(": ");
+  if (colon == std::string::npos || colon == 0) return "";
+  for (size_t i = 0; i < colon; ++i) {
+    const char c = message[i];
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '[' || c == ']')) return "";
+  }
+  std::string param = message.substr(0, colon);
+  if (param.rfind("prompt_token_ids", 0) == 0) param = "prompt" + param.substr(16);
+  return param;
+}
+
+}  // namespace
+
 ApiError ApiError::from_status(const Status& status, std::string param) {
+  if (param.empty() && status.code() == StatusCode::kInvalidArgument) param = param_of_engine_message(status.message());
   switch (status.code()) {
     case StatusCode::kInvalidArgument:
     case StatusCode::kNotFound:
@@ -251,13 +272,13 @@ namespace detail {
 
 void fail(std::string param, std::string message) { throw Invalid{ApiError::invalid(std::move(param), std::move(message))}; }
 
-OJson parse_body(std::string_view body, const ApiLimits& limits) {
-  // Shape first, on the raw text: brackets and commas outside strings. Malformed text is left to
-  // the parser; this pass only has to bound what the parser will build.
+std::optional<std::string> json_shape_problem(std::string_view text, const ApiLimits& limits) {
+  // Brackets and commas outside strings. Malformed text is left to the parser; this pass only has
+  // to bound what the parser will build.
   std::vector<std::pair<bool, int32_t>> open;  // per open bracket: is an object, commas seen
   bool in_string = false;
-  for (size_t i = 0; i < body.size(); ++i) {
-    const char c = body[i];
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
     if (in_string) {
       if (c == '\\') ++i;
       else if (c == '"') in_string = false;
@@ -266,15 +287,19 @@ OJson parse_body(std::string_view body, const ApiLimits& limits) {
     } else if (c == '[' || c == '{') {
       open.emplace_back(c == '{', 0);
       if (open.size() > static_cast<size_t>(limits.max_json_depth))
-        fail("", "request body: JSON nested deeper than " + std::to_string(limits.max_json_depth) + " levels");
+        return "JSON nested deeper than " + std::to_string(limits.max_json_depth) + " levels";
     } else if (c == ']' || c == '}') {
       if (!open.empty()) open.pop_back();
     } else if (c == ',' && !open.empty() && open.back().first) {
       if (++open.back().second >= limits.max_object_members)
-        fail("", "request body: a JSON object has more than " + std::to_string(limits.max_object_members) +
-                     " members");
+        return "a JSON object has more than " + std::to_string(limits.max_object_members) + " members";
     }
   }
+  return std::nullopt;
+}
+
+OJson parse_body(std::string_view body, const ApiLimits& limits) {
+  if (auto problem = json_shape_problem(body, limits)) fail("", "request body: " + *problem);
   OJson v;
   try {
     v = OJson::parse(body.begin(), body.end());
@@ -347,6 +372,18 @@ double as_number(const OJson& v, const std::string& param, double lo, double hi,
   if (!std::isfinite(x) || x > hi || (lo_open ? x <= lo : x < lo))
     fail(param, param + ": must be" + range.str() + ", got " + describe(v));
   return x;
+}
+
+float as_float(const OJson& v, const std::string& param, double lo, double hi, bool lo_open) {
+  const double x = as_number(v, param, lo, hi, lo_open);
+  const auto f = static_cast<float>(x);
+  if (lo_open ? f <= lo : f < lo) {
+    std::ostringstream s;
+    s << param << ": must be" << (lo_open ? " in (" : " in [") << lo << ", " << hi << "] as a 32-bit float, got "
+      << describe(v) << ", which rounds to " << f;
+    fail(param, s.str());
+  }
+  return f;
 }
 
 bool opt_bool(const OJson& obj, std::string_view key, bool fallback, const std::string& prefix) {
@@ -447,6 +484,8 @@ std::string render_chat(const ModelContext& model, const OJson& messages, bool a
         OJson& fn = call["function"];
         if (!fn.contains("arguments") || !fn["arguments"].is_string()) continue;
         const std::string& args = fn["arguments"].get_ref<const std::string&>();
+        // The string escaped the body's shape check: bound it the same way, or keep it a string.
+        if (json_shape_problem(args, limits)) continue;
         OJson parsed = OJson::parse(args, nullptr, false);
         if (!parsed.is_discarded() && parsed.is_object()) fn["arguments"] = std::move(parsed);
       }

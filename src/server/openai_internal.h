@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,11 @@ struct Invalid {
 };
 
 [[noreturn]] void fail(std::string param, std::string message);
+
+// What is wrong with the shape of JSON text before it is parsed: nesting deeper than
+// limits.max_json_depth or an object of more than limits.max_object_members members (one pass over
+// brackets and commas outside strings); nullopt when neither.
+std::optional<std::string> json_shape_problem(std::string_view text, const ApiLimits& limits);
 
 // Parses a request body: at most limits.max_json_depth nested arrays/objects and
 // limits.max_object_members members per object (both checked on the raw text before parsing, so
@@ -44,6 +50,9 @@ std::string as_string(const OJson& v, const std::string& param);
 int64_t as_int(const OJson& v, const std::string& param, int64_t lo, int64_t hi);
 // A finite number in [lo, hi] (integers accepted); `lo_open` makes it (lo, hi].
 double as_number(const OJson& v, const std::string& param, double lo, double hi, bool lo_open = false);
+// as_number for a field the engine keeps as a 32-bit float: the range holds for the float too
+// (top_p: 1e-320 is in (0, 1] as a double but 0 as a float).
+float as_float(const OJson& v, const std::string& param, double lo, double hi, bool lo_open = false);
 
 // Optional fields of `obj` (absent or null gives the fallback); `param` = prefix + key.
 bool opt_bool(const OJson& obj, std::string_view key, bool fallback, const std::string& prefix = "");

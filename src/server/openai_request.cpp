@@ -3,9 +3,9 @@
 //
 // Every field the OpenAI API or vLLM's extras define is read with its type and range checked,
 // in one place each, so that the error for a bad value always names that field. Fields that would
-// change the answer in ways tessera cannot honour (logit_bias, suffix, tools, a JSON
-// response_format, best_of != n, echo with logprobs) are refused with a 400 rather than silently
-// ignored; fields nobody defines are ignored, as OpenAI does. Prompt length is checked here too,
+// change the answer in ways tessera cannot honour (logit_bias, suffix, tools and tool_choice,
+// guided decoding, a JSON response_format, best_of != n, echo with logprobs: kUnsupportedFields)
+// are refused with a 400 naming the field rather than silently ignored; fields nobody defines are ignored, as OpenAI does. Prompt length is checked here too,
 // with both numbers in the message, so a client learns the limit before the engine is involved.
 #include <algorithm>
 #include <climits>
@@ -18,7 +18,6 @@ namespace tessera::server {
 
 using detail::as_bool;
 using detail::as_int;
-using detail::as_number;
 using detail::as_string;
 using detail::describe;
 using detail::fail;
@@ -54,6 +53,59 @@ std::vector<std::string> read_stop(const OJson& v, const ApiLimits& limits) {
   return stops;
 }
 
+// Fields of OpenAI's API and vLLM's extras that would change what the answer means and that
+// tessera does not implement: a request that sets one gets a 400 naming it, never an answer that
+// quietly ignores it. Each may still be sent with its "off" value (null, false, an empty list or
+// object, "none", ["text"]), which clients and SDKs do by default.
+struct UnsupportedField {
+  const char* name;
+  bool chat_only;
+  const char* feature;  // what tessera would need for it
+};
+constexpr UnsupportedField kUnsupportedFields[] = {
+    {"tools", true, "tool calling"},
+    {"tool_choice", true, "tool calling"},
+    {"parallel_tool_calls", true, "tool calling"},
+    {"functions", true, "function calling"},
+    {"function_call", true, "function calling"},
+    {"modalities", true, "output modalities other than text"},
+    {"audio", true, "audio output"},
+    {"web_search_options", true, "web search"},
+    {"documents", true, "documents for the chat template"},
+    {"continue_final_message", true, "continuing the final message"},
+    {"guided_json", false, "structured output"},
+    {"guided_regex", false, "structured output"},
+    {"guided_choice", false, "structured output"},
+    {"guided_grammar", false, "structured output"},
+    {"structured_outputs", false, "structured output"},
+    {"prompt_logprobs", false, "log probabilities of the prompt"},
+    {"allowed_token_ids", false, "restricting the vocabulary"},
+    {"bad_words", false, "banned words"},
+    {"logits_processors", false, "logits processors"},
+    {"truncate_prompt_tokens", false, "prompt truncation"},
+    {"use_beam_search", false, "beam search"},
+    {"include_stop_str_in_output", false, "stop strings kept in the output"},
+};
+
+bool is_off_value(const OJson& v) {
+  if (v.is_boolean()) return !v.get<bool>();
+  if (v.is_array() || v.is_object()) {
+    // modalities: ["text"] is what every answer is anyway.
+    return v.empty() || (v.is_array() && v.size() == 1 && v[0].is_string() && v[0].get<std::string>() == "text");
+  }
+  if (v.is_string()) return v.get_ref<const std::string&>() == "none";  // tool_choice, function_call
+  return false;
+}
+
+void refuse_unsupported(const OJson& req, bool chat) {
+  for (const UnsupportedField& f : kUnsupportedFields) {
+    if (f.chat_only && !chat) continue;
+    const OJson* v = field(req, f.name);
+    if (v && !is_off_value(*v))
+      fail(f.name, std::string(f.name) + ": " + f.feature + " is not supported by this server, got " + describe(*v));
+  }
+}
+
 CommonOptions read_common(const OJson& req, Endpoint endpoint, const ModelContext& model, const ApiLimits& limits,
                           ApiRequest& out) {
   const bool chat = endpoint == Endpoint::kChatCompletions;
@@ -79,18 +131,18 @@ CommonOptions read_common(const OJson& req, Endpoint endpoint, const ModelContex
   }
 
   // Sampling (src/engine/sampler.h applies them: penalties, temperature, top-k, top-p, min-p).
-  if (const OJson* v = field(req, "temperature")) s.temperature = static_cast<float>(as_number(*v, "temperature", 0.0, 2.0));
-  if (const OJson* v = field(req, "top_p")) s.top_p = static_cast<float>(as_number(*v, "top_p", 0.0, 1.0, /*lo_open=*/true));
+  if (const OJson* v = field(req, "temperature")) s.temperature = detail::as_float(*v, "temperature", 0.0, 2.0);
+  if (const OJson* v = field(req, "top_p")) s.top_p = detail::as_float(*v, "top_p", 0.0, 1.0, /*lo_open=*/true);
   if (const OJson* v = field(req, "top_k")) {
     s.top_k = static_cast<int32_t>(as_int(*v, "top_k", -1, INT32_MAX));
   }
-  if (const OJson* v = field(req, "min_p")) s.min_p = static_cast<float>(as_number(*v, "min_p", 0.0, 1.0));
+  if (const OJson* v = field(req, "min_p")) s.min_p = detail::as_float(*v, "min_p", 0.0, 1.0);
   if (const OJson* v = field(req, "repetition_penalty"))
-    s.repetition_penalty = static_cast<float>(as_number(*v, "repetition_penalty", 0.0, 10.0, /*lo_open=*/true));
+    s.repetition_penalty = detail::as_float(*v, "repetition_penalty", 0.0, 10.0, /*lo_open=*/true);
   if (const OJson* v = field(req, "presence_penalty"))
-    s.presence_penalty = static_cast<float>(as_number(*v, "presence_penalty", -2.0, 2.0));
+    s.presence_penalty = detail::as_float(*v, "presence_penalty", -2.0, 2.0);
   if (const OJson* v = field(req, "frequency_penalty"))
-    s.frequency_penalty = static_cast<float>(as_number(*v, "frequency_penalty", -2.0, 2.0));
+    s.frequency_penalty = detail::as_float(*v, "frequency_penalty", -2.0, 2.0);
   if (const OJson* v = field(req, "seed")) {
     // Any 64-bit integer: negative seeds are as good as positive ones (two's complement).
     if (v->is_number_unsigned()) s.seed = v->get<uint64_t>();
@@ -158,15 +210,14 @@ CommonOptions read_common(const OJson& req, Endpoint endpoint, const ModelContex
     if (!v->is_object()) fail("logit_bias", "logit_bias: must be an object of token id to bias, got " + describe(*v));
     if (!v->empty()) fail("logit_bias", "logit_bias: is not supported");
   }
-  if (chat) {
-    if (const OJson* v = field(req, "tools"); v && !(v->is_array() && v->empty()))
-      fail("tools", "tools: tool calling is not supported by this server");
-    if (const OJson* v = field(req, "response_format")) {
-      const OJson* type = v->is_object() ? field(*v, "type") : nullptr;
-      if (!type) fail("response_format", "response_format: must be an object with a \"type\", got " + describe(*v));
-      const std::string t = as_string(*type, "response_format.type");
-      if (t != "text") fail("response_format.type", "response_format.type: only \"text\" is supported, got '" + t + "'");
-    }
+  refuse_unsupported(req, chat);
+  if (const OJson* v = field(req, "response_format")) {
+    const OJson* type = v->is_object() ? field(*v, "type") : nullptr;
+    if (!type) fail("response_format", "response_format: must be an object with a \"type\", got " + describe(*v));
+    const std::string t = as_string(*type, "response_format.type");
+    if (t != "text")
+      fail("response_format.type", "response_format.type: only \"text\" is supported, got '" + t +
+                                       "' (structured output is not implemented yet)");
   }
   return c;
 }

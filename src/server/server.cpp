@@ -7,6 +7,7 @@
 #include "src/server/server.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -96,28 +97,41 @@ struct Server::Impl {
   void handle(const std::shared_ptr<HttpExchange>& ex);
   void handle_generation(const std::shared_ptr<HttpExchange>& ex, Endpoint endpoint, HeaderList headers,
                          const std::string& route);
+  // Bytes of request and response bodies since the trimmer last ran: a burst of large /tokenize
+  // calls fragments the heap as a burst of generations does.
+  std::atomic<int64_t> body_bytes{0};
+
   void reply(const std::shared_ptr<HttpExchange>& ex, const std::string& route, HttpResponse r, const HeaderList& cors_headers) {
     counters.count_response(route, r.status);
+    body_bytes += static_cast<int64_t>(ex->request().body.size() + r.body.size());
+    if (options.log_requests) {
+      const bool polled = route == "/health" || route == "/metrics" || route == "web";
+      log_request(ex->request(), r.status, nullptr, "", polled);
+    }
     for (const auto& h : cors_headers) r.headers.push_back(h);
     ex->respond(std::move(r));
   }
-  GenerationDeps deps() { return GenerationDeps{engine.get(), &*model, &counters, &live}; }
+  GenerationDeps deps() { return GenerationDeps{engine.get(), &*model, &counters, &live, options.log_requests}; }
 };
 
 // A burst of requests leaves the heap fragmented: the allocator keeps the freed pages of hundreds
 // of connections and responses, and the resident size stays at the burst's peak. Half a second
 // after the last request of a burst ended, with nothing in flight, hand the free pages back
-// (malloc_trim walks every arena; it takes a few milliseconds, and only while idle).
+// (malloc_trim walks every arena; it takes a few milliseconds, and only while idle). A burst is
+// generations that ended, or a MiB of other bodies (a few large /tokenize calls): polls of
+// /health and /metrics alone never trigger it.
 void Server::Impl::trim_when_idle() {
+  constexpr int64_t kTrimAfterBodyBytes = 1 << 20;
   int64_t trimmed_at = 0;
   std::unique_lock<std::mutex> lock(trimmer_mu);
   while (!trimmer_cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return trimmer_stop; })) {
     const int64_t released = live.released_total();
-    if (released == trimmed_at || live.in_flight() != 0) continue;
+    if ((released == trimmed_at && body_bytes.load() < kTrimAfterBodyBytes) || live.in_flight() != 0) continue;
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
     trimmed_at = released;
+    body_bytes = 0;
   }
 }
 
@@ -260,6 +274,16 @@ Expected<std::unique_ptr<Server>> Server::start(ServerOptions options) {
   http.port = options.port;
   http.num_threads = options.io_threads;
   http.max_body_bytes = options.max_body_bytes;
+  http.max_connections = static_cast<size_t>(options.max_connections);
+  if (options.max_connections == 0) {
+    // Every connection is a descriptor; keep some for the model's files, the engine and the
+    // overflow slots, so accept() never fails for want of one.
+    constexpr rlim_t kReserve = 64;
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
+      http.max_connections = static_cast<size_t>(lim.rlim_cur > 2 * kReserve ? lim.rlim_cur - kReserve : lim.rlim_cur / 2);
+  }
+  http.overflow_paths = {"/health"};
   impl->options = std::move(options);
   Impl* raw = impl.get();
   http.make_error = [raw](int status, std::string message) {

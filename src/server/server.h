@@ -36,6 +36,12 @@ struct ServerOptions {
   std::chrono::milliseconds shutdown_grace{30'000};  // for running requests on SIGTERM
   int io_threads = 2;
   size_t max_body_bytes = 8u << 20;
+  // Open connections at most; 0 = the open-file limit less a reserve. Past it a few more are
+  // taken, answered (GET /health normally, anything else 503) and closed, so an orchestrator's
+  // health check still gets through when idle clients hold every slot.
+  int64_t max_connections = 0;
+  // One log line per request on stderr: method, path, status, tokens, latency, request id.
+  bool log_requests = true;
   EngineOptions engine;
   ApiLimits limits;
   // Test hook: hold the model load back this long (tests see /health answer 503 while loading).

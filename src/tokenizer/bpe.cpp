@@ -12,6 +12,7 @@
 #include <queue>
 #include <unordered_map>
 
+#include "src/tokenizer/scratch.h"
 #include "src/tokenizer/unicode.h"
 
 namespace tessera {
@@ -220,6 +221,7 @@ void BpeModel::merge_symbols(std::vector<int32_t>& ids) const {
   // per thread: long words come one after another (SentencePiece models see whole texts).
   thread_local std::vector<int32_t> prev, next;
   thread_local std::vector<uint8_t> alive;
+  const ScratchTrim trim(prev, next, alive);
   prev.resize(n);
   next.resize(n);
   alive.assign(n, 1);

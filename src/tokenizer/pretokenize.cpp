@@ -8,6 +8,7 @@
 //   \s+(?!\S)    matches [i, j) at the end of text, else [i, j-1) when that is non-empty;
 //   \s+          the rest: a single whitespace character before a non-space.
 #include "src/tokenizer/pretokenize.h"
+#include "src/tokenizer/scratch.h"
 
 #include "src/tokenizer/unicode.h"
 
@@ -163,6 +164,7 @@ Expected<SplitPattern> split_pattern_from_regex(const std::string& regex, const 
 void split_pieces(SplitPattern pattern, std::string_view text, uint32_t begin, uint32_t end,
                   std::vector<ByteRange>& out) {
   thread_local std::vector<Char> chars;
+  const ScratchTrim trim(chars);
   decode_chars(text, begin, end, chars);
   const size_t n = chars.size() - 1;
   size_t i = 0;

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <filesystem>
 
+#include "src/tokenizer/scratch.h"
 #include "src/tokenizer/tokenizer_impl.h"
 #include "src/tokenizer/unicode.h"
 
@@ -140,6 +141,7 @@ void encode_segment(const TokenizerImpl& t, const Segment& seg, std::vector<int3
   thread_local std::vector<std::string> pieces, next;
   thread_local std::vector<bool> origin, next_origin;
   thread_local std::vector<ByteRange> ranges;
+  const ScratchTrim trim(pieces, next, origin, next_origin, ranges);
   // Fast path: one Split (or ByteLevel with its regex) and nothing that rewrites text.
   const auto& steps = t.pre_tokenizers;
   const bool simple_split =

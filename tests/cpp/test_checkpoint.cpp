@@ -229,7 +229,7 @@ TEST_F(CheckpointTest, MalformedIndex) {
   write_index(Json{{"weight_map", Json::array()}});
   expect_open_error(StatusCode::kInvalidArgument, path(kIndex), "weight_map");
   ASSERT_TRUE(write_text_file(path(kIndex), "{\"weight_map\": ").is_ok());
-  expect_open_error(StatusCode::kInvalidArgument, path(kIndex), "JSON");
+  expect_open_error(StatusCode::kDataLoss, path(kIndex), "JSON");
 }
 
 TEST_F(CheckpointTest, TensorInTwoShards) {

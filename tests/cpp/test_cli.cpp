@@ -1,6 +1,6 @@
-// The `tessera` binary end to end: each command on a small model, and every bad-input case of the
-// [foundation] issue giving exactly one stderr line that names the file and the problem, with a
-// non-zero exit and no crash. The backend flags (--device, --dtype, ...) and `bench`'s latency
+// The `tessera` binary end to end: each command on a small model, and its flags: every usage
+// error one stderr line naming the flag (exit 2), aliases, --help. Bad model files are
+// test_cli_files.cpp's. The backend flags (--device, --dtype, ...) and `bench`'s latency
 // mode too; the cpu output of generate and logits is pinned to SequenceRunner over LlamaModel,
 // the path the commands took before the ModelRunner seam.
 #include <algorithm>
@@ -18,76 +18,12 @@
 #include "src/core/npy.h"
 #include "src/model/make_model.h"
 #include "src/model/sequence_runner.h"
+#include "tests/cpp/cli_test_util.h"
 
 namespace tessera {
 namespace {
 
-namespace fs = std::filesystem;
-
-struct CmdResult {
-  int exit_code;
-  std::string out, err;
-};
-
-const fs::path kTmp = fs::temp_directory_path() / "tessera_cli";
-
-CmdResult run(const std::string& args) {
-  fs::create_directories(kTmp);
-  const std::string out = (kTmp / "stdout").string(), err = (kTmp / "stderr").string();
-  const std::string cmd = "TESSERA_HOME='" + (kTmp / "home").string() + "' '" + TESSERA_BINARY + "' " + args +
-                          " > '" + out + "' 2> '" + err + "'";
-  const int rc = std::system(cmd.c_str());
-  CmdResult r;
-  r.exit_code = WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
-  r.out = read_text_file(out).value();
-  r.err = read_text_file(err).value();
-  return r;
-}
-
-int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
-
-// A valid small model to break in various ways.
-std::string make_model_dir(const std::string& name, uint64_t max_shard = 5'000'000'000ull) {
-  const std::string dir = (kTmp / name).string();
-  fs::remove_all(dir);
-  ModelConfig c = *model_preset("tiny");
-  c.hidden_size = 64;
-  c.num_layers = 2;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
-  c.head_dim = 16;
-  c.intermediate_size = 128;
-  c.vocab_size = 256;
-  EXPECT_TRUE(make_random_model(c, dir, 3, DType::kBF16, max_shard, "cli-test").is_ok());
-  return dir;
-}
-
-// One line on stderr (after any "note:" lines about random weights), naming `file` and `what`.
-void expect_one_error(const CmdResult& r, const std::string& file, const std::string& what) {
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_LT(r.exit_code, 128) << "crashed: " << r.err;
-  std::istringstream lines(r.err);
-  std::string line, error_line;
-  int errors = 0;
-  while (std::getline(lines, line))
-    if (line.find("error:") != std::string::npos) {
-      ++errors;
-      error_line = line;
-    }
-  EXPECT_EQ(errors, 1) << r.err;
-  EXPECT_NE(error_line.find(file), std::string::npos) << error_line;
-  EXPECT_NE(error_line.find(what), std::string::npos) << error_line;
-}
-
-void set_config_field(const std::string& dir, const std::string& key, const Json& value) {
-  auto j = parse_json(read_text_file(dir + "/config.json").value(), "config.json").value();
-  if (value.is_null() && key.rfind("-", 0) == 0) {
-    j.erase(key.substr(1));
-  } else {
-    j[key] = value;
-  }
-  ASSERT_TRUE(write_text_file(dir + "/config.json", j.dump()).is_ok());
-}
+using namespace cli_test;  // NOLINT: the helpers are this file's vocabulary
 
 TEST(Cli, GenerateStreamsTokensFromTheDemoModel) {
   CmdResult r = run("generate -n 5 --seed 1");
@@ -311,9 +247,12 @@ TEST(CliErrors, UsageErrors) {
   CmdResult r = run("frobnicate");
   EXPECT_EQ(r.exit_code, 2);
   expect_one_error(run("generate --temprature 0.5"), "--temprature", "unknown flag");
-  expect_one_error(run("generate -n abc"), "--n", "must be an integer");
+  expect_one_error(run("generate -n abc"), "-n", "must be an integer");
+  expect_one_error(run("generate --n abc"), "--n", "must be an integer");
   expect_one_error(run("generate --n 3 -n 4"), "--n", "given twice");
-  expect_one_error(run("generate stray"), "stray", "unexpected argument");
+  expect_one_error(run("make-model stray"), "stray", "unexpected argument");
+  // A bare word on a command that takes a model is the model folder, and the error says so.
+  expect_one_error(run("generate stray"), "stray", "no such model folder (a bare argument is the model");
   expect_one_error(run("generate --top-p 2"), "--top-p", "must be in");
   expect_one_error(run("generate --prompt-ids 1,x"), "--prompt-ids", "expected token ids");
   expect_one_error(run("generate --prompt-ids 99999"), "99999", "outside the vocabulary");
@@ -330,63 +269,152 @@ TEST(CliErrors, ServeFlags) {
   expect_one_error(run("serve --max-queue x"), "--max-queue", "must be an integer");
   expect_one_error(run("serve --bogus"), "--bogus", "unknown flag");
   expect_one_error(run("serve --model /nonexistent/model"), "/nonexistent/model", "no such model folder");
+  expect_one_error(run("serve --max-connections -1"), "--max-connections", "must be in [0, ");
+  expect_one_error(run("serve --max-connections x"), "--max-connections", "must be an integer");
+  expect_one_error(run("serve --disable-log-requests --enable-log-requests"),
+                   "--disable-log-requests and --enable-log-requests", "give one");
+  expect_one_error(run("serve --disable-log-requests=1"), "--disable-log-requests", "takes no value");
 }
 
-TEST(CliErrors, ConfigProblems) {
-  const std::string dir = make_model_dir("cfg");
-  set_config_field(dir, "-hidden_size", nullptr);
-  expect_one_error(run("generate -n 1 --model " + dir), "config.json", "'hidden_size' is missing");
-  set_config_field(dir, "hidden_size", "abc");
-  expect_one_error(run("generate -n 1 --model " + dir), "config.json", "'hidden_size' must be an integer");
-  set_config_field(dir, "hidden_size", 64);
-  set_config_field(dir, "architectures", Json::array({"GPT2LMHeadModel"}));
-  expect_one_error(run("info --model " + dir), "config.json", "'GPT2LMHeadModel' is not supported");
-  set_config_field(dir, "architectures", Json::array({"LlamaForCausalLM"}));
-  set_config_field(dir, "intermediate_size", 100);
-  expect_one_error(run("generate -n 1 --model " + dir), "model.safetensors", "config.json implies [100, 64]");
-  ASSERT_TRUE(write_text_file(dir + "/config.json", "{\"hidden_size\": 64,").is_ok());
-  expect_one_error(run("info --model " + dir), "config.json", "invalid JSON");
+// The spellings vLLM and llama.cpp users type: the model as a bare argument (`vllm serve DIR`) or
+// -m (llama.cpp), --gpu-memory-utilization and --max-tokens, each the same flag as tessera's name.
+TEST(Cli, ModelAsArgumentAndFlagAliases) {
+  const std::string dir = make_model_dir("aliases");
+  const CmdResult by_flag = run("info --model " + dir);
+  ASSERT_EQ(by_flag.exit_code, 0) << by_flag.err;
+  for (const std::string& form : {"info " + dir, "info -m " + dir, "info --model=" + dir}) {
+    const CmdResult r = run(form);
+    ASSERT_EQ(r.exit_code, 0) << form << ": " << r.err;
+    EXPECT_EQ(r.out, by_flag.out) << form;
+  }
+  // generate: -m, a bare DIR after the flags, --max-tokens = -n = --n.
+  const CmdResult n3 = run("generate -m " + dir + " -n 3 --temperature 0");
+  ASSERT_EQ(n3.exit_code, 0) << n3.err;
+  std::istringstream ids(n3.out);
+  int count = 0, id;
+  while (ids >> id) ++count;
+  EXPECT_EQ(count, 3) << n3.out;
+  EXPECT_EQ(run("generate --temperature 0 --max-tokens 3 " + dir).out, n3.out);
+  EXPECT_EQ(run("generate --temperature 0 --n=3 --model " + dir).out, n3.out);
+  // tokenize and detokenize take it too.
+  const CmdResult tok = run("tokenize " + dir + " --text hi");
+  ASSERT_EQ(tok.exit_code, 0) << tok.err;
+  EXPECT_EQ(tok.out, run("tokenize --model " + dir + " --text hi").out);
+  EXPECT_EQ(run("detokenize -m " + dir + " --ids 106,107").out,
+            run("detokenize --ids 106,107 " + dir).out);
+  expect_one_error(run("detokenize /nonexistent/model --ids 1"), "/nonexistent/model",
+                   "no such model folder");
+  // serve and bench accept it: the error is the next flag's, not "unexpected argument".
+  expect_one_error(run("serve " + dir + " --port abc"), "--port", "must be an integer");
+  expect_one_error(run("serve -m " + dir + " --max-connections -1"), "--max-connections",
+                   "must be in [0, ");
+  expect_one_error(run("bench " + dir + " --batch 0"), "--batch", "must be in [1, 65536]");
+  expect_one_error(run("serve /nonexistent/model"), "/nonexistent/model", "no such model folder");
+  // --gpu-memory-utilization is --gpu-memory-fraction, and errors name the flag as typed.
+  expect_one_error(run("generate --gpu-memory-utilization 0.5"), "--gpu-memory-utilization",
+                   "applies to --device cuda");
+  expect_one_error(run("generate --device cuda --gpu-memory-utilization 1.5"),
+                   "--gpu-memory-utilization", "(0, 1]");
+  expect_one_error(run("serve --gpu-memory-utilization 0.5"), "--gpu-memory-utilization",
+                   "applies to --device cuda");
+  expect_one_error(run("bench --offline --gpu-memory-utilization 0.5"), "--gpu-memory-utilization",
+                   "not cpu");
 }
 
-// Writes a safetensors file with a hand-made header and `data_bytes` bytes of data.
-void write_raw_safetensors(const std::string& path, const std::string& header, size_t data_bytes,
-                           int64_t claimed_len = -1) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  const uint64_t n = claimed_len >= 0 ? static_cast<uint64_t>(claimed_len) : header.size();
-  f.write(reinterpret_cast<const char*>(&n), 8);
-  f << header << std::string(data_bytes, '\0');
+TEST(CliErrors, ArgumentAndAliasMistakes) {
+  const std::string dir = make_model_dir("mistakes");
+  // The model twice: two bare arguments, or a bare one and --model; the error names both.
+  expect_one_error(run("info " + dir + " /other/model"), "'" + dir + "' and '/other/model'",
+                   "--model given twice");
+  expect_one_error(run("serve " + dir + " -m /other/model"),
+                   "as the argument '" + dir + "' and as -m /other/model", "given twice");
+  expect_one_error(run("generate --model /other/model " + dir), "'" + dir + "'", "given twice");
+  // An alias with its main name (or a second alias) is the flag given twice.
+  expect_one_error(run("generate --device cuda --gpu-memory-fraction 0.5 --gpu-memory-utilization 0.5"),
+                   "--gpu-memory-fraction given twice", "--gpu-memory-utilization");
+  expect_one_error(run("generate -n 2 --max-tokens 3"), "--max-tokens given twice", "(as -n and");
+  expect_one_error(run("generate -m " + dir + " --model " + dir), "--model given twice", "-m");
+  expect_one_error(run("bench --offline --kv-cache-mb 1 --kv-cache-bytes 1048576"),
+                   "--kv-cache-bytes given twice", "--kv-cache-mb");
+  // One-letter flags exist only where declared: -x is not --x.
+  expect_one_error(run("generate -x 1"), "unknown flag -x", "unknown flag");
+  expect_one_error(run("info -n 3"), "unknown flag -n", "unknown flag");
+  expect_one_error(run("bench --offline -n 2"), "unknown flag -n", "(did you mean --n?)");
+  expect_one_error(run("generate --m " + dir), "unknown flag --m", "(did you mean -m?)");
+  expect_one_error(run("generate -model " + dir), "'-model'", "(did you mean --model?)");
+  // Did you mean: the nearest name or alias of that command.
+  expect_one_error(run("generate --max-token 3"), "unknown flag --max-token",
+                   "(did you mean --max-tokens?)");
+  expect_one_error(run("generate --temprature 0.5"), "unknown flag --temprature",
+                   "(did you mean --temperature?)");
+  expect_one_error(run("serve --gpu-memory-utilisation 0.5"), "--gpu-memory-utilisation",
+                   "(did you mean --gpu-memory-utilization?)");
+  expect_one_error(run("serve --max-conections 5"), "--max-conections",
+                   "(did you mean --max-connections?)");
+  expect_one_error(run("serve --disable-log-request"), "--disable-log-request",
+                   "(did you mean --disable-log-requests?)");
+  expect_one_error(run("bench --offline --kv-cache-byte 1"), "--kv-cache-byte",
+                   "(did you mean --kv-cache-bytes?)");
+  expect_one_error(run("serve --bogus"), "unknown flag --bogus", "unknown flag");
+  EXPECT_EQ(run("serve --bogus").err.find("did you mean"), std::string::npos);
+  const CmdResult r = run("serv");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown command 'serv' (did you mean serve?)"), std::string::npos) << r.err;
 }
 
-TEST(CliErrors, SafetensorsProblems) {
-  const std::string dir = make_model_dir("st");
-  const std::string st = dir + "/model.safetensors";
-  const auto size = fs::file_size(st);
-
-  fs::resize_file(st, size - 1000);  // truncated
-  expect_one_error(run("generate -n 1 --model " + dir), "model.safetensors", "outside the data section");
-
-  write_raw_safetensors(st, "{}", 0, /*claimed_len=*/1 << 20);
-  expect_one_error(run("info --model " + dir), "model.safetensors", "larger than the file");
-
-  const std::string t = R"("dtype":"F32","shape":[4])";
-  write_raw_safetensors(st, R"({"a":{)" + t + R"(,"data_offsets":[0,16]},"b":{)" + t + R"(,"data_offsets":[8,24]}})", 24);
-  expect_one_error(run("info --model " + dir), "model.safetensors", "overlap");
-
-  write_raw_safetensors(st, R"({"a":{)" + t + R"(,"data_offsets":[16,32]}})", 16);
-  expect_one_error(run("info --model " + dir), "model.safetensors", "outside the data section");
-
-  std::ofstream(st, std::ios::trunc) << "abc";
-  expect_one_error(run("info --model " + dir), "model.safetensors", "too small");
+// Every value flag has a placeholder that says what it takes, and aliases show beside the name.
+TEST(Cli, HelpShowsPlaceholdersAndAliases) {
+  for (const std::string cmd : {"generate", "logits", "perplexity", "make-model", "info", "tokenize",
+                                "detokenize", "bench", "bench --offline", "serve"}) {
+    const CmdResult r = run(cmd + " --help");
+    ASSERT_EQ(r.exit_code, 0) << cmd << ": " << r.err;
+    std::istringstream lines(r.out);
+    std::string line;
+    int flags = 0;
+    while (std::getline(lines, line)) {
+      const size_t start = line.find_first_not_of(' ');
+      if (start == std::string::npos || start > 6 || line[start] != '-') continue;
+      ++flags;
+      const std::string label = line.substr(0, line.find("  ", start));
+      EXPECT_EQ(label.find(" V"), std::string::npos) << cmd << ": " << line;
+    }
+    EXPECT_GE(flags, 2) << cmd << ":\n" << r.out;
+  }
+  const std::string generate = run("generate -h").out;
+  for (const char* want : {"-m, --model DIR", "-n, --max-tokens, --n N", "-p, --prompt TEXT",
+                           "--prompt-ids IDS", "--gpu-memory-fraction, --gpu-memory-utilization F",
+                           "-h, --help", "usage: tessera generate [DIR]"})
+    EXPECT_NE(generate.find(want), std::string::npos) << want << " in:\n" << generate;
+  const std::string serve = run("serve --help").out;
+  for (const char* want : {"-m, --model DIR", "--host HOST", "--port PORT", "--api-key KEY",
+                           "--max-connections N", "--disable-log-requests", "--enable-log-requests",
+                           "--kv-cache-bytes, --kv-cache-mb N",
+                           "--gpu-memory-fraction, --gpu-memory-utilization F"})
+    EXPECT_NE(serve.find(want), std::string::npos) << want << " in:\n" << serve;
+  EXPECT_NE(run("bench --offline --help").out.find("--kv-cache-bytes, --kv-cache-mb N"),
+            std::string::npos);
 }
 
-TEST(CliErrors, MissingShard) {
-  const std::string dir = make_model_dir("shards", 50'000);
-  std::string victim;
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.path().filename().string().rfind("model-00002-of-", 0) == 0) victim = e.path().filename().string();
-  ASSERT_FALSE(victim.empty());
-  fs::remove(dir + "/" + victim);
-  expect_one_error(run("generate -n 1 --model " + dir), victim, "no such file");
+// serve and bench --offline size the KV cache with the same flags: --kv-cache-bytes in bytes, or
+// --kv-cache-mb in MiB.
+TEST(Cli, KvCacheFlagsOnServeAndBenchOffline) {
+  const std::string dir = make_model_dir("kvflags");
+  const std::string json = (kTmp / "offline.json").string();
+  auto blocks = [&](const std::string& flag) -> int64_t {
+    fs::remove(json);
+    const CmdResult r = run("bench --offline " + dir + " --num-prompts 2 --input-len 4 --output-len 2 " +
+                            flag + " --json " + json);
+    EXPECT_EQ(r.exit_code, 0) << flag << ": " << r.err;
+    if (r.exit_code != 0) return -1;
+    return parse_json(read_text_file(json).value(), json).value()["config"]["num_kv_blocks"].get<int64_t>();
+  };
+  const int64_t by_bytes = blocks("--kv-cache-bytes 1048576");
+  EXPECT_GT(by_bytes, 0);
+  EXPECT_EQ(blocks("--kv-cache-mb 1"), by_bytes);
+  EXPECT_EQ(blocks("--kv-cache-bytes 2097152"), 2 * by_bytes);
+  expect_one_error(run("bench --offline --kv-cache-bytes 0"), "--kv-cache-bytes", "must be in [1, ");
+  expect_one_error(run("serve --kv-cache-mb 0"), "--kv-cache-mb", "must be in [1, ");
+  expect_one_error(run("serve --kv-cache-bytes x"), "--kv-cache-bytes", "must be an integer");
 }
 
 }  // namespace

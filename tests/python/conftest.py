@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import tempfile
@@ -60,18 +61,25 @@ def parse_metrics(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
 class Serve:
     """One `tessera serve` subprocess; stdout and stderr go to a log file."""
 
-    def __init__(self, binary: Path, args: list[str], env: dict[str, str] | None, log_dir: Path, name: str):
+    def __init__(self, binary: Path, args: list[str], env: dict[str, str] | None, log_dir: Path, name: str,
+                 max_open_files: int | None = None):
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")
         full_env = dict(os.environ)
         full_env.pop("TESSERA_API_KEY", None)
         full_env.update(env or {})
         self.args = args
+
+        def limit_open_files() -> None:  # in the child, before exec: the server's descriptor budget
+            if max_open_files is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
+
         self.process = subprocess.Popen(
             [str(binary), "serve", "--host", "127.0.0.1", "--port", "0", *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=full_env,
+            preexec_fn=limit_open_files if max_open_files is not None else None,
         )
         self.url = self._wait_for_url()
         self.api_key = ""
@@ -195,9 +203,10 @@ class ServeFactory:
         self.binary, self.log_dir, self.prefix = binary, log_dir, prefix
         self.started: list[Serve] = []
 
-    def __call__(self, *args: str, env: dict[str, str] | None = None, wait: bool = True, api_key: str = "") -> Serve:
+    def __call__(self, *args: str, env: dict[str, str] | None = None, wait: bool = True, api_key: str = "",
+                 max_open_files: int | None = None) -> Serve:
         name = f"{self.prefix}-{len(self.started)}"
-        server = Serve(self.binary, list(args), env, self.log_dir, name)
+        server = Serve(self.binary, list(args), env, self.log_dir, name, max_open_files)
         server.api_key = api_key
         self.started.append(server)
         if wait:

@@ -7,7 +7,8 @@ text grows while the answer is still running, not only at the end), Stop ends a 
 server lets the request go, an OpenAI error is shown, the dashboard counts the generated tokens,
 every metric the dashboard reads is one the server exports, the JS parsers (Prometheus text,
 server-sent events) handle the awkward cases, and a server with --api-key works once the key is
-typed. Saves web-ui.png into $TESSERA_TEST_OUT/web_ui (or a temporary folder).
+typed: a message sent before that asks for the key and stays in the composer, out of the
+transcript, to be sent as it is once the key is in. Saves web-ui.png into $TESSERA_TEST_OUT/web_ui (or a temporary folder).
 
 Without selenium, chromium or chromedriver the tests skip with the reason (fail instead under
 TESSERA_REQUIRE_SERVER_TESTS=1, as conftest.py does for the server itself).
@@ -360,4 +361,50 @@ def test_api_key_from_the_page(serve, browser):
     assert last_answer_outcome(browser) == "finished", browser.find_element(By.ID, "chat-error").text
     # /metrics needs the key too: the dashboard reads it with the key from the page.
     WebDriverWait(browser, 10).until(lambda d: parse_count(d.find_element(By.ID, "stat-generation-total").text) > 0)
+    browser.execute_script("localStorage.clear();")
+
+
+def test_send_without_the_key_asks_for_it_and_keeps_the_message(serve, browser):
+    """A server with --api-key and no key typed: Send says the key is needed (not "No model"), marks
+    and focuses the key field, and leaves the transcript empty with the text still in the composer;
+    once the key is typed, that same text is sent and the answer streams."""
+    key = "k3y-for-the-composer"
+    server = serve("--api-key", key, api_key=key)
+    browser.get(f"{server.url}/")
+    browser.execute_script("localStorage.clear();")
+    browser.get(f"{server.url}/")
+    status = browser.find_element(By.ID, "server-status")
+    WebDriverWait(browser, 20).until(lambda d: status.text == "API key needed")
+    text = "Is this sent once the key is in?"
+    prompt = browser.find_element(By.ID, "prompt")
+    prompt.send_keys(text)
+    browser.find_element(By.ID, "send").click()
+    error = browser.find_element(By.ID, "chat-error")
+    WebDriverWait(browser, 10).until(lambda d: error.is_displayed())
+    assert "needs an API key" in error.text and "No model" not in error.text, error.text
+    assert browser.find_elements(By.CSS_SELECTOR, "#messages .message") == []
+    assert prompt.get_attribute("value") == text
+    key_input = browser.find_element(By.ID, "api-key")
+    assert "needs-key" in key_input.get_attribute("class").split()
+    assert key_input.get_attribute("aria-invalid") == "true"
+    assert browser.execute_script("return document.activeElement.id") == "api-key"
+
+    # Type the key where the cursor already is, and send right away, before the model list has
+    # come back: the send waits for it instead of judging the empty list.
+    browser.switch_to.active_element.send_keys(key + Keys.ENTER)
+    set_field(browser, "max-tokens", "64")
+    browser.find_element(By.ID, "ignore-eos").click()  # random weights end early at random
+    browser.execute_script(WATCH_ANSWER_JS)
+    browser.find_element(By.ID, "send").click()
+    WebDriverWait(browser, STREAM_TIMEOUT_S, poll_frequency=0.05).until(lambda d: last_answer_outcome(d) != "")
+    assert last_answer_outcome(browser) == "finished", error.text
+    assert not error.is_displayed(), error.text
+    users = browser.find_elements(By.CSS_SELECTOR, ".message.role-user .message-body")
+    assert [u.text for u in users] == [text]
+    assert prompt.get_attribute("value") == ""
+    assert browser.execute_script("return document.getElementById('model-select').value") == server.model
+    assert "needs-key" not in key_input.get_attribute("class").split()
+    trace = browser.execute_script("return window.__answerTrace;")
+    assert len({p["length"] for p in trace if p["length"] > 0}) >= 2, f"the answer did not stream: {trace}"
+    WebDriverWait(browser, 20).until(lambda d: status.text == "ready")
     browser.execute_script("localStorage.clear();")

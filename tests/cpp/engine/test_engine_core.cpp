@@ -268,11 +268,30 @@ TEST(EngineCore, CancelFreesBlocksAtOnce) {
   EXPECT_TRUE(core->scheduler().check_invariants().is_ok());
 }
 
-TEST(EngineCore, BadInputIsOneErrorNamingTheField) {
+// An explicit context the cache cannot hold is refused when the engine is made (as vLLM does at
+// start-up), naming the option and both sizes; the model's default context is clamped instead
+// (BadInputIsOneErrorNamingTheField), so a small cache still serves requests without max_tokens.
+TEST(EngineCore, ExplicitContextLongerThanTheCacheIsRefused) {
   ASSERT_NE(tiny_model(), nullptr);
   EngineOptions opt;
   opt.max_model_len = 100;
-  auto core = make_core(8, 4, opt);  // 32 slots
+  auto runner = CpuModelRunner::create(tiny_model(), 8, 4);
+  ASSERT_TRUE(runner.has_value());
+  auto core = EngineCore::create(std::move(*runner), nullptr, opt);
+  ASSERT_FALSE(core.has_value());
+  EXPECT_EQ(core.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(core.status().message().find("max_model_len: 100 tokens do not fit in the KV cache (8 blocks of 4 tokens"),
+            std::string::npos)
+      << core.status().message();
+  opt.max_model_len = 33;  // exactly what 32 slots hold
+  EXPECT_NE(make_core(8, 4, opt), nullptr);
+}
+
+TEST(EngineCore, BadInputIsOneErrorNamingTheField) {
+  ASSERT_NE(tiny_model(), nullptr);
+  auto core = make_core(8, 4);  // 32 slots: the model's 2048-token context is clamped to 33 tokens
+  ASSERT_NE(core, nullptr);
+  EXPECT_EQ(core->info().max_model_len, 33);
   auto error = [&](GenerationRequest q) {
     const Status st = core->add_request(q);
     EXPECT_FALSE(st.is_ok());
@@ -285,9 +304,9 @@ TEST(EngineCore, BadInputIsOneErrorNamingTheField) {
   EXPECT_NE(error(make_request("e", {5, -1}, 4)).find("prompt_token_ids[1]"), std::string::npos);
   EXPECT_NE(error(make_request("e", {5}, 0)).find("max_tokens: must be at least 1, got 0"), std::string::npos);
   EXPECT_NE(error(make_request("e", {5}, -3)).find("max_tokens"), std::string::npos);
-  EXPECT_NE(error(make_request("e", std::vector<int32_t>(98, 5), 3)).find("max_model_len 100"), std::string::npos);
-  EXPECT_NE(error(make_request("e", std::vector<int32_t>(101, 5), 1)).find("max_model_len 100"), std::string::npos);
-  EXPECT_NE(error(make_request("e", std::vector<int32_t>(30, 5), 4)).find("do not fit in the KV cache"), std::string::npos);
+  EXPECT_NE(error(make_request("e", std::vector<int32_t>(30, 5), 4)).find("max_tokens: 30 prompt tokens + 4 tokens exceed the model's context (max_model_len 33)"),
+            std::string::npos);
+  EXPECT_NE(error(make_request("e", std::vector<int32_t>(34, 5), 1)).find("max_model_len 33"), std::string::npos);
   EXPECT_TRUE(core->validate(make_request("e", std::vector<int32_t>(30, 5), 3)).is_ok());  // 32 slots exactly
   GenerationRequest q = ok;
   q.sampling.temperature = -1;
