@@ -19,7 +19,7 @@ For each preset (default llama-3.2-1b and llama-3-8b; bf16 weights from `tessera
        prefill and the first token, over the output_len - 1 remaining steps. Same definition of a
        decode step as tessera's. Median of --decode-runs (each one is itself a mean over 127
        steps) after a warm-up.
-  The bandwidth floor (HBM at 4.1 TB/s, the copy ceiling DESIGN.md measured): batch 1 reads every
+  The bandwidth floor (HBM at 4.1 TB/s, the device-to-device copy ceiling measured on the H200): batch 1 reads every
   weight once per token, floor = 4.1e12 / weights_bytes tok/s (the issue's definition); the plot's
   floor line for batch b counts the KV cache read too: b * 4.1e12 / (weights + b * KV bytes at
   the mean context). The issue's targets (llama-3-8b) are judged at the end.

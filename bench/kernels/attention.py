@@ -5,7 +5,7 @@ Cases: the seed shape (B=1, H=8, S=512, D=64, fp16, causal and not) and the Flas
 shapes (bf16, B*S = 16384, H*D = 2048, S = 512 ... 16384, D = 64 and 128, causal and not), each
 forward ("fwd") and forward + backward ("fwd_bwd").
 
-Measurement (DESIGN.md "How we measure"):
+Measurement (docs/architecture.md "How we measure"):
   - FLOPs: fwd 4*B*H*Sq*Sk*D, halved for causal; bwd 2.5x fwd, so fwd_bwd is 3.5x fwd.
   - Time: median over >= 20 timed runs after warm-up, CUDA events. Each run replays a CUDA graph
     of `inner` calls (so host launch overhead, which can exceed the kernel at the seed shape, is
@@ -246,7 +246,7 @@ def main():
     ap.add_argument("--no-plot", action="store_true")
     args = ap.parse_args()
     if args.runs < 20:
-        ap.error("--runs must be >= 20 (DESIGN.md: medians over >= 20 timed runs)")
+        ap.error("--runs must be >= 20 (docs/architecture.md: medians over >= 20 timed runs)")
     impls = [i for i in args.impls.split(",") if i]
     modes = [m for m in args.modes.split(",") if m]
     os.makedirs(args.out, exist_ok=True)

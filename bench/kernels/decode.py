@@ -15,7 +15,7 @@ which holds the three rows the issue sets targets for).
     rejects GQA gets k/v expanded to (B, Hq, L, D) instead (it then reads 4x the bytes counted;
     noted per result as "gqa").
 
-Measurement (DESIGN.md "How we measure", the timing code of bench/kernels/attention.py):
+Measurement (docs/architecture.md "How we measure", the timing code of bench/kernels/attention.py):
   - bandwidth = bytes of K and V read, B * L * Hkv * D * 2 bytes * 2, over the median time;
   - time: median over >= 20 timed runs after warm-up, CUDA events, each run a CUDA graph replay of
     one call per rotating input set, the sets together > 2x L2 (fresh torch.randn each, never
@@ -347,7 +347,7 @@ def main():
                           not args.no_plot)
         return
     if args.runs < 20:
-        ap.error("--runs must be >= 20 (DESIGN.md: medians over >= 20 timed runs)")
+        ap.error("--runs must be >= 20 (docs/architecture.md: medians over >= 20 timed runs)")
     impls = [i for i in args.impls.split(",") if i]
     for i in impls:
         if i not in IMPLS:

@@ -1,4 +1,4 @@
-// tessera/engine.h — the inference engine's public API (DESIGN.md seam 4).
+// tessera/engine.h — the inference engine's public API (docs/architecture.md, seam 4).
 //
 // One engine thread owns the model and its KV cache; any number of threads call submit() and
 // cancel() and read the returned streams. Each step the scheduler batches every runnable request

@@ -3,7 +3,7 @@
 // A Tensor never owns raw memory itself: it holds a shared Buffer (host heap, a memory-mapped
 // file, or device memory) plus a byte offset, so slicing and views are free and a mapped
 // checkpoint stays mapped for as long as any tensor looks at it. Shapes and strides are in
-// elements, int64. Kernels never see Tensor (DESIGN.md seam 1): callers pass data_ptr() and
+// elements, int64. Kernels never see Tensor (docs/architecture.md, seam 1): callers pass data_ptr() and
 // strides into a params struct.
 #pragma once
 

@@ -1,5 +1,5 @@
 // kernels/attention/paged_kv.h — the paged KV cache contract between the engine and every
-// attention kernel (DESIGN.md seam 2). CPU and CUDA kernels take exactly these arrays.
+// attention kernel (docs/architecture.md, seam 2). CPU and CUDA kernels take exactly these arrays.
 //
 //   k_cache, v_cache : [num_blocks, block_size, num_kv_heads, head_dim] per layer, each row of
 //                      head_dim elements contiguous. By default the layout is dense (NHD: a token's

@@ -1,6 +1,6 @@
 // kernels/attention/params.h — the contract of the FlashAttention-style prefill kernels (forward and
 // backward). Plain pointers, int64 element strides, sizes and a stream: no torch or engine type
-// crosses this line (DESIGN.md seam 1). Every kernel generation (mma.sync today, wgmma next) takes
+// crosses this line (docs/architecture.md, seam 1). Every kernel generation (mma.sync today, wgmma next) takes
 // these same structs; the tile configuration is chosen in one place (tile_config.h).
 //
 // Layouts (element strides, so any view with a unit last-dim stride works):
@@ -23,7 +23,7 @@
 
 #include <cstdint>
 
-#include "kernels/norm/rmsnorm.h"  // FloatType
+#include "kernels/common/float_type.h"
 
 namespace tessera::kernels {
 

@@ -11,7 +11,7 @@
 
 #include <cstdint>
 
-#include "kernels/norm/rmsnorm.h"  // FloatType
+#include "kernels/common/float_type.h"
 
 namespace tessera::kernels {
 

@@ -15,7 +15,7 @@
 #include <memory>
 #include <string>
 
-#include "kernels/norm/rmsnorm.h"  // FloatType
+#include "kernels/common/float_type.h"
 
 namespace tessera::kernels {
 

@@ -11,9 +11,9 @@
 
 #include <cstdint>
 
-namespace tessera::kernels {
+#include "kernels/common/float_type.h"
 
-enum class FloatType : int { kF32 = 0, kF16 = 1, kBF16 = 2 };
+namespace tessera::kernels {
 
 struct RmsNormParams {
   const void* x = nullptr;

@@ -1,5 +1,5 @@
 // python/src/attention_bindings.cpp — tessera._C: the nanobind layer over the attention launchers
-// of kernels/attention/params.h. It holds no logic (DESIGN.md seam 5): Python (tessera/_ops.py)
+// of kernels/attention/params.h. It holds no logic (docs/architecture.md, seam 5): Python (tessera/_ops.py)
 // validates, allocates every tensor (outputs, lse, workspace) and passes raw device addresses,
 // int64 element strides and the CUDA stream as plain ints; this file copies them into the params
 // structs, launches on that stream and turns a failed launch into a Python exception.

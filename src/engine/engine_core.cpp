@@ -254,90 +254,98 @@ std::vector<TokenEvent> EngineCore::fail_step(const std::vector<Live*>& lives, c
   return events;
 }
 
+// One step, in its stages: schedule, map the scheduled rows to their requests, run the model and
+// sample, decide stops (they need each token's text), hand the tokens to the scheduler, emit the
+// events, forget what ended, count.
 std::vector<TokenEvent> EngineCore::step() {
-  std::vector<TokenEvent> events;
   SchedulerOutput out = scheduler_.schedule();
   last_step_ = {out.num_scheduled_tokens, static_cast<int64_t>(out.scheduled.size()), 0,
                 static_cast<int64_t>(out.preempted.size())};
   if (out.empty()) {
     refresh_gauges();
-    return events;
+    return {};
   }
+  const StepRows rows = map_rows(out);
+  Expected<std::vector<SampleOutput>> drawn = run_model(out, rows);
+  if (!drawn) return fail_step(rows.lives, drawn.status());
+  StepTokens tokens = decide_stops(rows, *drawn);
+  const std::vector<Request*> finished = scheduler_.update_from_output(out, tokens.sampled, tokens.finish);
+  last_step_.num_sampled = static_cast<int64_t>(rows.sample_rows.size());
+  std::vector<TokenEvent> events = emit_events(rows, *drawn, tokens);
+  forget_finished(finished);
+  count_step(out);
+  return events;
+}
+
+EngineCore::StepRows EngineCore::map_rows(const SchedulerOutput& out) {
   const Clock::time_point start = Clock::now();
-  std::vector<Live*> lives;      // per scheduled request: its user request
-  std::vector<Stream*> streams;  // and which of its sample streams
+  StepRows s;
   for (const ScheduledRequest& sr : out.scheduled) {
     Live* live = requests_.at(sr.request->id).get();
     if (!live->scheduled) {
       live->scheduled = true;
       metrics_.queue_time_s.observe(seconds(start - live->arrival));
     }
-    lives.push_back(live);
-    streams.push_back(live->streams[static_cast<size_t>(sr.request->stream_index)].get());
+    s.lives.push_back(live);
+    s.streams.push_back(live->streams[static_cast<size_t>(sr.request->stream_index)].get());
   }
-
   // The rows whose request reached its last token sample; the others (a prompt chunk short of the
   // prompt's end) only fill the cache.
-  std::vector<int32_t> sample_rows;  // indices into out.scheduled (and rows of the logits)
-  std::vector<SampleRow> rows;
   for (size_t i = 0; i < out.scheduled.size(); ++i) {
     if (!out.scheduled[i].samples) continue;
-    sample_rows.push_back(static_cast<int32_t>(i));
-    rows.push_back({&lives[i]->params, &*streams[i]->sampling});
+    s.sample_rows.push_back(static_cast<int32_t>(i));
+    s.rows.push_back({&s.lives[i]->params, &*s.streams[i]->sampling});
   }
-  const int64_t num_rows = static_cast<int64_t>(out.scheduled.size());
+  return s;
+}
 
-  // Run the model: one row of logits per scheduled request. A GPU runner leaves them on the device
-  // and the sampler reads them there (only the tokens come back); else they come to the host.
+Expected<std::vector<SampleOutput>> EngineCore::run_model(const SchedulerOutput& out, const StepRows& s) {
+  // One row of logits per scheduled request. A device runner leaves them on the device and the
+  // sampler runs there (only the tokens come back); else they come to the host.
   const ForwardBatch batch = build_forward_batch(out, runner_->block_size());
-  Expected<std::vector<SampleOutput>> drawn = std::vector<SampleOutput>{};
+  const auto num_rows = static_cast<int64_t>(out.scheduled.size());
   if (runner_->has_device_logits()) {
-#if defined(TESSERA_WITH_CUDA)
-    Expected<ModelRunner::DeviceLogits> dl = runner_->execute_device(batch);
-    if (dl && dl->rows != num_rows) dl = internal_error("model runner returned logits of the wrong size");
-    if (!dl) return fail_step(lives, dl.status());
-    const auto stream = static_cast<cudaStream_t>(dl->stream);
-    if (rows.empty()) {  // nothing to sample waits for the step: it still has to finish (or fail) here
-      const cudaError_t e = cudaStreamSynchronize(stream);
-      if (e != cudaSuccess) return fail_step(lives, internal_error(std::string("forward step: ") + cudaGetErrorString(e)));
-    }
-    drawn = sampler_.sample_device(dl->data, dl->row_stride, rows, stream, sample_rows, dl->rows);
-#else
-    return fail_step(lives, internal_error("model runner keeps its logits on a device, but this build has no CUDA"));
-#endif
-  } else {
-    Status st = runner_->execute(batch, logits_);
-    if (st.is_ok() && logits_.size() != static_cast<size_t>(num_rows) * static_cast<size_t>(info_.vocab_size))
-      st = internal_error("model runner returned logits of the wrong size");
-    if (!st.is_ok()) return fail_step(lives, st);
-    drawn = sampler_.sample(logits_.data(), info_.vocab_size, rows, sample_rows, num_rows);
+    TESSERA_ASSIGN_OR_RETURN(const ModelRunner::DeviceLogits dl, runner_->execute_device(batch));
+    if (dl.rows != num_rows) return internal_error("model runner returned logits of the wrong size");
+    // A step that samples nothing still has to finish (or fail) here.
+    if (s.rows.empty()) TESSERA_RETURN_IF_ERROR(runner_->wait_for_step());
+    return sampler_.sample_device(
+        dl.data, dl.row_stride, s.rows,
+        [this](const kernels::SamplingBatch& host_batch) { return runner_->sample_device(host_batch); },
+        s.sample_rows, dl.rows);
   }
-  if (!drawn) return fail_step(lives, drawn.status());
+  TESSERA_RETURN_IF_ERROR(runner_->execute(batch, logits_));
+  if (logits_.size() != static_cast<size_t>(num_rows) * static_cast<size_t>(info_.vocab_size))
+    return internal_error("model runner returned logits of the wrong size");
+  return sampler_.sample(logits_.data(), info_.vocab_size, s.rows, s.sample_rows, num_rows);
+}
 
-  // Stop decisions need each token's text (stop strings), so they come before the update.
-  std::vector<int32_t> sampled(out.scheduled.size(), -1);
-  std::vector<std::optional<FinishReason>> finish(out.scheduled.size());
-  std::vector<std::string> texts(out.scheduled.size());
-  for (size_t k = 0; k < sample_rows.size(); ++k) {
-    const auto i = static_cast<size_t>(sample_rows[k]);
-    Stream& stream = *streams[i];
-    const int32_t token = (*drawn)[k].token;
-    sampled[i] = token;
+EngineCore::StepTokens EngineCore::decide_stops(const StepRows& s, const std::vector<SampleOutput>& drawn) {
+  const size_t n = s.lives.size();
+  StepTokens t{std::vector<int32_t>(n, -1), std::vector<std::optional<FinishReason>>(n), std::vector<std::string>(n)};
+  for (size_t k = 0; k < s.sample_rows.size(); ++k) {
+    const auto i = static_cast<size_t>(s.sample_rows[k]);
+    Stream& stream = *s.streams[i];
+    const int32_t token = drawn[k].token;
+    t.sampled[i] = token;
     stream.sampling->append(token);
     const std::string delta = stream.decoder ? stream.decoder->step(token) : std::string();
     StopDecision d = stream.stop->on_token(token, delta);
     if (d.finish == FinishReason::kLength && stream.decoder) d.text.append(stream.decoder->flush());
-    finish[i] = d.finish;
-    if (lives[i]->emit_text) texts[i] = std::move(d.text);
+    t.finish[i] = d.finish;
+    if (s.lives[i]->emit_text) t.texts[i] = std::move(d.text);
   }
-  const std::vector<Request*> finished = scheduler_.update_from_output(out, sampled, finish);
-  last_step_.num_sampled = static_cast<int64_t>(sample_rows.size());
+  return t;
+}
 
+std::vector<TokenEvent> EngineCore::emit_events(const StepRows& s, const std::vector<SampleOutput>& drawn,
+                                                StepTokens& t) {
+  std::vector<TokenEvent> events;
   const Clock::time_point now = Clock::now();
-  for (size_t k = 0; k < sample_rows.size(); ++k) {
-    const auto i = static_cast<size_t>(sample_rows[k]);
-    Live& live = *lives[i];
-    Stream& stream = *streams[i];
+  for (size_t k = 0; k < s.sample_rows.size(); ++k) {
+    const auto i = static_cast<size_t>(s.sample_rows[k]);
+    Live& live = *s.lives[i];
+    Stream& stream = *s.streams[i];
     const Request& r = stream.request;
     // Time to first token and inter-token latency are per stream.
     const bool first = r.num_output_tokens() == 1;
@@ -355,16 +363,20 @@ std::vector<TokenEvent> EngineCore::step() {
       ev.usage = usage_of(live);
     }
     ev.time = now;
-    ev.token_ids.push_back(sampled[i]);
-    ev.text = std::move(texts[i]);
+    ev.token_ids.push_back(t.sampled[i]);
+    ev.text = std::move(t.texts[i]);
     if (live.params.logprobs) {
-      const SampleOutput& o = (*drawn)[k];
+      const SampleOutput& o = drawn[k];
       TokenLogprob lp{o.token, o.logprob, o.rank, {}};
-      for (const TopLogprob& t : o.top) lp.top.emplace_back(t.token, t.logprob);
+      for (const TopLogprob& top : o.top) lp.top.emplace_back(top.token, top.logprob);
       ev.logprobs.push_back(std::move(lp));
     }
     events.push_back(std::move(ev));
   }
+  return events;
+}
+
+void EngineCore::forget_finished(const std::vector<Request*>& finished) {
   // A request is forgotten once its last stream ended (several may end in one step: the ids are
   // taken before any erase, which frees the streams `finished` points into).
   std::vector<std::string> done;
@@ -372,13 +384,14 @@ std::vector<TokenEvent> EngineCore::step() {
     if (requests_.at(r->id)->num_unfinished == 0 && std::find(done.begin(), done.end(), r->id) == done.end())
       done.push_back(r->id);
   for (const std::string& id : done) requests_.erase(id);
+}
 
+void EngineCore::count_step(const SchedulerOutput& out) {
   ++metrics_.num_steps;
   metrics_.computed_tokens += out.num_scheduled_tokens;
   metrics_.generated_tokens += last_step_.num_sampled;
   metrics_.step_tokens.observe(static_cast<double>(out.num_scheduled_tokens));
   refresh_gauges();
-  return events;
 }
 
 void EngineCore::refresh_gauges() {

@@ -99,6 +99,30 @@ class EngineCore {
   std::vector<TokenEvent> end_request(Live& live, FinishReason reason, const std::string& error);
   // Ends every request of a step that cannot complete (runner or sampler failure).
   std::vector<TokenEvent> fail_step(const std::vector<Live*>& lives, const Status& error);
+
+  // The stages of step(). Per row of the scheduler output: its request and sample stream, and the
+  // rows that sample (indices into out.scheduled, which are the logits' rows).
+  struct StepRows {
+    std::vector<Live*> lives;
+    std::vector<Stream*> streams;
+    std::vector<int32_t> sample_rows;
+    std::vector<SampleRow> rows;  // the sampler's view of each sample row
+  };
+  // Per row: the sampled token (-1: none), whether its stream stops, and the text to emit.
+  struct StepTokens {
+    std::vector<int32_t> sampled;
+    std::vector<std::optional<FinishReason>> finish;
+    std::vector<std::string> texts;
+  };
+  StepRows map_rows(const SchedulerOutput& out);
+  // Runs the model and samples the sample rows: on the runner's device when it keeps its logits
+  // there (the runner also waits for a step that samples nothing), else on the host.
+  Expected<std::vector<SampleOutput>> run_model(const SchedulerOutput& out, const StepRows& rows);
+  StepTokens decide_stops(const StepRows& rows, const std::vector<SampleOutput>& drawn);
+  std::vector<TokenEvent> emit_events(const StepRows& rows, const std::vector<SampleOutput>& drawn,
+                                      StepTokens& tokens);
+  void forget_finished(const std::vector<Request*>& finished);
+  void count_step(const SchedulerOutput& out);
   void refresh_gauges();
 
   std::unique_ptr<ModelRunner> runner_;

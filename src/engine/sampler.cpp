@@ -1,5 +1,5 @@
-// src/engine/sampler.cpp — request parameters to kernel rows (kernels/sampling/params.h), and the
-// CPU and CUDA runs of one batch (see sampler.h).
+// src/engine/sampler.cpp — request parameters to kernel rows (kernels/sampling/params.h), and one
+// batch on the CPU twin or handed to a device (see sampler.h).
 #include "src/engine/sampler.h"
 
 #include <algorithm>
@@ -9,11 +9,7 @@
 
 #include "kernels/cpu/sampling.h"
 #include "kernels/sampling/sampling_math.h"
-#include "tessera/tensor.h"
 
-#if defined(TESSERA_WITH_CUDA)
-#include "kernels/sampling/sampling.h"
-#endif
 
 namespace tessera::engine {
 namespace {
@@ -214,17 +210,12 @@ std::vector<SampleOutput> Sampler::outputs(std::span<const SampleRow> rows, cons
   return out;
 }
 
-Expected<std::vector<SampleOutput>> Sampler::sample(const float* logits, int64_t row_stride,
-                                                    std::span<const SampleRow> rows,
-                                                    std::span<const int32_t> logits_rows, int64_t logits_num_rows) {
-  if (rows.empty()) return std::vector<SampleOutput>{};
-  if (!logits || row_stride < vocab_) return invalid_argument("sampler: logits must be [rows, >= vocab] fp32");
-  HostBatch hb;
-  TESSERA_RETURN_IF_ERROR(build(rows, logits_rows, logits_num_rows, hb));
+kernels::SamplingBatch Sampler::kernel_batch(HostBatch& hb, const float* logits, int64_t row_stride,
+                                             int64_t logits_num_rows) const {
   kernels::SamplingBatch b;
   b.logits = logits;
   b.logits_row_stride = row_stride;
-  b.num_rows = static_cast<int64_t>(rows.size());
+  b.num_rows = static_cast<int64_t>(hb.rows.size());
   b.vocab = vocab_;
   b.rows = hb.rows.data();
   if (!hb.logits_rows.empty()) {
@@ -242,107 +233,33 @@ Expected<std::vector<SampleOutput>> Sampler::sample(const float* logits, int64_t
   b.out_top_ids = hb.top_ids.data();
   b.out_top_logprobs = hb.top_lp.data();
   b.top_logprobs_stride = hb.top_stride;
-  if (!kernels::cpu::sample(b)) return internal_error("sampler: the CPU sampler rejected the batch");
+  return b;
+}
+
+Expected<std::vector<SampleOutput>> Sampler::sample(const float* logits, int64_t row_stride,
+                                                    std::span<const SampleRow> rows,
+                                                    std::span<const int32_t> logits_rows, int64_t logits_num_rows) {
+  if (rows.empty()) return std::vector<SampleOutput>{};
+  if (!logits || row_stride < vocab_) return invalid_argument("sampler: logits must be [rows, >= vocab] fp32");
+  HostBatch hb;
+  TESSERA_RETURN_IF_ERROR(build(rows, logits_rows, logits_num_rows, hb));
+  if (!kernels::cpu::sample(kernel_batch(hb, logits, row_stride, logits_num_rows)))
+    return internal_error("sampler: the CPU sampler rejected the batch");
   return outputs(rows, hb);
 }
 
-#if defined(TESSERA_WITH_CUDA)
-namespace {
-
-// Packs host arrays into one staging buffer at 256-byte offsets, so one copy moves them all.
-struct Packer {
-  std::vector<char> bytes;
-  template <typename T>
-  size_t add(const std::vector<T>& v) {
-    const size_t at = (bytes.size() + 255) & ~size_t{255};
-    bytes.resize(at + std::max<size_t>(1, v.size()) * sizeof(T));
-    if (!v.empty()) std::memcpy(bytes.data() + at, v.data(), v.size() * sizeof(T));
-    return at;
-  }
-};
-
-Status cuda_status(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return Status::ok();
-  std::ostringstream s;
-  s << "sampler: " << what << ": " << cudaGetErrorString(e);
-  return internal_error(s.str());
-}
-
-// Grows `buf` to at least `bytes` of device memory on the current device.
-Status reserve_device(std::shared_ptr<Buffer>& buf, size_t bytes) {
-  if (buf && buf->size_bytes() >= bytes) return Status::ok();
-  int device = 0;
-  TESSERA_RETURN_IF_ERROR(cuda_status(cudaGetDevice(&device), "cudaGetDevice"));
-  buf.reset();
-  TESSERA_ASSIGN_OR_RETURN(buf, allocate_device(bytes + bytes / 4, Device::cuda(device)));
-  return Status::ok();
-}
-
-}  // namespace
-
 Expected<std::vector<SampleOutput>> Sampler::sample_device(const float* logits, int64_t row_stride,
-                                                           std::span<const SampleRow> rows, cudaStream_t stream,
+                                                           std::span<const SampleRow> rows, const DeviceKernel& run,
                                                            std::span<const int32_t> logits_rows,
                                                            int64_t logits_num_rows) {
   if (rows.empty()) return std::vector<SampleOutput>{};
   if (!logits || row_stride < vocab_) return invalid_argument("sampler: logits must be [rows, >= vocab] fp32");
   HostBatch hb;
   TESSERA_RETURN_IF_ERROR(build(rows, logits_rows, logits_num_rows, hb));
-  Packer in;
-  const size_t at_rows = in.add(hb.rows), at_po = in.add(hb.pen_off), at_pt = in.add(hb.pen_tok),
-               at_pc = in.add(hb.pen_cnt), at_bo = in.add(hb.ban_off), at_bt = in.add(hb.ban_tok),
-               at_lr = in.add(hb.logits_rows);
-  const size_t in_bytes = in.bytes.size();
-  Packer out;  // the outputs follow the inputs in the arena
-  const size_t at_tok = out.add(hb.tokens), at_rank = out.add(hb.ranks), at_lp = out.add(hb.logprobs),
-               at_ids = out.add(hb.top_ids), at_tlp = out.add(hb.top_lp);
-  const size_t out_at = (in_bytes + 255) & ~size_t{255};
-  TESSERA_RETURN_IF_ERROR(reserve_device(device_arena_, out_at + out.bytes.size()));
-  char* arena = static_cast<char*>(device_arena_->data());
-  const bool lists = hb.has_lists();
-  if (lists) {
-    TESSERA_RETURN_IF_ERROR(reserve_device(device_workspace_, hb.rows.size() * static_cast<size_t>(vocab_) * sizeof(float)));
-  }
-
-  kernels::SamplingBatch b;
-  b.logits = logits;
-  b.logits_row_stride = row_stride;
-  b.num_rows = static_cast<int64_t>(rows.size());
-  b.vocab = vocab_;
-  b.rows = reinterpret_cast<const kernels::SamplingRowParams*>(arena + at_rows);
-  if (!hb.logits_rows.empty()) {
-    b.logits_rows = reinterpret_cast<const int32_t*>(arena + at_lr);
-    b.logits_num_rows = logits_num_rows;
-  }
-  if (lists) {  // the kernel takes lists only with a workspace for the rows they change
-    b.penalty_offsets = reinterpret_cast<const int32_t*>(arena + at_po);
-    b.penalty_tokens = reinterpret_cast<const int32_t*>(arena + at_pt);
-    b.penalty_counts = reinterpret_cast<const int32_t*>(arena + at_pc);
-    b.banned_offsets = reinterpret_cast<const int32_t*>(arena + at_bo);
-    b.banned_tokens = reinterpret_cast<const int32_t*>(arena + at_bt);
-    b.workspace = static_cast<float*>(device_workspace_->data());
-  }
-  char* outs = arena + out_at;
-  b.out_tokens = reinterpret_cast<int32_t*>(outs + at_tok);
-  b.out_ranks = reinterpret_cast<int32_t*>(outs + at_rank);
-  b.out_logprobs = reinterpret_cast<float*>(outs + at_lp);
-  b.out_top_ids = reinterpret_cast<int32_t*>(outs + at_ids);
-  b.out_top_logprobs = reinterpret_cast<float*>(outs + at_tlp);
-  b.top_logprobs_stride = hb.top_stride;
-
-  TESSERA_RETURN_IF_ERROR(
-      cuda_status(cudaMemcpyAsync(arena, in.bytes.data(), in_bytes, cudaMemcpyHostToDevice, stream), "upload"));
-  TESSERA_RETURN_IF_ERROR(cuda_status(kernels::sample(b, stream), "sampling kernel launch"));
-  TESSERA_RETURN_IF_ERROR(
-      cuda_status(cudaMemcpyAsync(out.bytes.data(), outs, out.bytes.size(), cudaMemcpyDeviceToHost, stream), "download"));
-  TESSERA_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream), "sampling kernel"));
-  std::memcpy(hb.tokens.data(), out.bytes.data() + at_tok, hb.tokens.size() * sizeof(int32_t));
-  std::memcpy(hb.ranks.data(), out.bytes.data() + at_rank, hb.ranks.size() * sizeof(int32_t));
-  std::memcpy(hb.logprobs.data(), out.bytes.data() + at_lp, hb.logprobs.size() * sizeof(float));
-  std::memcpy(hb.top_ids.data(), out.bytes.data() + at_ids, hb.top_ids.size() * sizeof(int32_t));
-  std::memcpy(hb.top_lp.data(), out.bytes.data() + at_tlp, hb.top_lp.size() * sizeof(float));
+  TESSERA_RETURN_IF_ERROR(run(kernel_batch(hb, logits, row_stride, logits_num_rows)));
   return outputs(rows, hb);
 }
-#endif
+
+
 
 }  // namespace tessera::engine

@@ -1,6 +1,6 @@
 // src/engine/sampler.h — the engine's sampler: request-level sampling parameters (as OpenAI and
 // vLLM name them), the per-sequence state they need, and Sampler::sample over a batch of logit rows
-// on the CPU twin or, given device logits, the CUDA kernel (kernels/sampling/).
+// on the CPU twin or, given device logits, handed to the device that holds them (sample_device).
 //
 // Semantics (users compare with vLLM / transformers / OpenAI):
 //   - penalties as vLLM applies them, before temperature: repetition_penalty (HF: divide a
@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -30,13 +31,6 @@
 #include "kernels/sampling/params.h"
 #include "tessera/status.h"
 
-#if defined(TESSERA_WITH_CUDA)
-#include <cuda_runtime_api.h>
-#endif
-
-namespace tessera {
-class Buffer;
-}
 
 namespace tessera::engine {
 
@@ -134,28 +128,28 @@ class Sampler {
   Expected<std::vector<SampleOutput>> sample(const float* logits, int64_t row_stride, std::span<const SampleRow> rows,
                                              std::span<const int32_t> logits_rows = {}, int64_t logits_num_rows = 0);
 
-#if defined(TESSERA_WITH_CUDA)
-  // The same on the GPU: logits in device memory. Uploads the rows' parameters, launches the
-  // kernel on `stream` and waits for the tokens (the only host synchronization).
+  // The same with the logits in device memory. `run` gets the packed batch: its logits those
+  // given, every other array (parameters, lists, outputs) in host memory; it runs the sampling
+  // kernel there and fills the output arrays before it returns (ModelRunner::sample_device; a
+  // DeviceSampler in tests). Only the tokens and logprobs cross back.
+  using DeviceKernel = std::function<Status(const kernels::SamplingBatch& host_batch)>;
   Expected<std::vector<SampleOutput>> sample_device(const float* logits, int64_t row_stride,
-                                                    std::span<const SampleRow> rows, cudaStream_t stream,
+                                                    std::span<const SampleRow> rows, const DeviceKernel& run,
                                                     std::span<const int32_t> logits_rows = {},
                                                     int64_t logits_num_rows = 0);
-#endif
 
  private:
   struct HostBatch;
   Status build(std::span<const SampleRow> rows, std::span<const int32_t> logits_rows, int64_t logits_num_rows,
                HostBatch& hb) const;
   static std::vector<SampleOutput> outputs(std::span<const SampleRow> rows, const HostBatch& hb);
+  // The kernel's view of `hb` (host pointers) over `logits`.
+  kernels::SamplingBatch kernel_batch(HostBatch& hb, const float* logits, int64_t row_stride,
+                                      int64_t logits_num_rows) const;
 
   int64_t vocab_;
   std::vector<int32_t> eos_;
   std::mt19937_64 seed_source_;
-#if defined(TESSERA_WITH_CUDA)
-  std::shared_ptr<Buffer> device_arena_;      // rows, lists and outputs of the last batch
-  std::shared_ptr<Buffer> device_workspace_;  // [rows, vocab] fp32 for rows with penalties
-#endif
 };
 
 }  // namespace tessera::engine

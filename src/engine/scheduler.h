@@ -1,5 +1,5 @@
 // src/engine/scheduler.h — decides, each step, which requests run and how many tokens each
-// computes (DESIGN.md seam 3): schedule() → model runner → update_from_output().
+// computes (docs/architecture.md, seam 3): schedule() → model runner → update_from_output().
 //
 // A request has num_computed_tokens and num_tokens, nothing else: a step computes some of the
 // difference (a prompt chunk, or the one token sampled last step), so chunked prefill and mixed

@@ -23,6 +23,7 @@
 #include "kernels/sampling/sampling.h"
 #include "src/core/logging.h"
 #include "src/model/checkpoint.h"
+#include "src/model/device_sampler.h"
 
 namespace tessera {
 namespace {
@@ -139,6 +140,8 @@ class CudaModelRunner final : public ModelRunner {
   Status execute_greedy(const ForwardBatch& batch, std::vector<int32_t>& tokens) override;
   bool has_device_logits() const override { return true; }
   Expected<DeviceLogits> execute_device(const ForwardBatch& batch) override;
+  Status sample_device(const k::SamplingBatch& host_batch) override { return sampler_.sample(host_batch, stream_); }
+  Status wait_for_step() override { return kernel_status(cudaStreamSynchronize(stream_), "forward step"); }
   int64_t weights_bytes() const override { return weights_bytes_; }
   int64_t kv_cache_bytes() const override { return kv_.bytes(); }
   std::string device_name() const override { return device_name_; }
@@ -173,6 +176,7 @@ class CudaModelRunner final : public ModelRunner {
   int device_ = 0;
   std::string device_name_;
   cudaStream_t stream_ = nullptr;
+  DeviceSampler sampler_;  // the engine's sampling of execute_device() steps, on stream_
   ModelWeights weights_;
   int64_t weights_bytes_ = 0;
   k::PagedKvLayout layout_;

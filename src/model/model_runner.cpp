@@ -24,6 +24,10 @@ Expected<ModelRunner::DeviceLogits> ModelRunner::execute_device(const ForwardBat
   return unimplemented("execute_device: the " + device_name() + " runner keeps no logits on a device");
 }
 
+Status ModelRunner::sample_device(const kernels::SamplingBatch&) {
+  return unimplemented("sample_device: the " + device_name() + " runner keeps no logits on a device");
+}
+
 Expected<std::unique_ptr<CpuModelRunner>> CpuModelRunner::create(std::shared_ptr<const LlamaModel> model,
                                                                  int32_t num_blocks, int32_t block_size) {
   if (!model) return invalid_argument("CpuModelRunner: no model");

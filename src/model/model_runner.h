@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/sampling/params.h"
 #include "src/model/llama.h"
 
 namespace tessera {
@@ -30,8 +31,8 @@ class ModelRunner {
   // A GPU runner picks them on the device and copies back only the ids; the default runs
   // execute() and takes the argmax on the host.
   virtual Status execute_greedy(const ForwardBatch& batch, std::vector<int32_t>& tokens);
-  // Last-token logits left on the device, for a sampler that runs there (engine::Sampler::
-  // sample_device). Valid until the next execute*; work on them must be queued on `stream`.
+  // Last-token logits left on the device, for a sampler that runs there (sample_device below,
+  // through engine::Sampler::sample_device). Valid until the next execute*.
   struct DeviceLogits {
     const float* data = nullptr;  // [rows, vocab] fp32, device memory
     int64_t row_stride = 0;       // elements
@@ -43,6 +44,13 @@ class ModelRunner {
   // Queues one step (not all_logits) and returns where its logits will be, without copying them
   // back or waiting for the step. The default is an unimplemented error.
   virtual Expected<DeviceLogits> execute_device(const ForwardBatch& batch);
+  // After execute_device(): samples on the device, after the step's work. `host_batch` is a
+  // kernels::SamplingBatch over the step's device logits whose other arrays (parameters, lists,
+  // outputs) are in host memory; the outputs are filled when this returns. Default: unimplemented.
+  virtual Status sample_device(const kernels::SamplingBatch& host_batch);
+  // After execute_device(): waits until the step's work is done, for a step that samples nothing
+  // (its errors still belong to it). Default: nothing to wait for.
+  virtual Status wait_for_step() { return Status::ok(); }
   // Bytes of device (or host) memory the weights and the KV cache take.
   virtual int64_t weights_bytes() const = 0;
   virtual int64_t kv_cache_bytes() const = 0;

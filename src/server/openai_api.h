@@ -1,5 +1,5 @@
 // src/server/openai_api.h — the OpenAI API layer of `tessera serve`: everything between an HTTP
-// body and the engine that does not touch a socket. The transport (S2's http code) reads a body,
+// body and the engine that does not touch a socket. The transport (http_server.h) reads a body,
 // calls one function here, submits the resulting GenerationRequests, feeds the engine's
 // TokenEvents to a ResponseBuilder and writes back whatever text it returns.
 //

@@ -33,9 +33,10 @@ inline CmdResult run(const std::string& args) {
   fs::create_directories(kTmp);
   // Per process: two test binaries may run at once.
   const std::string tag = std::to_string(getpid());
-  const std::string out = (kTmp / ("stdout-" + tag)).string(), err = (kTmp / ("stderr-" + tag)).string();
-  const std::string cmd = "TESSERA_HOME='" + (kTmp / "home").string() + "' '" + TESSERA_BINARY + "' " + args +
-                          " > '" + out + "' 2> '" + err + "'";
+  const std::string out = (kTmp / ("stdout-" + tag)).string(),
+                    err = (kTmp / ("stderr-" + tag)).string();
+  const std::string cmd = "TESSERA_HOME='" + (kTmp / "home").string() + "' '" + TESSERA_BINARY +
+                          "' " + args + " > '" + out + "' 2> '" + err + "'";
   const int rc = std::system(cmd.c_str());
   CmdResult r;
   r.exit_code = WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
@@ -44,7 +45,9 @@ inline CmdResult run(const std::string& args) {
   return r;
 }
 
-inline int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+inline int count_lines(const std::string& s) {
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
 
 // A valid small model to break in various ways.
 inline std::string make_model_dir(const std::string& name, uint64_t max_shard = 5'000'000'000ull) {

@@ -14,8 +14,10 @@ int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
   const int rc = RUN_ALL_TESTS();
   const testing::UnitTest& unit = *testing::UnitTest::GetInstance();
-  if (rc == 0 && unit.test_to_run_count() > 0 && unit.skipped_test_count() == unit.test_to_run_count()) {
-    std::printf("all %d tests of this binary were skipped: reporting it as skipped\n", unit.skipped_test_count());
+  if (rc == 0 && unit.test_to_run_count() > 0 &&
+      unit.skipped_test_count() == unit.test_to_run_count()) {
+    std::printf("all %d tests of this binary were skipped: reporting it as skipped\n",
+                unit.skipped_test_count());
     return kSkipReturnCode;
   }
   return rc;

@@ -2,4 +2,6 @@
 // our main() exits 77 for it, the code ctest turns into "Skipped" (GoogleTest's main exits 0).
 #include <gtest/gtest.h>
 
-TEST(GtestMain, EveryTestSkips) { GTEST_SKIP() << "this binary exists to be skipped"; }
+TEST(GtestMain, EveryTestSkips) {
+  GTEST_SKIP() << "this binary exists to be skipped";
+}

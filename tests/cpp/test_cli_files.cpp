@@ -21,13 +21,15 @@ TEST(CliErrors, ConfigProblems) {
   set_config_field(dir, "-hidden_size", nullptr);
   expect_one_error(run("generate -n 1 --model " + dir), "config.json", "'hidden_size' is missing");
   set_config_field(dir, "hidden_size", "abc");
-  expect_one_error(run("generate -n 1 --model " + dir), "config.json", "'hidden_size' must be an integer");
+  expect_one_error(run("generate -n 1 --model " + dir), "config.json",
+                   "'hidden_size' must be an integer");
   set_config_field(dir, "hidden_size", 64);
   set_config_field(dir, "architectures", Json::array({"GPT2LMHeadModel"}));
   expect_one_error(run("info --model " + dir), "config.json", "'GPT2LMHeadModel' is not supported");
   set_config_field(dir, "architectures", Json::array({"LlamaForCausalLM"}));
   set_config_field(dir, "intermediate_size", 100);
-  expect_one_error(run("generate -n 1 --model " + dir), "model.safetensors", "config.json implies [100, 64]");
+  expect_one_error(run("generate -n 1 --model " + dir), "model.safetensors",
+                   "config.json implies [100, 64]");
   ASSERT_TRUE(write_text_file(dir + "/config.json", "{\"hidden_size\": 64,").is_ok());
   expect_one_error(run("info --model " + dir), "config.json", "invalid JSON");
 }
@@ -47,13 +49,16 @@ TEST(CliErrors, SafetensorsProblems) {
   const auto size = fs::file_size(st);
 
   fs::resize_file(st, size - 1000);  // truncated
-  expect_one_error(run("generate -n 1 --model " + dir), "model.safetensors", "outside the data section");
+  expect_one_error(run("generate -n 1 --model " + dir), "model.safetensors",
+                   "outside the data section");
 
   write_raw_safetensors(st, "{}", 0, /*claimed_len=*/1 << 20);
   expect_one_error(run("info --model " + dir), "model.safetensors", "larger than the file");
 
   const std::string t = R"("dtype":"F32","shape":[4])";
-  write_raw_safetensors(st, R"({"a":{)" + t + R"(,"data_offsets":[0,16]},"b":{)" + t + R"(,"data_offsets":[8,24]}})", 24);
+  write_raw_safetensors(
+      st, R"({"a":{)" + t + R"(,"data_offsets":[0,16]},"b":{)" + t + R"(,"data_offsets":[8,24]}})",
+      24);
   expect_one_error(run("info --model " + dir), "model.safetensors", "overlap");
 
   write_raw_safetensors(st, R"({"a":{)" + t + R"(,"data_offsets":[16,32]}})", 16);
@@ -67,16 +72,20 @@ TEST(CliErrors, MissingShard) {
   const std::string dir = make_model_dir("shards", 50'000);
   std::string victim;
   for (const auto& e : fs::directory_iterator(dir))
-    if (e.path().filename().string().rfind("model-00002-of-", 0) == 0) victim = e.path().filename().string();
+    if (e.path().filename().string().rfind("model-00002-of-", 0) == 0)
+      victim = e.path().filename().string();
   ASSERT_FALSE(victim.empty());
   fs::remove(dir + "/" + victim);
   expect_one_error(run("generate -n 1 --model " + dir), victim, "no such file");
 }
 
 // 100,000 levels of arrays: what overflowed the stack (50,000 did not).
-std::string deep_array() { return std::string(100'000, '[') + std::string(100'000, ']'); }
+std::string deep_array() {
+  return std::string(100'000, '[') + std::string(100'000, ']');
+}
 
-void replace_in_file(const std::string& path, const std::string& pattern, const std::string& replacement) {
+void replace_in_file(const std::string& path, const std::string& pattern,
+                     const std::string& replacement) {
   std::string text = read_text_file(path).value();
   std::smatch m;
   ASSERT_TRUE(std::regex_search(text, m, std::regex(pattern))) << path << " has no " << pattern;
@@ -92,7 +101,8 @@ void expect_deep_json_error(const std::string& command, const std::string& file)
 
 TEST(CliErrors, DeepJsonInConfig) {
   const std::string dir = make_model_dir("deep-config");
-  replace_in_file(dir + "/config.json", R"("vocab_size": *[0-9]+)", "\"vocab_size\": " + deep_array());
+  replace_in_file(dir + "/config.json", R"("vocab_size": *[0-9]+)",
+                  "\"vocab_size\": " + deep_array());
   for (const char* cmd : {"info --model ", "generate -n 1 --model ", "serve --port 0 --model "})
     expect_deep_json_error(cmd + dir, "config.json");
 }

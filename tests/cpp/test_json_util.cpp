@@ -11,7 +11,8 @@ namespace tessera {
 namespace {
 
 std::string nested(int depth, char open = '[', char close = ']') {
-  return std::string(static_cast<size_t>(depth), open) + std::string(static_cast<size_t>(depth), close);
+  return std::string(static_cast<size_t>(depth), open) +
+         std::string(static_cast<size_t>(depth), close);
 }
 
 TEST(JsonUtil, TooDeepAtCountsBracketsOutsideStrings) {
@@ -33,7 +34,8 @@ TEST(JsonUtil, ParseJsonRefusesNestingPastTheBound) {
     const auto j = parse_json(nested(depth, '{', '}'), "deep.json");
     ASSERT_FALSE(j.has_value());
     EXPECT_EQ(j.status().code(), StatusCode::kDataLoss);
-    EXPECT_EQ(j.status().message(), "deep.json: invalid JSON at byte " + std::to_string(kMaxJsonDepth) +
+    EXPECT_EQ(j.status().message(), "deep.json: invalid JSON at byte " +
+                                        std::to_string(kMaxJsonDepth) +
                                         ": nested deeper than 512 levels of arrays and objects");
   }
   const auto bad = parse_json("{\"a\": ", "bad.json");
@@ -45,13 +47,15 @@ TEST(JsonUtil, ParseJsonRefusesNestingPastTheBound) {
 TEST(JsonUtil, ExcerptIsShortAndBoundedWhateverTheValue) {
   EXPECT_EQ(json_excerpt(Json(4096)), "4096");
   EXPECT_EQ(json_excerpt(Json("abc")), "\"abc\"");
-  EXPECT_EQ(json_excerpt(Json::parse(R"({"a":[1,2,{"b":null}],"c":true})")), R"({"a":[1,2,{"b":null}],"c":true})");
+  EXPECT_EQ(json_excerpt(Json::parse(R"({"a":[1,2,{"b":null}],"c":true})")),
+            R"({"a":[1,2,{"b":null}],"c":true})");
   EXPECT_EQ(json_excerpt(Json::array({1, 2, 3})), Json::array({1, 2, 3}).dump());
   const std::string long_text(10'000'000, 'x');
   std::string expected = "\"";
   expected.append(36, 'x').append("...");
   EXPECT_EQ(json_excerpt(Json(long_text)), expected);
-  EXPECT_EQ(json_excerpt(Json(std::string("\xff\xfe"))), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");  // invalid UTF-8: U+FFFD
+  EXPECT_EQ(json_excerpt(Json(std::string("\xff\xfe"))),
+            "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");  // invalid UTF-8: U+FFFD
 
   // 100,000 levels, built without recursion (the parser would refuse it now).
   Json deep = Json::array();

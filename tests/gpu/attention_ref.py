@@ -5,7 +5,7 @@ with FlashAttention's semantics (bottom-right causal, GQA by head groups, rows w
 output 0 and lse +inf). It is differentiable, and finite everywhere, so its gradients are the
 reference gradients.
 
-Rule (DESIGN.md): max |ours - ref| <= factor x max |torch_lowp - ref| (+ a tiny absolute floor for
+Rule (docs/architecture.md, "How we measure"): max |ours - ref| <= factor x max |torch_lowp - ref| (+ a tiny absolute floor for
 cases where PyTorch is exact, e.g. a single key), factor 2 for outputs and 3 for gradients, where
 torch_lowp is PyTorch's SDPA on the same fp16/bf16 inputs in that precision.
 """

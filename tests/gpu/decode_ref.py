@@ -7,7 +7,7 @@
 - `append_ref`: the caches after an append, by plain indexing (slots < 0 skipped).
 - `paged_attention_ref`: per sequence, the keys/values gathered through the block table, then the
   fp32 attention of attention_ref.py (bottom-right causal, GQA) and PyTorch SDPA in the inputs'
-  precision on the same gathered data, for the DESIGN.md rule (`check_paged`).
+  precision on the same gathered data, for the rule of docs/architecture.md ("How we measure") (`check_paged`).
 - `PagedBatch` / `make_batch`: random caches with shuffled (non-monotonic) block tables; unused
   table entries point at valid blocks of other data, so reading past a sequence gives wrong
   answers rather than a fault.
@@ -255,7 +255,7 @@ def paged_attention_ref(q, k_cache, v_cache, q_lens, lens, block_table, scale, c
 
 
 def check_paged(out, lse, refs, seed, factor=2.0) -> float:
-    """The DESIGN.md rule per sequence on out [total_q, Hq, D]; lse [Hq, total_q] (or None) within
+    """The rule of docs/architecture.md ("How we measure") per sequence on out [total_q, Hq, D]; lse [Hq, total_q] (or None) within
     1e-3 relative of the fp32 reference; rows with no visible key exactly 0 and +inf. Returns the
     largest error seen."""
     assert not out.isnan().any(), f"NaN in the output (unwritten or computed), seed {seed}"

@@ -1,4 +1,4 @@
-"""tests/gpu/test_attention_fwd.py — the forward kernel against an fp32 reference (DESIGN.md rule).
+"""tests/gpu/test_attention_fwd.py — the forward kernel against an fp32 reference (docs/architecture.md, "How we measure").
 
 Every case: fresh random inputs, output and lse poisoned with NaN before the launch (through
 tessera.attention_fwd_into), max error <= 2x PyTorch SDPA's error in the same precision, lse

@@ -2,7 +2,7 @@
 
 Attention (through tessera.kvcache.paged_attention_into, so out and lse are NaN-poisoned before
 the launch): per sequence, max error <= 2x PyTorch SDPA's error in the inputs' precision against
-an fp32 reference over the same keys and values gathered through the block table (DESIGN.md), lse
+an fp32 reference over the same keys and values gathered through the block table (docs/architecture.md, "How we measure"), lse
 within 1e-3, rows that see no key exactly 0 / +inf. Batches mix lengths 1 .. 32768 (odd ones: 1,
 17, 97, 1025), block sizes 16, 32, 64, 128 (and 1, 8, 24, 48, 80, which 64-key tiles straddle), head
 dims 64, 128, 256, fp16 and bf16, GQA ratios 1, 4,

@@ -6,7 +6,7 @@ two custom ops, and the errors bad input gets.
 
 References are independent of the package's index math: slots and positions are worked out here
 with Python loops over the block table, then decode_ref's append / gather / fp32 attention;
-outputs follow the DESIGN.md rule, caches are compared bitwise.
+outputs follow the rule of docs/architecture.md ("How we measure"), caches are compared bitwise.
 """
 
 import pytest

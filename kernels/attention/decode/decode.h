@@ -1,5 +1,5 @@
-// kernels/attention/decode/decode.h — the kernels that write and read the paged KV cache (DESIGN.md
-// seam 2; the cache layout and batch description are kernels/attention/paged_kv.h):
+// kernels/attention/decode/decode.h — the kernels that write and read the paged KV cache
+// (docs/architecture.md, seam 2; the cache layout and batch description are kernels/attention/paged_kv.h):
 //
 //   paged_kv_append     K/V of a batch of new tokens into their slots, RoPE applied to K (and to Q,
 //                       written to q_out) in the same pass.
@@ -32,7 +32,7 @@
 
 #include "kernels/attention/decode/plan.h"
 #include "kernels/attention/paged_kv.h"
-#include "kernels/norm/rmsnorm.h"  // FloatType
+#include "kernels/common/float_type.h"
 
 namespace tessera::kernels {
 

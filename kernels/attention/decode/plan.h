@@ -1,5 +1,5 @@
-// kernels/attention/decode/plan.h — the CPU half of paged attention's plan()/run() split (DESIGN.md
-// seam 2): how the keys are split and how big the workspace is, from sizes and upper bounds alone.
+// kernels/attention/decode/plan.h — the CPU half of paged attention's plan()/run() split
+// (docs/architecture.md, seam 2): how the keys are split and how big the workspace is, from sizes and upper bounds alone.
 // No CUDA in this header or in plan.cpp, so the engine's scheduler side and the CPU tests use it on
 // any machine; paged_attention() (decode.h) takes the plan and checks it against its params.
 #pragma once

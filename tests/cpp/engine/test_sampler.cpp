@@ -17,6 +17,7 @@
 
 #if defined(TESSERA_WITH_CUDA)
 #include <cuda_runtime_api.h>
+#include "src/model/device_sampler.h"
 #endif
 
 namespace tessera::engine {
@@ -455,8 +456,11 @@ TEST(Sampler, DevicePathMatchesHostPath) {
   ASSERT_EQ(cudaMalloc(&dv, logits.size() * sizeof(float)), cudaSuccess);
   float* d = static_cast<float*>(dv);
   ASSERT_EQ(cudaMemcpy(d, logits.data(), logits.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  // The GPU runtime's device sampler on the default stream, as a CUDA runner's sample_device runs it.
+  DeviceSampler device;
+  const Sampler::DeviceKernel on_device = [&](const kernels::SamplingBatch& b) { return device.sample(b, nullptr); };
   auto host = sampler.sample(logits.data(), vocab, rows);
-  auto dev = sampler.sample_device(d, vocab, rows, nullptr);
+  auto dev = sampler.sample_device(d, vocab, rows, on_device);
   // The same rows read through a row map, in reverse order, from the device buffer.
   std::vector<int32_t> reversed;
   std::vector<SampleRow> rows_reversed;
@@ -464,7 +468,7 @@ TEST(Sampler, DevicePathMatchesHostPath) {
     reversed.push_back(static_cast<int32_t>(r));
     rows_reversed.push_back(rows[r]);
   }
-  auto mapped = sampler.sample_device(d, vocab, rows_reversed, nullptr, reversed, static_cast<int64_t>(rows.size()));
+  auto mapped = sampler.sample_device(d, vocab, rows_reversed, on_device, reversed, static_cast<int64_t>(rows.size()));
   // A batch with no penalty or banned lists at all (greedy and plain seeded rows: the engine's
   // common case), which the kernel runs without a workspace.
   std::vector<SamplingParams> plain(4);
@@ -478,7 +482,7 @@ TEST(Sampler, DevicePathMatchesHostPath) {
     plain_rows.push_back({&plain[r], &plain_states.back()});
   }
   auto plain_host = sampler.sample(logits.data(), vocab, plain_rows);
-  auto plain_dev = sampler.sample_device(d, vocab, plain_rows, nullptr);
+  auto plain_dev = sampler.sample_device(d, vocab, plain_rows, on_device);
   cudaFree(d);
   ASSERT_TRUE(plain_host.has_value() && plain_dev.has_value()) << plain_dev.status().to_string();
   for (size_t r = 0; r < plain_rows.size(); ++r) {
