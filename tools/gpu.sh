@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/gpu.sh — the one entry point on the GPU machine (DESIGN.md).
+# tools/gpu.sh — the one entry point on the GPU machine (docs/architecture.md, "How we measure").
 #
 # Configures the `cuda` preset for sm_90a with the Python extension (-DTESSERA_PYTHON=ON), builds
 # with every core, runs the C++ tests (CPU + CUDA kernels) and the GPU pytest suite (tests/gpu),

@@ -50,7 +50,8 @@ __all__ = [
     "DECODE_HEAD_DIMS",
 ]
 
-DECODE_HEAD_DIMS = (64, 128, 256)
+# The head dims of the paged kernels: those of the prefill forward (tessera.supported_head_dims()).
+DECODE_HEAD_DIMS = (64, 96, 128, 256)
 _DTYPES = (torch.float16, torch.bfloat16)
 # "meta" lets shapes be traced without a GPU; a CPU test may add "cpu" with a reference kernel.
 _DEVICE_TYPES = ("cuda", "meta")

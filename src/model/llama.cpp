@@ -94,6 +94,15 @@ void LlamaModel::linear(const float* x, int64_t m, int64_t k, const float* w, co
   for (int64_t i = 0; i < m; ++i) cpu::linear(x + i * k, 1, k, w, bias, n, y + i * n);
 }
 
+void LlamaModel::linear(const Linear& l, const float* x, int64_t rows, float* y) const {
+  switch (l.format) {
+    case WeightFormat::kDense:
+      linear(x, rows, l.in_features(), l.weight.data<float>(), l.bias.defined() ? l.bias.data<float>() : nullptr,
+             l.out_features(), y);
+      return;
+  }
+}
+
 Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector<float>& logits) const {
   TESSERA_RETURN_IF_ERROR(validate_forward_batch(b, config_, cache.layout));
   const ModelConfig& c = config_;
@@ -125,7 +134,6 @@ Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector
   ap.causal = true;
   ap.sliding_window = static_cast<int32_t>(c.sliding_window);
 
-  auto bias_ptr = [](const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; };
   for (size_t li = 0; li < weights_.layers.size(); ++li) {
     const LayerWeights& L = weights_.layers[li];
     if (li == 0) {
@@ -133,7 +141,7 @@ Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector
     } else {
       cpu::add_rms_norm(x.data(), proj.data(), L.input_norm.data<float>(), T, H, eps, h.data());
     }
-    linear(h.data(), T, H, L.qkv.data<float>(), bias_ptr(L.qkv_bias), qkv_size, qkv.data());
+    linear(L.qkv, h.data(), T, qkv.data());
     float* q = qkv.data();
     float* k = q + q_size;
     float* v = k + kv_size;
@@ -145,12 +153,12 @@ Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector
     ap.k_cache = k_cache;
     ap.v_cache = v_cache;
     cpu::paged_attention(ap);
-    linear(attn.data(), T, q_size, L.o.data<float>(), bias_ptr(L.o_bias), H, proj.data());
+    linear(L.o, attn.data(), T, proj.data());
 
     cpu::add_rms_norm(x.data(), proj.data(), L.post_norm.data<float>(), T, H, eps, h.data());
-    linear(h.data(), T, H, L.gate_up.data<float>(), bias_ptr(L.gate_up_bias), 2 * I, gate_up.data());
+    linear(L.gate_up, h.data(), T, gate_up.data());
     cpu::silu_mul(gate_up.data(), T, I, act.data());
-    linear(act.data(), T, I, L.down.data<float>(), bias_ptr(L.down_bias), H, proj.data());
+    linear(L.down, act.data(), T, proj.data());
   }
   // Final residual add, then norm only the rows whose logits are wanted.
   for (int64_t i = 0; i < T * H; ++i) x[static_cast<size_t>(i)] += proj[static_cast<size_t>(i)];
@@ -170,7 +178,7 @@ Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector
   std::vector<float> normed(static_cast<size_t>(num_rows * H));
   cpu::rms_norm(final_in, weights_.final_norm.data<float>(), num_rows, H, eps, normed.data());
   logits.resize(static_cast<size_t>(num_rows * V));
-  linear(normed.data(), num_rows, H, weights_.lm_head.data<float>(), nullptr, V, logits.data());
+  linear(weights_.lm_head, normed.data(), num_rows, logits.data());
   return Status::ok();
 }
 

@@ -76,6 +76,8 @@ class LlamaModel {
  private:
   // y[m, n] = x[m, k] · w[n, k]ᵀ (+ bias), one row at a time in batch-invariant mode.
   void linear(const float* x, int64_t m, int64_t k, const float* w, const float* bias, int64_t n, float* y) const;
+  // y[rows, out] = x[rows, in] through `l`, by its format (fp32 dense on the CPU).
+  void linear(const Linear& l, const float* x, int64_t rows, float* y) const;
 
   ModelConfig config_;
   ModelWeights weights_;

@@ -23,77 +23,23 @@
 #include "kernels/sampling/sampling.h"
 #include "src/core/logging.h"
 #include "src/model/checkpoint.h"
+#include "src/model/cuda_memory.h"
 #include "src/model/device_sampler.h"
 
 namespace tessera {
 namespace {
 
 namespace k = kernels;
+using cuda_runtime::cuda_status;
+using cuda_runtime::DeviceMemory;
+using cuda_runtime::gib;
+using cuda_runtime::PinnedMemory;
+using cuda_runtime::round_up;
 
 constexpr size_t kGemmWorkspace = 32ull << 20;
 constexpr int64_t kMinAttentionWorkspace = 64ll << 20;
 // Left free for what the CUDA runtime, cuBLASLt and the graphs allocate on their own.
 constexpr int64_t kRuntimeReserve = 512ll << 20;
-
-Status cuda_status(cudaError_t e, const std::string& what) {
-  if (e == cudaErrorMemoryAllocation) return out_of_memory(what + ": " + cudaGetErrorString(e));
-  return internal_error(what + ": " + cudaGetErrorString(e));
-}
-
-#define TESSERA_CUDA_TRY(expr, what)                               \
-  do {                                                             \
-    const cudaError_t tessera_cuda_err_ = (expr);                  \
-    if (tessera_cuda_err_ != cudaSuccess) return cuda_status(tessera_cuda_err_, what); \
-  } while (0)
-
-std::string gib(int64_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / static_cast<double>(1ll << 30));
-  return buf;
-}
-
-int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
-
-// One cudaMalloc; freed with the owner.
-class DeviceMemory {
- public:
-  DeviceMemory() = default;
-  DeviceMemory(const DeviceMemory&) = delete;
-  DeviceMemory& operator=(const DeviceMemory&) = delete;
-  ~DeviceMemory() {
-    if (p_) cudaFree(p_);
-  }
-  Status allocate(int64_t bytes, const std::string& what) {
-    TESSERA_CUDA_TRY(cudaMalloc(&p_, static_cast<size_t>(std::max<int64_t>(bytes, 256))), "allocating " + gib(bytes) + " for " + what);
-    bytes_ = bytes;
-    return Status::ok();
-  }
-  char* get() const { return static_cast<char*>(p_); }
-  int64_t bytes() const { return bytes_; }
-
- private:
-  void* p_ = nullptr;
-  int64_t bytes_ = 0;
-};
-
-// Pinned host memory (for copies the device does asynchronously).
-class PinnedMemory {
- public:
-  PinnedMemory() = default;
-  PinnedMemory(const PinnedMemory&) = delete;
-  PinnedMemory& operator=(const PinnedMemory&) = delete;
-  ~PinnedMemory() {
-    if (p_) cudaFreeHost(p_);
-  }
-  Status allocate(int64_t bytes, const std::string& what) {
-    TESSERA_CUDA_TRY(cudaMallocHost(&p_, static_cast<size_t>(std::max<int64_t>(bytes, 256))), "pinned host memory for " + what);
-    return Status::ok();
-  }
-  char* get() const { return static_cast<char*>(p_); }
-
- private:
-  void* p_ = nullptr;
-};
 
 // Where the arrays of a batch of `tokens` new tokens over `seqs` sequences sit in the batch buffer
 // (the same offsets on the host staging copy and on the device). A function of the shape alone.
@@ -114,6 +60,16 @@ struct BatchLayout {
 };
 
 // What one step runs: sizes on the host, and its attention plan.
+// The device arrays of an uploaded batch (BatchLayout offsets into the batch buffer).
+struct StepArrays {
+  const int32_t* ids;
+  const int32_t* positions;
+  const int64_t* slots;
+  const int32_t* cu;
+  const int32_t* lens;
+  const int32_t* table;
+};
+
 struct StepShape {
   int64_t tokens = 0;      // T, including padding rows of a graph bucket
   int32_t seqs = 0;        // S, including padding
@@ -156,9 +112,18 @@ class CudaModelRunner final : public ModelRunner {
   // Enqueues the whole step on stream_ (no host sync): embedding → layers → (last rows → logits →
   // greedy tokens) when shape.logit_rows > 0.
   Status enqueue(const StepShape& shape);
-  Status enqueue_lm_head(int64_t rows, const void* normed);
-  Status gemm(const void* x, const Tensor& w, const Tensor& bias, void* y, int64_t m, int64_t n, int64_t k,
-              k::FloatType out_dtype);
+  // The model's forward, one operation each: a decoder layer is norm, linear (qkv), rope_append,
+  // attention, linear (o), norm, linear (gate_up), silu_mul, linear (down).
+  Status enqueue_layer(size_t layer, const StepShape& shape, const StepArrays& in);
+  // y[rows, out] = x · l.weightᵀ (+ bias) by l.format (dense: cuBLASLt), out in `out_dtype`.
+  Status linear(const Linear& l, const void* x, void* y, int64_t rows, k::FloatType out_dtype);
+  Status linear(const Linear& l, const void* x, void* y, int64_t rows) { return linear(l, x, y, rows, ftype_); }
+  Status rope_append(size_t layer, const StepShape& shape, const StepArrays& in);
+  // The varlen prefill kernel for a step of fresh prompts, else paged attention over the cache.
+  Status attention(size_t layer, const StepShape& shape, const StepArrays& in);
+  Status silu_mul(int64_t rows);
+  StepArrays step_arrays(const StepShape& shape) const;
+  std::pair<char*, char*> layer_cache(size_t layer) const;  // K and V of `layer`
   // A launcher's status as a Status; `reason` (the attention launchers' last-error functions) names
   // what an invalid launch got wrong.
   Status kernel_status(cudaError_t e, const char* what, const char* (*reason)() = nullptr) const;
@@ -171,6 +136,7 @@ class CudaModelRunner final : public ModelRunner {
   Status capture_graphs();
 
   ModelConfig config_;
+  LayerShape shape_;  // every layer's, on this device
   DType dtype_ = DType::kBF16;
   k::FloatType ftype_ = k::FloatType::kBF16;
   int device_ = 0;
@@ -276,10 +242,11 @@ Status CudaModelRunner::init(const std::string& model_dir, int device, const Run
 
   TESSERA_ASSIGN_OR_RETURN(Checkpoint ckpt, Checkpoint::open(model_dir));
   config_ = ckpt.config();
+  shape_ = LayerShape::of(config_);
   const ModelConfig& c = config_;
-  if (c.head_dim != 64 && c.head_dim != 128 && c.head_dim != 256)
+  if (c.head_dim != 64 && c.head_dim != 96 && c.head_dim != 128 && c.head_dim != 256)
     return unimplemented(model_dir + ": head_dim " + std::to_string(c.head_dim) +
-                         "; the GPU attention kernels support 64, 128 and 256");
+                         "; the GPU attention kernels support 64, 96, 128 and 256");
   max_model_len_ = o.max_model_len > 0 ? o.max_model_len : c.max_position_embeddings;
   if (max_model_len_ > c.max_position_embeddings)
     return invalid_argument("max model length " + std::to_string(max_model_len_) + " exceeds the model's context of " +
@@ -548,152 +515,171 @@ Status CudaModelRunner::upload(const ForwardBatch& b, const StepShape& shape) {
   return Status::ok();
 }
 
-Status CudaModelRunner::gemm(const void* x, const Tensor& w, const Tensor& bias, void* y, int64_t m, int64_t n, int64_t kdim,
-                             k::FloatType out_dtype) {
-  k::GemmParams g;
-  g.x = x;
-  g.w = w.data_ptr();
-  g.bias = bias.defined() ? bias.data_ptr() : nullptr;
-  g.y = y;
-  g.m = m;
-  g.n = n;
-  g.k = kdim;
-  g.ldx = kdim;
-  g.ldw = kdim;
-  g.ldy = n;
-  g.dtype = ftype_;
-  g.out_dtype = out_dtype;
-  if (gemm_->run(g, stream_) != cudaSuccess) return internal_error(gemm_->last_error());
-  return Status::ok();
+Status CudaModelRunner::linear(const Linear& l, const void* x, void* y, int64_t rows, k::FloatType out_dtype) {
+  switch (l.format) {
+    case WeightFormat::kDense: {
+      k::GemmParams g;
+      g.x = x;
+      g.w = l.weight.data_ptr();
+      g.bias = l.bias.defined() ? l.bias.data_ptr() : nullptr;
+      g.y = y;
+      g.m = rows;
+      g.n = l.out_features();
+      g.k = l.in_features();
+      g.ldx = g.k;
+      g.ldw = g.k;
+      g.ldy = g.n;
+      g.dtype = ftype_;
+      g.out_dtype = out_dtype;
+      if (gemm_->run(g, stream_) != cudaSuccess) return internal_error(gemm_->last_error());
+      return Status::ok();
+    }
+  }
+  return internal_error("linear: unknown weight format");
 }
 
-Status CudaModelRunner::enqueue_lm_head(int64_t rows, const void* normed) {
-  return gemm(normed, weights_.lm_head, Tensor(), logits_, rows, config_.vocab_size, config_.hidden_size, k::FloatType::kF32);
+StepArrays CudaModelRunner::step_arrays(const StepShape& shape) const {
+  const BatchLayout L(shape.tokens, shape.seqs, table_width_);
+  const char* bd = batch_dev_.get();
+  return {reinterpret_cast<const int32_t*>(bd + L.ids),        reinterpret_cast<const int32_t*>(bd + L.positions),
+          reinterpret_cast<const int64_t*>(bd + L.slots),      reinterpret_cast<const int32_t*>(bd + L.cu_seqlens),
+          reinterpret_cast<const int32_t*>(bd + L.seq_lens),   reinterpret_cast<const int32_t*>(bd + L.block_table)};
+}
+
+std::pair<char*, char*> CudaModelRunner::layer_cache(size_t layer) const {
+  const int64_t es = static_cast<int64_t>(dtype_size(dtype_));
+  const int64_t layer_kv = static_cast<int64_t>(layout_.num_blocks) * layout_.block_stride() * es;  // K and V
+  char* k_cache = kv_.get() + static_cast<int64_t>(layer) * layer_kv;
+  return {k_cache, k_cache + layout_.block_extent() * es};
+}
+
+Status CudaModelRunner::rope_append(size_t layer, const StepShape& shape, const StepArrays& in) {
+  const int64_t es = static_cast<int64_t>(dtype_size(dtype_));
+  const int64_t q_size = shape_.q_size(), kv_size = shape_.kv_size(), qkv_size = shape_.qkv_size(), D = shape_.head_dim;
+  const auto [k_cache, v_cache] = layer_cache(layer);
+  const auto* cos = reinterpret_cast<const float*>(rope_.get());
+  k::KvAppendParams ap;
+  ap.k = qkv_ + q_size * es;
+  ap.v = qkv_ + (q_size + kv_size) * es;
+  ap.k_token_stride = ap.v_token_stride = qkv_size;
+  ap.k_head_stride = ap.v_head_stride = D;
+  ap.slot_mapping = in.slots;
+  ap.num_tokens = shape.tokens;
+  ap.k_cache = k_cache;
+  ap.v_cache = v_cache;
+  ap.layout = layout_;
+  ap.q = qkv_;
+  ap.q_out = qkv_;
+  ap.q_token_stride = ap.q_out_token_stride = qkv_size;
+  ap.q_head_stride = ap.q_out_head_stride = D;
+  ap.num_q_tokens = shape.tokens;
+  ap.num_heads = static_cast<int32_t>(shape_.num_heads);
+  ap.rope = k::RopeLayout::kRotateHalf;
+  ap.rotary_dim = static_cast<int32_t>(D);
+  ap.cos = cos;
+  ap.sin = cos + max_model_len_ * (D / 2);
+  ap.max_position = static_cast<int32_t>(max_model_len_);
+  ap.k_positions = in.positions;
+  ap.dtype = ftype_;
+  if (shape.fresh_prefill) {
+    // The rotated keys also overwrite this step's k in qkv, so q, k and v sit side by side in each
+    // token's row: the varlen prefill kernel reads them there.
+    ap.k_out = qkv_ + q_size * es;
+    ap.k_out_token_stride = qkv_size;
+    ap.k_out_head_stride = D;
+  }
+  return kernel_status(k::paged_kv_append(ap, stream_), "paged_kv_append", k::paged_attention_last_error);
+}
+
+Status CudaModelRunner::attention(size_t layer, const StepShape& shape, const StepArrays& in) {
+  const int64_t es = static_cast<int64_t>(dtype_size(dtype_));
+  const int64_t q_size = shape_.q_size(), kv_size = shape_.kv_size(), qkv_size = shape_.qkv_size(), D = shape_.head_dim;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  if (shape.fresh_prefill) {  // every sequence starts here: the varlen prefill over this step's q, k, v
+    k::AttentionFwdParams fa;
+    fa.shape.batch = shape.seqs;
+    fa.shape.num_heads = static_cast<int32_t>(shape_.num_heads);
+    fa.shape.num_kv_heads = static_cast<int32_t>(shape_.num_kv_heads);
+    fa.shape.head_dim = static_cast<int32_t>(D);
+    fa.shape.seqlen_q = fa.shape.seqlen_k = shape.max_q_len;
+    fa.shape.cu_seqlens_q = fa.shape.cu_seqlens_k = in.cu;
+    fa.shape.total_q = shape.tokens;
+    fa.shape.softmax_scale = scale;
+    fa.shape.is_causal = true;
+    fa.shape.dtype = ftype_;
+    fa.q = qkv_;
+    fa.k = qkv_ + q_size * es;
+    fa.v = qkv_ + (q_size + kv_size) * es;
+    fa.o = attn_;
+    fa.lse = lse_;
+    fa.q_strides = fa.k_strides = fa.v_strides = {0, qkv_size, D};
+    fa.o_strides = {0, q_size, D};
+    return kernel_status(k::attention_fwd(fa, stream_), "prefill attention", k::attention_last_error);
+  }
+  const auto [k_cache, v_cache] = layer_cache(layer);
+  k::PagedAttentionParams pa;
+  pa.q = qkv_;
+  pa.q_token_stride = qkv_size;
+  pa.q_head_stride = D;
+  pa.out = attn_;
+  pa.out_token_stride = q_size;
+  pa.out_head_stride = D;
+  pa.k_cache = k_cache;
+  pa.v_cache = v_cache;
+  pa.layout = layout_;
+  pa.batch = {in.cu, in.lens, in.table, shape.seqs, table_width_};
+  pa.num_heads = static_cast<int32_t>(shape_.num_heads);
+  pa.softmax_scale = scale;
+  pa.causal = true;
+  pa.dtype = ftype_;
+  pa.workspace = shape.plan.workspace_bytes > 0 ? attn_ws_.get() : nullptr;
+  return kernel_status(k::paged_attention(pa, shape.plan, stream_), "paged_attention", k::paged_attention_last_error);
+}
+
+Status CudaModelRunner::silu_mul(int64_t rows) {
+  k::SiluMulParams sp;
+  sp.gate_up = gate_up_;
+  sp.out = mlp_;
+  sp.num_tokens = rows;
+  sp.inter = shape_.intermediate;
+  sp.in_row_stride = 2 * shape_.intermediate;
+  sp.out_row_stride = shape_.intermediate;
+  sp.dtype = ftype_;
+  return kernel_status(k::silu_mul(sp, stream_), "silu_mul");
+}
+
+// One decoder layer. Buffers: x_ the residual stream, h_ the normed input, qkv_ [T, q | k | v],
+// attn_ [T, q_size], proj_ the last sub-layer's output (added to x_ by the next norm), gate_up_,
+// mlp_. Layer 0 normalizes the embeddings; later layers first add the previous layer's output.
+Status CudaModelRunner::enqueue_layer(size_t li, const StepShape& shape, const StepArrays& in) {
+  const LayerWeights& W = weights_.layers[li];
+  const int64_t T = shape.tokens;
+  TESSERA_RETURN_IF_ERROR(li == 0 ? norm(x_, nullptr, h_, W.input_norm, T, "input rms_norm")
+                                  : norm(proj_, x_, h_, W.input_norm, T, "input rms_norm"));
+  TESSERA_RETURN_IF_ERROR(linear(W.qkv, h_, qkv_, T));
+  TESSERA_RETURN_IF_ERROR(rope_append(li, shape, in));  // RoPE on q and k, k and v into the cache
+  TESSERA_RETURN_IF_ERROR(attention(li, shape, in));
+  TESSERA_RETURN_IF_ERROR(linear(W.o, attn_, proj_, T));
+  TESSERA_RETURN_IF_ERROR(norm(proj_, x_, h_, W.post_norm, T, "post-attention rms_norm"));
+  TESSERA_RETURN_IF_ERROR(linear(W.gate_up, h_, gate_up_, T));
+  TESSERA_RETURN_IF_ERROR(silu_mul(T));
+  return linear(W.down, mlp_, proj_, T);
 }
 
 Status CudaModelRunner::enqueue(const StepShape& shape) {
   const ModelConfig& c = config_;
-  const int64_t T = shape.tokens, H = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
-  const int64_t q_size = c.q_size(), kv_size = c.kv_size(), qkv_size = q_size + 2 * kv_size;
-  const int64_t es = static_cast<int64_t>(dtype_size(dtype_));
-  const BatchLayout L(shape.tokens, shape.seqs, table_width_);
-  char* bd = batch_dev_.get();
-  const auto* ids = reinterpret_cast<const int32_t*>(bd + L.ids);
-  const auto* positions = reinterpret_cast<const int32_t*>(bd + L.positions);
-  const auto* slots = reinterpret_cast<const int64_t*>(bd + L.slots);
-  const auto* cu = reinterpret_cast<const int32_t*>(bd + L.cu_seqlens);
-  const auto* lens = reinterpret_cast<const int32_t*>(bd + L.seq_lens);
-  const auto* table = reinterpret_cast<const int32_t*>(bd + L.block_table);
-
+  const int64_t H = c.hidden_size;
+  const StepArrays in = step_arrays(shape);
   k::EmbeddingParams ep;
-  ep.ids = ids;
+  ep.ids = in.ids;
   ep.table = weights_.embed.data_ptr();
   ep.out = x_;
-  ep.num_tokens = T;
+  ep.num_tokens = shape.tokens;
   ep.hidden = H;
   ep.out_row_stride = H;
   ep.dtype = ftype_;
   TESSERA_RETURN_IF_ERROR(kernel_status(k::embedding(ep, stream_), "embedding"));
-
-  const int64_t layer_kv = static_cast<int64_t>(layout_.num_blocks) * layout_.block_stride() * es;  // K and V
-  const auto* cos = reinterpret_cast<const float*>(rope_.get());
-  const float* sin = cos + max_model_len_ * (D / 2);
-  for (size_t li = 0; li < weights_.layers.size(); ++li) {
-    const LayerWeights& W = weights_.layers[li];
-    char* k_cache = kv_.get() + static_cast<int64_t>(li) * layer_kv;
-    char* v_cache = k_cache + layout_.block_extent() * es;
-    // Layer 0 normalizes the embeddings; later layers first add the previous layer's output.
-    TESSERA_RETURN_IF_ERROR(li == 0 ? norm(x_, nullptr, h_, W.input_norm, T, "input rms_norm")
-                                    : norm(proj_, x_, h_, W.input_norm, T, "input rms_norm"));
-    TESSERA_RETURN_IF_ERROR(gemm(h_, W.qkv, W.qkv_bias, qkv_, T, qkv_size, H, ftype_));
-
-    k::KvAppendParams ap;
-    ap.k = qkv_ + q_size * es;
-    ap.v = qkv_ + (q_size + kv_size) * es;
-    ap.k_token_stride = ap.v_token_stride = qkv_size;
-    ap.k_head_stride = ap.v_head_stride = D;
-    ap.slot_mapping = slots;
-    ap.num_tokens = T;
-    ap.k_cache = k_cache;
-    ap.v_cache = v_cache;
-    ap.layout = layout_;
-    ap.q = qkv_;
-    ap.q_out = qkv_;
-    ap.q_token_stride = ap.q_out_token_stride = qkv_size;
-    ap.q_head_stride = ap.q_out_head_stride = D;
-    ap.num_q_tokens = T;
-    ap.num_heads = static_cast<int32_t>(c.num_heads);
-    ap.rope = k::RopeLayout::kRotateHalf;
-    ap.rotary_dim = static_cast<int32_t>(D);
-    ap.cos = cos;
-    ap.sin = sin;
-    ap.max_position = static_cast<int32_t>(max_model_len_);
-    ap.k_positions = positions;
-    ap.dtype = ftype_;
-    if (shape.fresh_prefill) {
-      // The rotated keys also overwrite this step's k in qkv, so q, k and v sit side by side in
-      // each token's row: the varlen prefill kernel reads them there.
-      ap.k_out = qkv_ + q_size * es;
-      ap.k_out_token_stride = qkv_size;
-      ap.k_out_head_stride = D;
-    }
-    TESSERA_RETURN_IF_ERROR(kernel_status(k::paged_kv_append(ap, stream_), "paged_kv_append", k::paged_attention_last_error));
-
-    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-    if (shape.fresh_prefill) {
-      k::AttentionFwdParams fa;
-      fa.shape.batch = shape.seqs;
-      fa.shape.num_heads = static_cast<int32_t>(c.num_heads);
-      fa.shape.num_kv_heads = static_cast<int32_t>(c.num_kv_heads);
-      fa.shape.head_dim = static_cast<int32_t>(D);
-      fa.shape.seqlen_q = fa.shape.seqlen_k = shape.max_q_len;
-      fa.shape.cu_seqlens_q = fa.shape.cu_seqlens_k = cu;
-      fa.shape.total_q = T;
-      fa.shape.softmax_scale = scale;
-      fa.shape.is_causal = true;
-      fa.shape.dtype = ftype_;
-      fa.q = qkv_;
-      fa.k = qkv_ + q_size * es;
-      fa.v = qkv_ + (q_size + kv_size) * es;
-      fa.o = attn_;
-      fa.lse = lse_;
-      fa.q_strides = fa.k_strides = fa.v_strides = {0, qkv_size, D};
-      fa.o_strides = {0, q_size, D};
-      TESSERA_RETURN_IF_ERROR(kernel_status(k::attention_fwd(fa, stream_), "prefill attention", k::attention_last_error));
-    } else {
-      k::PagedAttentionParams pa;
-      pa.q = qkv_;
-      pa.q_token_stride = qkv_size;
-      pa.q_head_stride = D;
-      pa.out = attn_;
-      pa.out_token_stride = q_size;
-      pa.out_head_stride = D;
-      pa.k_cache = k_cache;
-      pa.v_cache = v_cache;
-      pa.layout = layout_;
-      pa.batch = {cu, lens, table, shape.seqs, table_width_};
-      pa.num_heads = static_cast<int32_t>(c.num_heads);
-      pa.softmax_scale = scale;
-      pa.causal = true;
-      pa.dtype = ftype_;
-      pa.workspace = shape.plan.workspace_bytes > 0 ? attn_ws_.get() : nullptr;
-      TESSERA_RETURN_IF_ERROR(kernel_status(k::paged_attention(pa, shape.plan, stream_), "paged_attention", k::paged_attention_last_error));
-    }
-
-    TESSERA_RETURN_IF_ERROR(gemm(attn_, W.o, W.o_bias, proj_, T, H, q_size, ftype_));
-    TESSERA_RETURN_IF_ERROR(norm(proj_, x_, h_, W.post_norm, T, "post-attention rms_norm"));
-    TESSERA_RETURN_IF_ERROR(gemm(h_, W.gate_up, W.gate_up_bias, gate_up_, T, 2 * I, H, ftype_));
-    k::SiluMulParams sp;
-    sp.gate_up = gate_up_;
-    sp.out = mlp_;
-    sp.num_tokens = T;
-    sp.inter = I;
-    sp.in_row_stride = 2 * I;
-    sp.out_row_stride = I;
-    sp.dtype = ftype_;
-    TESSERA_RETURN_IF_ERROR(kernel_status(k::silu_mul(sp, stream_), "silu_mul"));
-    TESSERA_RETURN_IF_ERROR(gemm(mlp_, W.down, W.down_bias, proj_, T, H, I, ftype_));
-  }
+  for (size_t li = 0; li < weights_.layers.size(); ++li) TESSERA_RETURN_IF_ERROR(enqueue_layer(li, shape, in));
   if (shape.logit_rows == 0) return Status::ok();
 
   // The last token of each sequence: gather the residual and the last sub-layer's output, then the
@@ -704,14 +690,14 @@ Status CudaModelRunner::enqueue(const StepShape& shape) {
     gp.src_row_stride = H;
     gp.dst = dst;
     gp.dst_row_stride = H;
-    gp.cu_seqlens = cu;
+    gp.cu_seqlens = in.cu;
     gp.num_rows = shape.logit_rows;
     gp.width = H;
     gp.dtype = ftype_;
     TESSERA_RETURN_IF_ERROR(kernel_status(k::gather_rows(gp, stream_), "gather_rows"));
   }
   TESSERA_RETURN_IF_ERROR(norm(last_p_, last_x_, last_h_, weights_.final_norm, shape.logit_rows, "final rms_norm"));
-  TESSERA_RETURN_IF_ERROR(enqueue_lm_head(shape.logit_rows, last_h_));
+  TESSERA_RETURN_IF_ERROR(linear(weights_.lm_head, last_h_, logits_, shape.logit_rows, k::FloatType::kF32));
   k::GreedyParams gp;
   gp.logits = logits_;
   gp.logits_row_stride = c.vocab_size;
@@ -771,7 +757,7 @@ Status CudaModelRunner::run(const ForwardBatch& b, std::vector<float>* host_logi
   host_logits->resize(static_cast<size_t>(T * V));
   for (int64_t r0 = 0; r0 < T; r0 += logit_rows_cap_) {
     const int64_t rows = std::min(logit_rows_cap_, T - r0);
-    TESSERA_RETURN_IF_ERROR(enqueue_lm_head(rows, h_ + r0 * c.hidden_size * es));
+    TESSERA_RETURN_IF_ERROR(linear(weights_.lm_head, h_ + r0 * c.hidden_size * es, logits_, rows, k::FloatType::kF32));
     TESSERA_CUDA_TRY(cudaMemcpyAsync(host_logits->data() + r0 * V, logits_, static_cast<size_t>(rows * V) * 4,
                                      cudaMemcpyDeviceToHost, stream_),
                      "copying logits");

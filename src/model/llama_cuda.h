@@ -9,7 +9,8 @@
 //   per layer:  h = rms_norm(x (+= proj))                      residual add fused into the norm
 //               qkv = h · Wqkvᵀ (+b)                           one cuBLASLt GEMM
 //               paged_kv_append: RoPE on q and k, k/v → cache  one kernel
-//               a = paged_attention(q, cache)                  prefill chunks and decode alike
+//               a = attention(q, k, v | cache)                 varlen prefill for fresh prompts,
+//                                                              paged for chunks and decode
 //               proj = a · Woᵀ;  h = rms_norm(x += proj)
 //               proj = down(silu(gate) · up)                   gate/up one GEMM, SiLU·mul one kernel
 //   rows = the last token of each sequence (or every token)    gathered before the final norm

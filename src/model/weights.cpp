@@ -147,28 +147,28 @@ Expected<ModelWeights> load_weights(const Checkpoint& ckpt, DType dtype, const P
     const std::string p = layer_prefix(i);
     LayerWeights l;
     TESSERA_ASSIGN_OR_RETURN(l.input_norm, load.one(p + "input_layernorm.weight"));
-    TESSERA_ASSIGN_OR_RETURN(l.qkv, load.stacked({p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight"}));
+    TESSERA_ASSIGN_OR_RETURN(l.qkv.weight, load.stacked({p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight"}));
     if (c.qkv_bias) {
-      TESSERA_ASSIGN_OR_RETURN(l.qkv_bias, load.stacked({p + "self_attn.q_proj.bias", p + "self_attn.k_proj.bias", p + "self_attn.v_proj.bias"}));
+      TESSERA_ASSIGN_OR_RETURN(l.qkv.bias, load.stacked({p + "self_attn.q_proj.bias", p + "self_attn.k_proj.bias", p + "self_attn.v_proj.bias"}));
     }
-    TESSERA_ASSIGN_OR_RETURN(l.o, load.one(p + "self_attn.o_proj.weight"));
+    TESSERA_ASSIGN_OR_RETURN(l.o.weight, load.one(p + "self_attn.o_proj.weight"));
     if (c.o_bias) {
-      TESSERA_ASSIGN_OR_RETURN(l.o_bias, load.one(p + "self_attn.o_proj.bias"));
+      TESSERA_ASSIGN_OR_RETURN(l.o.bias, load.one(p + "self_attn.o_proj.bias"));
     }
     TESSERA_ASSIGN_OR_RETURN(l.post_norm, load.one(p + "post_attention_layernorm.weight"));
-    TESSERA_ASSIGN_OR_RETURN(l.gate_up, load.stacked({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}));
-    TESSERA_ASSIGN_OR_RETURN(l.down, load.one(p + "mlp.down_proj.weight"));
+    TESSERA_ASSIGN_OR_RETURN(l.gate_up.weight, load.stacked({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}));
+    TESSERA_ASSIGN_OR_RETURN(l.down.weight, load.one(p + "mlp.down_proj.weight"));
     if (c.mlp_bias) {
-      TESSERA_ASSIGN_OR_RETURN(l.gate_up_bias, load.stacked({p + "mlp.gate_proj.bias", p + "mlp.up_proj.bias"}));
-      TESSERA_ASSIGN_OR_RETURN(l.down_bias, load.one(p + "mlp.down_proj.bias"));
+      TESSERA_ASSIGN_OR_RETURN(l.gate_up.bias, load.stacked({p + "mlp.gate_proj.bias", p + "mlp.up_proj.bias"}));
+      TESSERA_ASSIGN_OR_RETURN(l.down.bias, load.one(p + "mlp.down_proj.bias"));
     }
     w.layers.push_back(std::move(l));
   }
   TESSERA_ASSIGN_OR_RETURN(w.final_norm, load.one("model.norm.weight"));
   if (c.tie_word_embeddings) {
-    w.lm_head = w.embed;
+    w.lm_head.weight = w.embed;
   } else {
-    TESSERA_ASSIGN_OR_RETURN(w.lm_head, load.one("lm_head.weight"));
+    TESSERA_ASSIGN_OR_RETURN(w.lm_head.weight, load.one("lm_head.weight"));
   }
   load.finish();
   return w;

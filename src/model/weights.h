@@ -9,6 +9,7 @@
 
 #include "src/model/checkpoint.h"
 #include "src/model/config.h"
+#include "src/model/linear.h"
 
 namespace tessera {
 
@@ -21,23 +22,19 @@ std::vector<TensorSpec> hf_weight_specs(const ModelConfig& config, DType dtype);
 Status validate_checkpoint(const Checkpoint& ckpt);
 
 struct LayerWeights {
-  Tensor input_norm;     // [hidden]
-  Tensor qkv;            // [q_size + 2 * kv_size, hidden]: q_proj, k_proj, v_proj stacked
-  Tensor qkv_bias;       // [q_size + 2 * kv_size] or undefined
-  Tensor o;              // [hidden, q_size]
-  Tensor o_bias;         // [hidden] or undefined
-  Tensor post_norm;      // [hidden]
-  Tensor gate_up;        // [2 * intermediate, hidden]: gate_proj then up_proj
-  Tensor gate_up_bias;   // [2 * intermediate] or undefined
-  Tensor down;           // [hidden, intermediate]
-  Tensor down_bias;      // [hidden] or undefined
+  Tensor input_norm;  // [hidden]
+  Linear qkv;         // [q_size + 2 * kv_size, hidden]: q_proj, k_proj, v_proj stacked (bias likewise)
+  Linear o;           // [hidden, q_size]
+  Tensor post_norm;   // [hidden]
+  Linear gate_up;     // [2 * intermediate, hidden]: gate_proj then up_proj
+  Linear down;        // [hidden, intermediate]
 };
 
 struct ModelWeights {
   Tensor embed;          // [vocab, hidden]
   std::vector<LayerWeights> layers;
   Tensor final_norm;     // [hidden]
-  Tensor lm_head;        // [vocab, hidden]; the same buffer as embed when tied
+  Linear lm_head;        // [vocab, hidden], no bias; the same buffer as embed when tied
 };
 
 // Where a loaded weight goes: it gets the host tensor (contiguous, of the requested dtype, fused

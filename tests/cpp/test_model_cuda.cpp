@@ -352,8 +352,8 @@ TEST(KvAppend, KOutHoldsTheRotatedKeys) {
 }
 
 // The shared GPU test checkpoint (tests/cpp/gpu_test_model.h).
-std::string gpu_model_dir() {
-  const std::string dir = test::gpu_test_model_dir();
+std::string gpu_model_dir(int64_t head_dim = 64) {
+  const std::string dir = test::gpu_test_model_dir(head_dim);
   EXPECT_FALSE(dir.empty()) << "could not write the test checkpoint";
   return dir;
 }
@@ -376,14 +376,18 @@ float max_abs(const std::vector<float>& v) {
 }
 
 // The CUDA runner's bf16 logits for a 150-token prompt (several KV blocks, prefill) and 8 decode
-// steps against the CPU runner's fp32 ones: within a few percent of the logits' range.
-TEST(CudaRunner, LogitsTrackTheCpuModel) {
+// steps against the CPU runner's fp32 ones: within a few percent of the logits' range. Head dims
+// 64 and 96 (the decode kernel's one dim whose rows are not whole 64-element swizzle groups).
+class CudaRunnerHeadDim : public ::testing::TestWithParam<int64_t> {};
+INSTANTIATE_TEST_SUITE_P(HeadDims, CudaRunnerHeadDim, ::testing::Values(64, 96));
+
+TEST_P(CudaRunnerHeadDim, LogitsTrackTheCpuModel) {
   SKIP_WITHOUT_GPU();
   RunnerOptions co;
   co.num_blocks = 64;
-  auto cpu = create_model_runner(gpu_model_dir(), co);
+  auto cpu = create_model_runner(gpu_model_dir(GetParam()), co);
   ASSERT_TRUE(cpu.has_value()) << cpu.status().message();
-  auto gpu = create_model_runner(gpu_model_dir(), cuda_options(true));
+  auto gpu = create_model_runner(gpu_model_dir(GetParam()), cuda_options(true));
   ASSERT_TRUE(gpu.has_value()) << gpu.status().message();
   auto a = SequenceRunner::create(**cpu, 200);
   auto b = SequenceRunner::create(**gpu, 200);

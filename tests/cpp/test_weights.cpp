@@ -55,13 +55,13 @@ TEST(Weights, LoadsAndFusesProjections) {
   ASSERT_TRUE(ckpt.has_value()) << ckpt.status().message();
   auto w = load_weights_f32(*ckpt);
   ASSERT_TRUE(w.has_value()) << w.status().message();
-  EXPECT_EQ(w->layers[1].qkv.shape(), (Shape{32 + 2 * 16, 32}));
-  EXPECT_EQ(w->layers[0].gate_up.shape(), (Shape{96, 32}));
-  EXPECT_EQ(w->lm_head.data_ptr(), w->embed.data_ptr());  // tied
+  EXPECT_EQ(w->layers[1].qkv.weight.shape(), (Shape{32 + 2 * 16, 32}));
+  EXPECT_EQ(w->layers[0].gate_up.weight.shape(), (Shape{96, 32}));
+  EXPECT_EQ(w->lm_head.weight.data_ptr(), w->embed.data_ptr());  // tied
   // Row 32 of the fused matrix is row 0 of k_proj.
   auto k = ckpt->get("model.layers.1.self_attn.k_proj.weight");
   ASSERT_TRUE(k.has_value());
-  EXPECT_EQ(w->layers[1].qkv.data<float>()[32 * 32 + 5], f16_to_f32(k->data<uint16_t>()[5]));
+  EXPECT_EQ(w->layers[1].qkv.weight.data<float>()[32 * 32 + 5], f16_to_f32(k->data<uint16_t>()[5]));
 }
 
 // bf16 loading (the GPU path): every element is the fp32 load rounded to nearest even, and each
@@ -83,8 +83,8 @@ TEST(Weights, LoadsBf16ThroughPlace) {
   ASSERT_TRUE(bf16.has_value()) << bf16.status().message();
   // embed + 2 x (input norm, qkv, o, post norm, gate_up, down) + final norm; lm_head is tied.
   EXPECT_EQ(placed, 1 + 2 * 6 + 1);
-  const Tensor& a = f32->layers[1].gate_up;
-  const Tensor& b = bf16->layers[1].gate_up;
+  const Tensor& a = f32->layers[1].gate_up.weight;
+  const Tensor& b = bf16->layers[1].gate_up.weight;
   ASSERT_EQ(a.shape(), b.shape());
   for (int64_t i = 0; i < a.numel(); ++i)
     ASSERT_EQ(b.data<uint16_t>()[i], f32_to_bf16(a.data<float>()[i])) << i;

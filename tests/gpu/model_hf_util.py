@@ -66,7 +66,7 @@ class ArchSpec:
     rope: dict = field(default_factory=dict)  # rope_type + rope_theta (+ scaling keys)
 
 
-# head_dim 128 for llama and mistral, 64 for qwen2 (the GPU kernels take 64, 128, 256); GQA 8/2;
+# head_dim 128 for llama and mistral, 64 for qwen2 (the GPU kernels take 64, 96, 128, 256); GQA 8/2;
 # sizes that are no powers of two where real models have them (intermediate, vocab).
 ARCHS = {
     "llama": ArchSpec(

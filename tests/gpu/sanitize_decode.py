@@ -51,7 +51,7 @@ def append(num_tokens, heads, kv_heads, head_dim, block_size, rope, rotary_dim):
 def main():
     torch.manual_seed(0)
     n = 0
-    for head_dim in (64, 128, 256):
+    for head_dim in tessera.kvcache.DECODE_HEAD_DIMS:
         attention([1, 17, 97, 300], [1, 1, 1, 1], 8, 2, head_dim, 16, 1)
         attention([1, 17, 97, 300], [1, 5, 3, 33], 8, 2, head_dim, 16, 5)
         append(37, 4, 2, head_dim, 16, "half", head_dim // 2)

@@ -5,7 +5,7 @@ the launch): per sequence, max error <= 2x PyTorch SDPA's error in the inputs' p
 an fp32 reference over the same keys and values gathered through the block table (docs/architecture.md, "How we measure"), lse
 within 1e-3, rows that see no key exactly 0 / +inf. Batches mix lengths 1 .. 32768 (odd ones: 1,
 17, 97, 1025), block sizes 16, 32, 64, 128 (and 1, 8, 24, 48, 80, which 64-key tiles straddle), head
-dims 64, 128, 256, fp16 and bf16, GQA ratios 1, 4,
+dims 64, 96, 128, 256, fp16 and bf16, GQA ratios 1, 4,
 8 and 12/3 heads, 1 and up to 200 new tokens per sequence (causal inside them, bottom-right),
 forced split counts 1, 3, 17, 128 and the plan's choice, shuffled block tables, stale NaN slots.
 
@@ -59,9 +59,9 @@ MIXED_LENS = [1, 17, 97, 1025, 300, 2048]
 
 
 def _grid():
-    quick = {(16, 128, torch.bfloat16), (128, 64, torch.float16), (32, 256, torch.bfloat16)}
+    quick = {(16, 128, torch.bfloat16), (128, 64, torch.float16), (32, 256, torch.bfloat16), (64, 96, torch.float16)}
     for block_size in (16, 32, 64, 128):
-        for head_dim in (64, 128, 256):
+        for head_dim in kvcache.DECODE_HEAD_DIMS:
             for dtype, name in zip(DTYPES, DTYPE_IDS):
                 yield _p(block_size, head_dim, dtype, quick=(block_size, head_dim, dtype) in quick,
                          id=f"bs{block_size}-d{head_dim}-{name}")
@@ -120,7 +120,7 @@ def test_decode_heads(heads, kv_heads, q_len, dtype):
 
 
 @pytest.mark.parametrize("causal", [_p(True, quick=True), False], ids=["causal", "full"])
-@pytest.mark.parametrize("head_dim", [64, 128, 256])
+@pytest.mark.parametrize("head_dim", kvcache.DECODE_HEAD_DIMS)
 @pytest.mark.parametrize("num_splits", [0, 3])
 def test_multi_token_queries(causal, head_dim, num_splits):
     """5, 33 and 200 new tokens per sequence; q_len == seq_len is a whole prefill in the cache."""
@@ -317,7 +317,7 @@ def check_append(q, k, v, slots, k_cache, v_cache, rope, rotary_dim, rope_type="
 
 @pytest.mark.parametrize("rope,frac", [_p(r, f, quick=r != "none" and f < 1,
                                           id=f"{r}-{f}") for r, f in ROPES])
-@pytest.mark.parametrize("head_dim", [64, 128, 256])
+@pytest.mark.parametrize("head_dim", kvcache.DECODE_HEAD_DIMS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_append_exact(rope, frac, head_dim, dtype):
     """77 tokens (every 5th padding), 12 / 3 heads, k/v/q strided views, random slots and

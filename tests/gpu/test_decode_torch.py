@@ -418,9 +418,9 @@ def test_kvcache_unsupported(kwargs, match):
                      torch.zeros(4, 16, device="cuda"), 0), {}), "seqlen_ro"),
     (lambda q, kc: ((q, kc, kc, q[:, :0, :2], q[:, :0, :2], torch.zeros(8, 16, device="cuda"),
                      torch.zeros(8, 16, device="cuda"), 0), {}), "seqlen_new is 0"),
-    (lambda q, kc: ((torch.zeros(2, 1, 4, 96, dtype=BF16, device="cuda"),
-                     torch.zeros(2, 8, 2, 96, dtype=BF16, device="cuda"),
-                     torch.zeros(2, 8, 2, 96, dtype=BF16, device="cuda")), {}), "head_dim 96"),
+    (lambda q, kc: ((torch.zeros(2, 1, 4, 80, dtype=BF16, device="cuda"),
+                     torch.zeros(2, 8, 2, 80, dtype=BF16, device="cuda"),
+                     torch.zeros(2, 8, 2, 80, dtype=BF16, device="cuda")), {}), "head_dim 80"),
 ])
 def test_kvcache_errors(make, match):
     q, kc = _small()

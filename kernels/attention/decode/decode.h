@@ -22,7 +22,7 @@
 //   caches : [num_blocks, block_size, num_kv_heads, head_dim] with the block, token and head strides
 //            of `layout` (PagedKvLayout: dense NHD by default; K and V may share one allocation,
 //            blocks may be head-major), each a multiple of 8 elements, no two rows overlapping
-// head_dim 64, 128 or 256; block_size any value >= 1 (16, 32, 64, 128 in an engine; a contiguous
+// head_dim 64, 96, 128 or 256 (the prefill forward's); block_size any value >= 1 (16, 32, 64, 128 in an engine; a contiguous
 // per-sequence cache is one block of its capacity per sequence).
 #pragma once
 

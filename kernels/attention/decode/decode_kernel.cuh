@@ -86,19 +86,19 @@ struct DecodeTraits {
 };
 
 // Rows [0, kRowsTile) of a tile of the gathered keys and values of one KV head: key `key0 + r` of
-// the sequence lives in block blocks[(key0 + r) / block_size]. Thread t copies 16-byte chunk
-// t % kChunksPerRow of rows t / kChunksPerRow + i * kRowsPerPass. Keys at or past `key_end` and
-// keys whose block id is out of range are zero-filled and read nothing. All threads take part.
+// the sequence lives in block blocks[(key0 + r) / block_size]. Pass i of thread t copies 16-byte
+// chunk (i * kThreads + t) of the tile, row-major: for a head dim whose chunks per row divide the
+// threads (64, 128, 256) that is one chunk column per thread and kThreads / chunks rows apart per
+// pass; for 96 (12 chunks a row) the rows and columns of a thread's passes differ. Keys at or past
+// `key_end` and keys whose block id is out of range are zero-filled and read nothing. All threads
+// take part.
 template <int kHeadDim, int kRowsTile, int kThreads, typename T>
 __device__ __forceinline__ void gather_kv_tile(T* sK, T* sV, const T* k_head, const T* v_head, const int32_t* blocks,
                                                int key0, int key_end, const DecodeArgs& a) {
   using Tile = SmemTile<kRowsTile, kHeadDim>;
   constexpr int kChunksPerRow = kHeadDim / 8;
-  constexpr int kRowsPerPass = kThreads / kChunksPerRow;
-  constexpr int kPasses = kRowsTile / kRowsPerPass;
-  static_assert(kRowsTile % kRowsPerPass == 0, "tile rows split evenly over the passes");
-  const int c = static_cast<int>(threadIdx.x) % kChunksPerRow;
-  const int r0 = static_cast<int>(threadIdx.x) / kChunksPerRow;
+  constexpr int kPasses = kRowsTile * kChunksPerRow / kThreads;
+  static_assert(kRowsTile * kChunksPerRow % kThreads == 0, "the tile's chunks split evenly over the threads");
   const uint32_t bs = static_cast<uint32_t>(a.block_size);
   // Every pass's block id is loaded before the first copy is issued: the loads overlap instead of
   // each copy waiting on its own lookup.
@@ -106,14 +106,15 @@ __device__ __forceinline__ void gather_kv_tile(T* sK, T* sV, const T* k_head, co
   uint32_t in_block[kPasses];
 #pragma unroll
   for (int i = 0; i < kPasses; ++i) {
-    const int key = key0 + r0 + i * kRowsPerPass;
+    const int key = key0 + (i * kThreads + static_cast<int>(threadIdx.x)) / kChunksPerRow;
     const uint32_t j = static_cast<uint32_t>(key) / bs;
     in_block[i] = static_cast<uint32_t>(key) - j * bs;
     blk[i] = key < key_end ? __ldg(blocks + j) : -1;
   }
 #pragma unroll
   for (int i = 0; i < kPasses; ++i) {
-    const int r = r0 + i * kRowsPerPass;
+    const int idx = i * kThreads + static_cast<int>(threadIdx.x);
+    const int r = idx / kChunksPerRow, c = idx % kChunksPerRow;
     const bool valid = static_cast<uint32_t>(blk[i]) < static_cast<uint32_t>(a.num_blocks);
     const int64_t off = static_cast<int64_t>(blk[i]) * a.cache_block_stride +
                         static_cast<int64_t>(in_block[i]) * a.cache_token_stride + c * 8;
@@ -367,7 +368,7 @@ constexpr int kCombineThreads = 256;
 template <typename T, int kHeadDim>
 __global__ void __launch_bounds__(kCombineThreads) paged_attention_combine_kernel(const DecodeArgs a) {
   constexpr int kQuads = kHeadDim / 4;
-  constexpr int kGroups = kCombineThreads / kQuads;
+  constexpr int kGroups = kCombineThreads / kQuads;  // 10 at head dim 96: threads 240.. only sync
   constexpr int kBatch = 4;
   const int token = static_cast<int>(blockIdx.x) / a.num_heads, head = static_cast<int>(blockIdx.x) % a.num_heads;
   // cu_seqlens_q is an input of the attention kernel, not one of its outputs, and the attention
@@ -379,12 +380,13 @@ __global__ void __launch_bounds__(kCombineThreads) paged_attention_combine_kerne
   // no-op when launched plainly).
   asm volatile("griddepcontrol.wait;" ::: "memory");
   const int quad = static_cast<int>(threadIdx.x) % kQuads, g = static_cast<int>(threadIdx.x) / kQuads;
+  const bool in_group = g < kGroups;  // kCombineThreads need not be a multiple of kQuads
   const int64_t split_stride = a.max_total_q * a.num_heads;
   const int64_t row = static_cast<int64_t>(token) * a.num_heads + head;
 
   SoftmaxState st = SoftmaxState::empty();
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-  for (int s0 = g; s0 < a.num_splits; s0 += kGroups * kBatch) {
+  for (int s0 = g; in_group && s0 < a.num_splits; s0 += kGroups * kBatch) {
     float2 v[kBatch];
     float4 x[kBatch];
 #pragma unroll
@@ -409,8 +411,10 @@ __global__ void __launch_bounds__(kCombineThreads) paged_attention_combine_kerne
   }
   __shared__ float4 s_acc[kGroups][kQuads];
   __shared__ float2 s_state[kGroups];
-  s_acc[g][quad] = acc;
-  if (quad == 0) s_state[g] = make_float2(st.max, st.sum);
+  if (in_group) {
+    s_acc[g][quad] = acc;
+    if (quad == 0) s_state[g] = make_float2(st.max, st.sum);
+  }
   __syncthreads();
   if (g != 0) return;
   SoftmaxState total = SoftmaxState::empty();

@@ -44,7 +44,7 @@ namespace attention::decode {
 template <int kHeadDim>
 constexpr bool residency_holds = DecodeTraits<kHeadDim, 4>::kCtasPerSm >= kernels::decode::ctas_per_sm(kHeadDim) &&
                                  DecodeTraits<kHeadDim, 1>::kCtasPerSm >= kernels::decode::ctas_per_sm(kHeadDim);
-static_assert(residency_holds<64> && residency_holds<128> && residency_holds<256>,
+static_assert(residency_holds<64> && residency_holds<96> && residency_holds<128> && residency_holds<256>,
               "the plan assumes more CTAs per SM than the kernels' shared memory allows");
 
 }  // namespace attention::decode
@@ -58,8 +58,8 @@ cudaError_t paged_attention(const PagedAttentionParams& p, const PagedAttentionP
     return invalid("paged_attention: the plan is invalid (num_splits %lld): paged_attention_plan rejected its sizes",
                    plan.num_splits);
   if (p.dtype != FloatType::kF16 && p.dtype != FloatType::kBF16) return invalid("paged_attention: dtype must be fp16 or bf16");
-  if (L.head_dim != 64 && L.head_dim != 128 && L.head_dim != 256)
-    return invalid("paged_attention: head_dim %lld is not supported (64, 128, 256)", L.head_dim);
+  if (L.head_dim != 64 && L.head_dim != 96 && L.head_dim != 128 && L.head_dim != 256)
+    return invalid("paged_attention: head_dim %lld is not supported (64, 96, 128, 256)", L.head_dim);
   if (L.num_blocks < 1 || L.block_size < 1 || L.num_kv_heads < 1)
     return invalid("paged_attention: cache layout needs num_blocks, block_size and num_kv_heads >= 1");
   if (const cudaError_t err = decode::check_cache_strides("paged_attention", L); err != cudaSuccess) return err;
@@ -129,6 +129,7 @@ cudaError_t paged_attention(const PagedAttentionParams& p, const PagedAttentionP
   const int warps_n = plan.rows_per_cta == 16 ? 4 : 1;
   switch (L.head_dim) {
     case 64: return attention::decode::paged_attention_hdim64(a, grid, bf16, warps_n, stream);
+    case 96: return attention::decode::paged_attention_hdim96(a, grid, bf16, warps_n, stream);
     case 128: return attention::decode::paged_attention_hdim128(a, grid, bf16, warps_n, stream);
     default: return attention::decode::paged_attention_hdim256(a, grid, bf16, warps_n, stream);
   }
