@@ -8,6 +8,8 @@
 // rope_scaling, 5.x rope_parameters); the writer uses the 4.x spelling, which both versions load.
 #include "src/model/config.h"
 
+#include <cstdio>
+
 #include <cmath>
 
 #include "src/core/logging.h"
@@ -261,7 +263,9 @@ Status parse_sizes(const JsonObject& root, ModelConfig& c) {
   if (c.head_dim % 2 != 0)
     return invalid_argument(source + ": head_dim (" + std::to_string(c.head_dim) +
                             ") must be even: RoPE rotates pairs of dimensions");
-  // Sizes far past any real model would overflow the int64 products in num_parameters().
+  // Sizes far past any real model would overflow the int64 products in num_parameters(): each
+  // size is bounded, and so is their product over the layers (each size alone passing its bound,
+  // 65,536 layers of width 2^24 overflowed; found by fuzz/fuzz_model_json.cpp).
   constexpr int64_t kMaxDim = int64_t{1} << 24;
   for (auto [key, v] : {std::pair<const char*, int64_t>{"hidden_size", c.hidden_size},
                         {"intermediate_size", c.intermediate_size},
@@ -272,6 +276,21 @@ Status parse_sizes(const JsonObject& root, ModelConfig& c) {
       return invalid_argument(source + ": " + key + " (" + std::to_string(v) +
                               ") is larger than tessera supports (" + std::to_string(kMaxDim) +
                               ")");
+  // The count in floating point (exact enough to compare with a bound a thousand times past any
+  // model): ~4 * hidden * (q + kv) + 3 * hidden * intermediate per layer, the embeddings twice.
+  constexpr double kMaxParameters = static_cast<double>(int64_t{1} << 50);
+  const double h = static_cast<double>(c.hidden_size), q = static_cast<double>(c.q_size()),
+               kv = static_cast<double>(c.num_kv_heads) * static_cast<double>(c.head_dim);
+  const double per_layer = 2 * h * q + 2 * h * kv + 3 * h * static_cast<double>(c.intermediate_size) + 2 * h + q +
+                           2 * kv + 2 * static_cast<double>(c.intermediate_size) + h;
+  const double total = 2 * static_cast<double>(c.vocab_size) * h + static_cast<double>(c.num_layers) * per_layer + h;
+  if (!(total <= kMaxParameters)) {
+    char count[32];
+    std::snprintf(count, sizeof count, "%.3g", total);
+    return invalid_argument(source + ": these sizes make a model of " + count +
+                            " parameters, more than tessera supports (2^50): check hidden_size, "
+                            "intermediate_size, num_hidden_layers and vocab_size");
+  }
   return Status::ok();
 }
 

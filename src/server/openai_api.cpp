@@ -100,18 +100,22 @@ ApiError ApiError::internal(std::string message) {
 
 namespace {
 
-// The field an engine message names: its messages start "<field>: ...", e.g.
-// "prompt_token_ids[3]: token id 9 is outside ..." or "top_p: must be in (0, 1], got 0". The
-// engine's prompt_token_ids is the request's prompt.
+// The request field an engine message names: its messages about a request start "<field>: ...",
+// e.g. "prompt_token_ids[3]: token id 9 is outside ..." or "top_p: must be in (0, 1], got 0". The
+// engine's prompt_token_ids is the request's prompt. Messages about anything else ("sampler: ...")
+// name no request field and keep param null.
 std::string param_of_engine_message(const std::string& message) {
+  static constexpr std::string_view kFields[] = {
+      "prompt_token_ids", "max_tokens", "min_tokens", "n", "temperature", "top_p", "top_k", "min_p",
+      "repetition_penalty", "presence_penalty", "frequency_penalty", "stop", "stop_token_ids", "logprobs", "seed"};
   const size_t colon = message.find(": ");
-  if (colon == std::string::npos || colon == 0) return "";
-  for (size_t i = 0; i < colon; ++i) {
-    const char c = message[i];
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '[' || c == ']')) return "";
-  }
-  std::string param = message.substr(0, colon);
-  if (param.rfind("prompt_token_ids", 0) == 0) param = "prompt" + param.substr(16);
+  if (colon == std::string::npos) return "";
+  const std::string param = message.substr(0, colon);
+  const std::string_view name = std::string_view(param).substr(0, param.find('['));
+  if (std::find(std::begin(kFields), std::end(kFields), name) == std::end(kFields)) return "";
+  for (char c : std::string_view(param).substr(name.size()))
+    if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '[' || c == ']')) return "";
+  if (name == "prompt_token_ids") return "prompt" + param.substr(name.size());
   return param;
 }
 

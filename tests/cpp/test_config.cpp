@@ -245,6 +245,28 @@ TEST(Config, UnknownDtypeIsIgnored) {
   EXPECT_EQ(c->dtype, DType::kF16);
 }
 
+// Each size within its own bound, together past int64 in num_parameters() (fuzz_model_json found
+// it: 65,536 layers of width 2^24): one error, and the largest real shapes still load.
+TEST(Config, SizesWhoseParameterCountOverflows) {
+  Json j = llama31_config();
+  j["hidden_size"] = 16777216;
+  j["intermediate_size"] = 16777216;
+  j["num_hidden_layers"] = 65536;
+  j["num_attention_heads"] = 2;
+  j["num_key_value_heads"] = 2;
+  j["head_dim"] = 2;
+  EXPECT_CONTAINS(parse_error(j, StatusCode::kInvalidArgument), "parameters, more than tessera supports (2^50)");
+  j = llama31_config();  // 405B-sized: hidden 16384, 126 layers, intermediate 53248
+  j["hidden_size"] = 16384;
+  j["num_hidden_layers"] = 126;
+  j["intermediate_size"] = 53248;
+  j["num_attention_heads"] = 128;
+  j["num_key_value_heads"] = 8;
+  auto c = parse(j);
+  ASSERT_TRUE(c.has_value()) << c.status().to_string();
+  EXPECT_GT(c->num_parameters(), int64_t{400'000'000'000});
+}
+
 TEST(Config, MissingField) {
   Json j = llama31_config();
   j.erase("hidden_size");

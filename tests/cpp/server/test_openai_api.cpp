@@ -52,6 +52,16 @@ TEST(OpenAiErrors, FromEngineStatus) {
   EXPECT_EQ(bad.message, "max_tokens: must be at least 1, got 0");
   EXPECT_EQ(ApiError::from_status(Status(StatusCode::kCancelled, "engine: shutting down")).status, 503);
   EXPECT_EQ(ApiError::from_status(internal_error("boom")).status, 500);
+  // The engine's messages about a request name its field first: that becomes `param` (it was null),
+  // with the engine's prompt_token_ids read as the request's prompt; other messages keep it null.
+  EXPECT_EQ(bad.param, "max_tokens");
+  EXPECT_EQ(ApiError::from_status(invalid_argument("prompt_token_ids[3]: token id 9 is outside the vocabulary")).param,
+            "prompt[3]");
+  EXPECT_EQ(ApiError::from_status(invalid_argument("top_p: must be in (0, 1], got 0")).param, "top_p");
+  EXPECT_EQ(ApiError::from_status(invalid_argument("sampler: logits must be [rows, >= vocab] fp32")).param, "");
+  EXPECT_EQ(ApiError::from_status(invalid_argument("a message: with a space first")).param, "");
+  EXPECT_EQ(ApiError::from_status(invalid_argument("no colon at all")).param, "");
+  EXPECT_EQ(ApiError::from_status(invalid_argument("stop: x"), "messages").param, "messages");  // given wins
 }
 
 TEST(OpenAiErrors, SseErrorIsOneEvent) {
