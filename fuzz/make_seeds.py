@@ -10,8 +10,49 @@ three files, a field nested exactly at the parser's depth limit (kMaxJsonDepth =
 counting the top-level object, so the value reaches the error path and its json_excerpt), one
 level past it, and 100,000 levels deep (nlohmann's recursive dump overflowed the stack on that
 when an error message quoted the value). The first byte picks the file: '0' config.json, '1'
-model.safetensors.index.json, '2' tokenizer_config.json."""
-import json, os, sys
+model.safetensors.index.json, '2' tokenizer_config.json.
+
+fuzz/make_seeds.py --gguf OUT_DIR — small GGUF files for fuzz_gguf, standard library only: the
+metadata types, arrays of strings and of arrays, F32 / F16 / Q8_0 / Q4_K tensors, alignments 32
+and 64, versions 2 and 3."""
+import json, os, struct, sys
+
+
+def gguf_bytes(version, alignment, kvs, tensors):
+    """kvs: [(key, type, packed value bytes)]; tensors: [(name, extents, ggml type, bytes)]."""
+    s = lambda t: struct.pack("<Q", len(t)) + t  # noqa: E731
+    head = struct.pack("<IIQQ", 0x46554747, version, len(tensors), len(kvs) + (alignment != 32))
+    for key, vtype, value in kvs:
+        head += s(key.encode()) + struct.pack("<I", vtype) + value
+    if alignment != 32:
+        head += s(b"general.alignment") + struct.pack("<II", 4, alignment)
+    data, offsets = b"", []
+    for _, _, _, nbytes in tensors:
+        offsets.append(len(data))
+        data += bytes(range(256)) * (nbytes // 256) + bytes(nbytes % 256)
+        data += bytes(-len(data) % alignment)
+    for (name, extents, gtype, _), off in zip(tensors, offsets):
+        head += s(name.encode()) + struct.pack("<I", len(extents)) + b"".join(struct.pack("<Q", e) for e in extents)
+        head += struct.pack("<IQ", gtype, off)
+    return head + bytes(-len(head) % alignment) + data
+
+
+def gguf_seeds(out):
+    os.makedirs(out, exist_ok=True)
+    st = lambda t: struct.pack("<Q", len(t.encode())) + t.encode()  # noqa: E731
+    tokens = struct.pack("<IQ", 8, 3) + st("a") + st("<s>") + st("\u0120b")
+    kvs = [("general.architecture", 8, st("llama")), ("llama.block_count", 4, struct.pack("<I", 1)),
+           ("llama.rope.freq_base", 6, struct.pack("<f", 10000.0)), ("tokenizer.ggml.tokens", 9, tokens),
+           ("tokenizer.ggml.scores", 9, struct.pack("<IQfff", 6, 3, 0.0, -1.0, -2.5)),
+           ("tokenizer.ggml.add_bos_token", 7, b"\x01"), ("general.file_type", 4, struct.pack("<I", 7)),
+           ("nested", 9, struct.pack("<IQ", 9, 1) + struct.pack("<IQi", 5, 1, -3))]
+    tensors = [("token_embd.weight", [32, 4], 0, 512), ("blk.0.attn_q.weight", [32, 2], 8, 68),
+               ("output_norm.weight", [8], 1, 16), ("blk.0.ffn_down.weight", [256], 12, 144)]
+    for name, version, alignment, t in [("v3_a32", 3, 32, tensors), ("v2_a32", 2, 32, tensors[:2]),
+                                        ("v3_a64", 3, 64, tensors), ("meta_only", 3, 32, [])]:
+        with open(os.path.join(out, f"gguf_{name}"), "wb") as f:
+            f.write(gguf_bytes(version, alignment, kvs, t))
+    print("seeds in", out, sorted(os.listdir(out)))
 
 
 def model_json_seeds(out):
@@ -35,6 +76,9 @@ def model_json_seeds(out):
 
 if len(sys.argv) == 3 and sys.argv[1] == "--model-json":
     model_json_seeds(sys.argv[2])
+    sys.exit(0)
+if len(sys.argv) == 3 and sys.argv[1] == "--gguf":
+    gguf_seeds(sys.argv[2])
     sys.exit(0)
 
 from tokenizers import Tokenizer, AddedToken, Regex, decoders, models, normalizers, pre_tokenizers, processors, trainers
