@@ -400,7 +400,9 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
   // ---- the client's end of input while its response is pending (see the file's header) ----
   void on_peer_half_close() {
     peer_write_closed_ = true;
-    keep_alive_ = false;  // no next request can come
+    // No next request can come, unless one was pipelined before the end: it is still answered
+    // (read_header parses it from the buffer; the end of input after it closes the connection).
+    if (buffer_.size() == 0) keep_alive_ = false;
     send_probe();
   }
 

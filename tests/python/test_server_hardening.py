@@ -50,7 +50,8 @@ def read_until_closed(s: socket.socket, timeout: float = 30) -> bytes:
 
 
 def status_lines(data: bytes) -> list[int]:
-    return [int(m) for m in re.findall(rb"^HTTP/1\.[01] (\d{3})", data, flags=re.M)]
+    # Not anchored to a line start: a pipelined response follows the previous body directly.
+    return [int(m) for m in re.findall(rb"HTTP/1\.[01] (\d{3}) ", data)]
 
 
 def final_response(data: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -152,6 +153,15 @@ def test_half_closed_client_gets_the_whole_stream(server):
     events = [line[6:] for line in body.decode().splitlines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
     assert json.loads(events[-2])["usage"]["completion_tokens"] == 24
+
+
+def test_half_closed_client_gets_every_pipelined_answer(server):
+    request = b"GET /v1/models HTTP/1.1\r\nHost: t\r\n\r\n"
+    with socket.create_connection(address(server), timeout=30) as s:
+        s.sendall(request * 3)
+        s.shutdown(socket.SHUT_WR)
+        data = read_until_closed(s)
+    assert status_lines(data) == [200, 200, 200], data[:600]
 
 
 # ---- context and KV cache --------------------------------------------------------------------
