@@ -1,7 +1,7 @@
 // src/model/cuda_memory.h — the GPU runtime's owners of memory: one cudaMalloc (DeviceMemory) or
 // one pinned host allocation (PinnedMemory), freed with their owner, and the CUDA-error-to-Status
 // helpers the runner's host code uses (TESSERA_CUDA_TRY returns from the enclosing function). CUDA
-// builds only (src/model/llama_cuda.cpp, device code's hosts).
+// builds only (the CUDA runner, src/model/llama_cuda*.cpp).
 #pragma once
 
 #include <cuda_runtime_api.h>
