@@ -191,6 +191,12 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
       std::lock_guard<std::mutex> lock(shared_->mu);
       shared_->connections.emplace(this, weak_from_this());
     }
+    beast::error_code ec;  // the client's address, once per connection (for the request log)
+    const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+    if (!ec) {
+      const std::string address = peer.address().to_string();
+      peer_ = (peer.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(peer.port());
+    }
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
   }
 
@@ -332,12 +338,7 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
     }
     request_.version = static_cast<int>(msg.version());
     request_.received = Clock::now();
-    beast::error_code peer_ec;
-    const tcp::endpoint peer = stream_.socket().remote_endpoint(peer_ec);
-    if (!peer_ec) {
-      const std::string address = peer.address().to_string();
-      request_.peer = (peer.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(peer.port());
-    }
+    request_.peer = peer_;
     request_.keep_alive = msg.keep_alive();
     request_.body = std::move(msg.body());
     keep_alive_ = request_.keep_alive && !shared_->draining.load() && !overflow_;
@@ -588,6 +589,7 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
   std::optional<http::request_parser<http::string_body>> parser_;
   Phase phase_ = Phase::kReading;
   HttpRequest request_;
+  std::string peer_;  // the client's address:port
   bool keep_alive_ = true;
   bool response_started_ = false;
   bool response_complete_ = false;  // the last byte is queued
