@@ -1,9 +1,10 @@
 """bench/kernels/attention.py — tessera's attention against PyTorch SDPA (flash, cudnn, efficient,
 math), same run, same machine. Prints a table, writes attention_bench.json and the PNG plots.
 
-Cases: the seed shape (B=1, H=8, S=512, D=64, fp16, causal and not) and the FlashAttention-3 paper
-shapes (bf16, B*S = 16384, H*D = 2048, S = 512 ... 16384, D = 64 and 128, causal and not), each
-forward ("fwd") and forward + backward ("fwd_bwd").
+Cases: the benchmark tier of tests/attention_cases.py (which tests/gpu checks, every one, forward
+and backward): the seed shape (B=1, H=8, S=512, D=64, fp16, causal and not) and the
+FlashAttention-3 paper shapes (bf16, B*S = 16384, H*D = 2048, S = 512 ... 16384, D = 64 and 128,
+causal and not), each forward ("fwd") and forward + backward ("fwd_bwd").
 
 Measurement (docs/architecture.md "How we measure"):
   - FLOPs: fwd 4*B*H*Sq*Sk*D, halved for causal; bwd 2.5x fwd, so fwd_bwd is 3.5x fwd.
@@ -37,7 +38,10 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(_ROOT, "python"))
+sys.path.insert(0, os.path.join(_ROOT, "tests"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from attention_cases import prefill_cases  # noqa: E402 - the registry the GPU tests share
 
 IMPLS = ["tessera", "flash", "cudnn", "efficient", "math"]
 _BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
@@ -46,15 +50,8 @@ L2_BYTES = 50 * 2**20  # H200
 
 
 def cases(quick: bool):
-    out = [dict(case="seed", batch=1, heads=8, seqlen=512, head_dim=64, causal=c, dtype="fp16")
-           for c in (False, True)]
-    seqlens = [512, 4096] if quick else [512, 1024, 2048, 4096, 8192, 16384]
-    for head_dim in (64, 128):
-        for causal in (False, True):
-            for s in seqlens:
-                out.append(dict(case="paper", batch=16384 // s, heads=2048 // head_dim, seqlen=s,
-                                head_dim=head_dim, causal=causal, dtype="bf16"))
-    return out
+    """The benchmark's tier of tests/attention_cases.py, as the dicts this script's JSON holds."""
+    return [c.bench_dict() for c in prefill_cases(bench="quick" if quick else "full")]
 
 
 def flops(c, mode):

@@ -40,12 +40,12 @@ import time
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(os.path.dirname(_HERE))
-sys.path[:0] = [os.path.join(_ROOT, "python"), _HERE]
+sys.path[:0] = [os.path.join(_ROOT, "python"), os.path.join(_ROOT, "tests"), _HERE]
 
-HEADS, KV_HEADS, HEAD_DIM = 32, 8, 128
-BATCHES = (1, 8, 64)
-LENGTHS = (512, 1024, 2048, 4096, 8192, 16384, 32768)
-QUICK_BATCHES, QUICK_LENGTHS = (1, 64), (4096, 8192, 32768)
+from attention_cases import Decode, decode_cases  # noqa: E402 - the registry tests/gpu shares
+
+# The problem every case shares (tests/attention_cases.py, Decode's defaults): Llama-3-8B heads.
+HEADS, KV_HEADS, HEAD_DIM = Decode(1, 1).heads, Decode(1, 1).kv_heads, Decode(1, 1).head_dim
 IMPLS = ("tessera", "cudnn", "flash")
 MEMORY_LIMIT = 60e9    # bytes of inputs one implementation may hold at once
 COPY_BYTES = 4 * 2**30
@@ -325,7 +325,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.environ.get("OUT", "gpu-out"), help="output folder")
     ap.add_argument("--quick", action="store_true",
-                    help=f"B in {QUICK_BATCHES}, L in {QUICK_LENGTHS} (the target rows)")
+                    help="B in {1, 64}, L in {4096, 8192, 32768} (the target rows)")
     ap.add_argument("--runs", type=int, default=30, help="timed runs per case (>= 20)")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--block-size", type=int, default=16, help="tessera's cache block size")
@@ -379,17 +379,15 @@ def main():
           f"{copy['tbps']:.2f} TB/s; K+V TB/s, median of {args.runs}")
     print(f"{'shape':16s} {'KV MiB':>9s} " + " ".join(f"{i:>7s}" for i in impls) +
           "  t/cudnn t/flash  %copy  t us")
-    batches, lengths = (QUICK_BATCHES, QUICK_LENGTHS) if args.quick else (BATCHES, LENGTHS)
     rows = []
-    for batch in batches:
-        for seqlen in lengths:
-            row = {"batch": batch, "seqlen": seqlen, "kv_bytes": kv_bytes(batch, seqlen),
-                   "impls": {}}
-            for impl in impls:
-                row["impls"][impl] = bench_one(impl, batch, seqlen, args)
-            summarize(row, copy["tbps"])
-            print_row(row, impls)
-            rows.append(row)
+    for case in decode_cases(bench="quick" if args.quick else "full"):
+        batch, seqlen = case.batch, case.seqlen
+        row = {"batch": batch, "seqlen": seqlen, "kv_bytes": kv_bytes(batch, seqlen), "impls": {}}
+        for impl in impls:
+            row["impls"][impl] = bench_one(impl, batch, seqlen, args)
+        summarize(row, copy["tbps"])
+        print_row(row, impls)
+        rows.append(row)
     data = {"meta": meta, "copy": copy, "results": rows, "criteria": criteria(rows, copy["tbps"])}
     for c in data["criteria"]:
         met = {True: "met", False: "NOT MET", None: "not measured"}[c["met"]]

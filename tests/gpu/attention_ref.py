@@ -65,6 +65,38 @@ def attention_ref(q, k, v, causal: bool, softmax_scale: float, dtype=torch.float
     return out, lse.float(), row_visible
 
 
+# fp32 scores one reference chunk may hold (1 GiB): the benchmark shapes (S = 16384, 16-32 heads)
+# would need 16-32 GiB at once.
+REF_CHUNK_ELEMS = 2**28
+
+
+def ref_chunks(q, k):
+    """(batch index, kv-head slice, q-head slice) pieces whose fp32 scores fit REF_CHUNK_ELEMS
+    (one kv head with its query heads at least), for the references of large cases."""
+    batch, seqlen_q, heads, _ = q.shape
+    kv_heads, seqlen_k = k.shape[2], k.shape[1]
+    group = heads // kv_heads
+    per_kv_head = max(1, group * seqlen_q * seqlen_k)
+    step = max(1, min(kv_heads, REF_CHUNK_ELEMS // per_kv_head))
+    for b in range(batch):
+        for h0 in range(0, kv_heads, step):
+            h1 = min(kv_heads, h0 + step)
+            yield b, slice(h0, h1), slice(h0 * group, h1 * group)
+
+
+def attention_ref_chunked(q, k, v, causal: bool, softmax_scale: float):
+    """attention_ref over ref_chunks: the same results at any size (out in fp32)."""
+    out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
+    lse = torch.empty(q.shape[0], q.shape[2], q.shape[1], dtype=torch.float32, device=q.device)
+    visible = None
+    for b, kvh, qh in ref_chunks(q, k):
+        o, l, visible = attention_ref(q[b:b + 1, :, qh], k[b:b + 1, :, kvh], v[b:b + 1, :, kvh],
+                                      causal, softmax_scale)
+        out[b:b + 1, :, qh] = o
+        lse[b:b + 1, qh] = l
+    return out, lse, visible
+
+
 def sdpa_lowp(q, k, v, causal: bool, softmax_scale: float):
     """PyTorch's own attention in the inputs' precision ([B, S, H, D] in and out)."""
     qt, kt, vt = (t.transpose(1, 2) for t in (q, k, v))  # SDPA layout [B, H, S, D]

@@ -1,7 +1,7 @@
 """tests/gpu/conftest.py — pytest setup for the GPU suite (runs on the H200 through tools/gpu.sh).
 
-Puts python/ (the tessera package, with the _C module the CUDA build writes there) and this folder
-on sys.path; skips everything without a CUDA device or without tessera._C; `--quick` (or
+Puts python/ (the tessera package, with the _C module the CUDA build writes there), tests/ (the
+case registry, attention_cases.py) and this folder on sys.path; skips everything without a CUDA device or without tessera._C; `--quick` (or
 TESSERA_QUICK=1) keeps only tests marked `quick`. Inputs are fresh random numbers every run
 (attention_ref.fresh_seed; TESSERA_TEST_SEED reproduces a failure).
 """
@@ -13,7 +13,7 @@ import pytest
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(os.path.dirname(_HERE))
-for p in (os.path.join(_ROOT, "python"), _HERE):
+for p in (os.path.join(_ROOT, "python"), os.path.join(_ROOT, "tests"), _HERE):
     if p not in sys.path:
         sys.path.insert(0, p)
 

@@ -2,19 +2,23 @@
 
 Every case: fresh random inputs and upstream gradient, dq/dk/dv poisoned with NaN before the launch
 (tessera.attention_bwd_into), max error <= 3x the error of PyTorch SDPA's backward in the same
-precision, both measured against autograd through the fp32 reference. Covers the head dims the
+precision, both measured against autograd through the fp32 reference. The shapes are those of
+tests/attention_cases.py (the forward's and the benchmark's, up to S = 16384): the head dims the
 kernels support for the backward (an unsupported one must fail with a clear error), both dtypes,
-causal and not, Sq != Sk, GQA / MQA, varlen, fully masked rows (finite gradients, dq = 0 there)
-and 50-run bitwise reproducibility in deterministic mode.
+causal and not, Sq != Sk, GQA / MQA; here besides: varlen, fully masked rows (finite gradients,
+dq = 0 there) and 50-run bitwise reproducibility in deterministic mode.
 """
 
 import pytest
 import torch
 
 import tessera
-from attention_ref import attention_ref, check, fresh_seed, poisoned, rand_qkv, sdpa_lowp
+from attention_cases import prefill_cases
+from attention_ref import (attention_ref, check, fresh_seed, poisoned, rand_qkv, ref_chunks,
+                           sdpa_lowp)
 
 DTYPES = [torch.float16, torch.bfloat16]
+DTYPE = {"fp16": torch.float16, "bf16": torch.bfloat16}
 BWD_DIMS = tessera.supported_head_dims(backward=True)
 
 
@@ -38,10 +42,19 @@ def run_fwd_bwd(q, k, v, dout, causal, scale, deterministic=False, cu=None):
 
 
 def reference_grads(q, k, v, dout, causal, scale):
-    """(ref grads from fp32, PyTorch low-precision grads, visible rows)."""
-    qf, kf, vf = (t.detach().float().requires_grad_(True) for t in (q, k, v))
-    ref, _, visible = attention_ref(qf, kf, vf, causal, scale)
-    ref_grads = torch.autograd.grad(ref, (qf, kf, vf), dout.float())
+    """(ref grads from fp32, PyTorch low-precision grads, visible rows). The fp32 reference runs
+    over ref_chunks (batch x kv-head groups), so the benchmark's S = 16384 shapes fit."""
+    ref_grads = [torch.empty(t.shape, dtype=torch.float32, device=t.device) for t in (q, k, v)]
+    visible = None
+    for b, kvh, qh in ref_chunks(q, k):
+        qf, kf, vf = (t[b:b + 1, :, h].detach().float().requires_grad_(True)
+                      for t, h in ((q, qh), (k, kvh), (v, kvh)))
+        ref, _, visible = attention_ref(qf, kf, vf, causal, scale)
+        gq, gk, gv = torch.autograd.grad(ref, (qf, kf, vf), dout[b:b + 1, :, qh].float())
+        ref_grads[0][b:b + 1, :, qh] = gq
+        ref_grads[1][b:b + 1, :, kvh] = gk
+        ref_grads[2][b:b + 1, :, kvh] = gv
+        del ref, gq, gk, gv
     ql, kl, vl = (t.detach().clone().requires_grad_(True) for t in (q, k, v))
     lowp = sdpa_lowp(ql, kl, vl, causal, scale)
     lowp_grads = torch.autograd.grad(lowp, (ql, kl, vl), dout)
@@ -63,51 +76,31 @@ def check_bwd(q, k, v, causal, seed, deterministic=False):
     return ours
 
 
-def _square_cases():
-    for seqlen in (1, 17, 97, 128, 1025):
-        for head_dim in (64, 96, 128, 256):
-            for dtype in DTYPES:
-                for causal in (False, True):
-                    quick = seqlen in (17, 128) and head_dim in (64, 128)
-                    name = f"s{seqlen}-d{head_dim}-{str(dtype)[6:]}-{'causal' if causal else 'full'}"
-                    yield pytest.param(seqlen, head_dim, dtype, causal, id=name,
-                                       marks=[pytest.mark.quick] if quick else [])
-    for dtype in DTYPES:  # one long case per dtype
-        yield pytest.param(4096, 128, dtype, True, id=f"s4096-d128-{str(dtype)[6:]}-causal")
+def case_param(c):
+    return pytest.param(c, id=c.id, marks=[pytest.mark.quick] if c.quick else [])
 
 
-@pytest.mark.parametrize("seqlen,head_dim,dtype,causal", list(_square_cases()))
-def test_bwd_square(seqlen, head_dim, dtype, causal):
+@pytest.mark.parametrize("case", [case_param(c) for c in prefill_cases()])
+def test_bwd_case(case):
+    """Every case of tests/attention_cases.py (the forward's and the benchmark's). A head dim with
+    no backward kernel must fail with an error naming it."""
     seed = fresh_seed()
-    batch, heads = (1, 3) if seqlen >= 1025 else (2, 5)
-    q, k, v = rand_qkv(batch, seqlen, seqlen, heads, heads, head_dim, dtype)
-    if head_dim not in BWD_DIMS:  # allowed by the issue (64 and 128 at least), but must say so
-        with pytest.raises(ValueError, match=str(head_dim)):
-            run_fwd_bwd(q, k, v, torch.randn_like(q), causal, head_dim ** -0.5)
+    q, k, v = rand_qkv(case.batch, case.seqlen_q, case.seqlen_k, case.heads, case.kv_heads,
+                       case.head_dim, DTYPE[case.dtype])
+    if case.head_dim not in BWD_DIMS:
+        with pytest.raises(ValueError, match=str(case.head_dim)):
+            run_fwd_bwd(q, k, v, torch.randn_like(q), case.causal, case.head_dim ** -0.5)
         return
-    check_bwd(q, k, v, causal, seed)
+    check_bwd(q, k, v, case.causal, seed)
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=["fp16", "bf16"])
-@pytest.mark.parametrize("head_dim", [64, 128])
-@pytest.mark.parametrize("seqlen_q,seqlen_k", [
-    pytest.param(1, 97, marks=pytest.mark.quick), (17, 1025),
-    pytest.param(128, 17, marks=pytest.mark.quick), (1025, 97), (97, 4096)])
-@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
-def test_bwd_rectangular(seqlen_q, seqlen_k, head_dim, dtype, causal):
+@pytest.mark.parametrize("case", [case_param(c) for c in prefill_cases(group="heads")
+                                  if c.dtype == "bf16"])
+def test_bwd_heads_deterministic(case):
+    """GQA / MQA / odd head counts through the deterministic (no atomics) dq path."""
     seed = fresh_seed()
-    check_bwd(*rand_qkv(2, seqlen_q, seqlen_k, 4, 4, head_dim, dtype), causal, seed)
-
-
-@pytest.mark.quick
-@pytest.mark.parametrize("heads,kv_heads", [(6, 2), (6, 1), (7, 7), (16, 1)],
-                         ids=["gqa3", "mqa6", "mha7", "mqa16"])
-@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
-@pytest.mark.parametrize("deterministic", [False, True], ids=["atomic", "deterministic"])
-def test_bwd_heads(heads, kv_heads, causal, deterministic):
-    seed = fresh_seed()
-    check_bwd(*rand_qkv(2, 97, 130, heads, kv_heads, 128, torch.bfloat16), causal, seed,
-              deterministic)
+    check_bwd(*rand_qkv(case.batch, case.seqlen_q, case.seqlen_k, case.heads, case.kv_heads,
+                        case.head_dim, torch.bfloat16), case.causal, seed, deterministic=True)
 
 
 @pytest.mark.quick

@@ -2,9 +2,11 @@
 
 Every case: fresh random inputs, output and lse poisoned with NaN before the launch (through
 tessera.attention_fwd_into), max error <= 2x PyTorch SDPA's error in the same precision, lse
-compared too. Covers seqlens 1, 17, 97, 128, 1025, 4096, every head dim and dtype, causal and not,
-Sq != Sk both ways (bottom-right causal), MHA / GQA / MQA with non-power-of-two head counts,
-fully masked rows, varlen batches with uneven (1 and 0) lengths, and 50-run bitwise determinism.
+compared too. The shapes are tests/attention_cases.py's, the registry bench/kernels/attention.py
+times: seqlens 1, 17, 97, 128, 1025, 4096, every head dim and dtype, causal and not, Sq != Sk both
+ways (bottom-right causal), MHA / GQA / MQA with non-power-of-two head counts, and the benchmark's
+shapes up to S = 16384. Here besides: softmax scales, fully masked rows, strided views, varlen
+batches with uneven (1 and 0) lengths, and 50-run bitwise determinism.
 """
 
 import math
@@ -13,11 +15,12 @@ import pytest
 import torch
 
 import tessera
-from attention_ref import attention_ref, check, fresh_seed, poisoned, rand_qkv, sdpa_lowp
+from attention_cases import DECODE_HEAD_DIMS, HEAD_DIMS, prefill_cases
+from attention_ref import (attention_ref, attention_ref_chunked, check, fresh_seed, poisoned,
+                           rand_qkv, sdpa_lowp)
 
 DTYPES = [torch.float16, torch.bfloat16]
-HEAD_DIMS = [64, 96, 128, 256]
-SEQLENS = [1, 17, 97, 128, 1025, 4096]
+DTYPE = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def run_fwd(q, k, v, causal, scale):
@@ -33,7 +36,7 @@ def run_fwd(q, k, v, causal, scale):
 def check_fwd(q, k, v, causal, seed, scale=None):
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     out, lse = run_fwd(q, k, v, causal, scale)
-    ref, ref_lse, visible = attention_ref(q, k, v, causal, scale)
+    ref, ref_lse, visible = attention_ref_chunked(q, k, v, causal, scale)
     lowp = torch.nan_to_num(sdpa_lowp(q, k, v, causal, scale))
     assert not out.isnan().any(), f"NaN in the output (unwritten or computed), seed {seed}"
     assert not lse.isnan().any(), f"NaN in lse, seed {seed}"
@@ -50,49 +53,19 @@ def check_fwd(q, k, v, causal, seed, scale=None):
     return out, lse
 
 
-def _quick(*values, quick=False):
-    return pytest.param(*values, marks=pytest.mark.quick) if quick else pytest.param(*values)
+def case_param(c):
+    return pytest.param(c, id=c.id, marks=[pytest.mark.quick] if c.quick else [])
 
 
-def _square_cases():
-    # The quick subset: seqlens 17 and 128 at head dims 64 and 128.
-    for seqlen in SEQLENS:
-        for head_dim in HEAD_DIMS:
-            for dtype in DTYPES:
-                for causal in (False, True):
-                    quick = seqlen in (17, 128) and head_dim in (64, 128)
-                    name = f"s{seqlen}-d{head_dim}-{str(dtype)[6:]}-{'causal' if causal else 'full'}"
-                    yield pytest.param(seqlen, head_dim, dtype, causal, id=name,
-                                       marks=[pytest.mark.quick] if quick else [])
-
-
-@pytest.mark.parametrize("seqlen,head_dim,dtype,causal", list(_square_cases()))
-def test_fwd_square(seqlen, head_dim, dtype, causal):
+@pytest.mark.parametrize("case", [case_param(c) for c in prefill_cases()])
+def test_fwd_case(case):
+    """Every case of tests/attention_cases.py: square (every head dim and dtype, lengths 1 to
+    4096), Sq != Sk both ways (with causal and Sq > Sk the first Sq - Sk rows see no key), MHA /
+    GQA / MQA with non-power-of-two head counts, and the shapes bench/kernels/attention.py times."""
     seed = fresh_seed()
-    batch, heads = (1, 3) if seqlen >= 1025 else (2, 5)
-    check_fwd(*rand_qkv(batch, seqlen, seqlen, heads, heads, head_dim, dtype), causal, seed)
-
-
-@pytest.mark.parametrize("dtype", DTYPES, ids=["fp16", "bf16"])
-@pytest.mark.parametrize("head_dim", [64, 128, 256])
-@pytest.mark.parametrize("seqlen_q,seqlen_k", [
-    _quick(1, 97, quick=True), (17, 1025), (97, 4096), _quick(128, 17, quick=True), (1025, 97),
-    (4096, 128), (17, 1)])
-@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
-def test_fwd_rectangular(seqlen_q, seqlen_k, head_dim, dtype, causal):
-    """Sq != Sk both ways; with causal and Sq > Sk the first Sq - Sk rows see no key."""
-    seed = fresh_seed()
-    check_fwd(*rand_qkv(2, seqlen_q, seqlen_k, 4, 4, head_dim, dtype), causal, seed)
-
-
-@pytest.mark.quick
-@pytest.mark.parametrize("heads,kv_heads", [(6, 6), (6, 2), (6, 1), (7, 7), (12, 3), (16, 1)],
-                         ids=["mha6", "gqa3", "mqa6", "mha7", "gqa4", "mqa16"])
-@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
-@pytest.mark.parametrize("dtype", DTYPES, ids=["fp16", "bf16"])
-def test_fwd_heads(heads, kv_heads, causal, dtype):
-    seed = fresh_seed()
-    check_fwd(*rand_qkv(2, 97, 130, heads, kv_heads, 128, dtype), causal, seed)
+    q, k, v = rand_qkv(case.batch, case.seqlen_q, case.seqlen_k, case.heads, case.kv_heads,
+                       case.head_dim, DTYPE[case.dtype])
+    check_fwd(q, k, v, case.causal, seed)
 
 
 @pytest.mark.quick
@@ -191,6 +164,13 @@ def test_fwd_bitwise_deterministic(causal):
         out, lse = run_fwd(q, k, v, causal, 128 ** -0.5)
         assert torch.equal(out.view(torch.int16), first.view(torch.int16))
         assert torch.equal(lse.view(torch.int32), first_lse.view(torch.int32))
+
+
+@pytest.mark.quick
+def test_registry_head_dims_are_the_built_kernels():
+    """tests/attention_cases.py lists the head dims this build compiled (no more, no fewer)."""
+    assert tuple(tessera.supported_head_dims()) == HEAD_DIMS
+    assert tuple(tessera.kvcache.DECODE_HEAD_DIMS) == DECODE_HEAD_DIMS
 
 
 @pytest.mark.quick

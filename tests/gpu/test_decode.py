@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from tessera import kvcache
+from attention_cases import decode_cases
 from attention_ref import fresh_seed, poisoned
 import decode_ref as dr
 
@@ -51,6 +52,20 @@ def check_batch(b: dr.PagedBatch, causal, seed, scale=None, num_splits=0):
 
 def _p(*values, quick=False, id=None):
     return pytest.param(*values, id=id, marks=[pytest.mark.quick] if quick else [])
+
+
+# ---- the registry's decode cases (tests/attention_cases.py), which bench/kernels/decode.py times --
+
+@pytest.mark.parametrize("case", [_p(c, quick=c.quick, id=c.id) for c in decode_cases()])
+def test_decode_case(case):
+    """One new token per sequence over equal lengths, the cache in the engine's (and the
+    benchmark's) layout: K and V of a block side by side in one allocation, shuffled table."""
+    seed = fresh_seed()
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[case.dtype]
+    b = dr.make_batch([case.seqlen] * case.batch, [1] * case.batch, case.heads, case.kv_heads,
+                      case.head_dim, dtype, case.block_size)
+    b.k_cache, b.v_cache, _ = dr.share_kv(b.k_cache, b.v_cache)
+    check_batch(b, True, seed)
 
 
 # ---- paged attention: every block size x head dim x dtype ----------------------------------------
