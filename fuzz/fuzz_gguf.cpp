@@ -6,7 +6,10 @@
 // accepted file that breaks the promises gguf.h makes, which are checked here: the data section
 // starts at an aligned offset inside the file, every tensor has 1 to 4 positive extents, lies
 // inside the data section at an aligned offset with bytes = elements / block x block bytes, names
-// are unique and no two tensors overlap.
+// are unique and no two tensors overlap. An accepted file then goes through everything tessera
+// does with one: the config from its metadata (and config.json's checks), the tokenizer.json and
+// tokenizer_config.json built from its vocabulary (loaded and used to encode a string), and the
+// dequantization of its tensors; each may fail with a message, none may crash.
 //
 // Build and run (clang; not part of the default build): see fuzz/CMakeLists.txt, then
 //   python3 fuzz/make_seeds.py --gguf /tmp/fuzz_seeds/gguf
@@ -21,7 +24,13 @@
 #include <utility>
 #include <vector>
 
+#include "src/model/config.h"
 #include "src/model/gguf.h"
+#include "src/model/gguf_dequant.h"
+#include "src/model/gguf_model.h"
+#include "src/model/gguf_tokenizer.h"
+#include "src/tokenizer/tokenizer.h"
+#include "src/tokenizer/tokenizer_config.h"
 
 namespace {
 
@@ -69,5 +78,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::sort(spans.begin(), spans.end());
   for (size_t i = 1; i < spans.size(); ++i)
     check(spans[i - 1].second <= spans[i].first, "no overlap");
+
+  auto c = tessera::gguf_model_config(*f, "fuzz.gguf");
+  check(c.has_value() || !c.status().message().empty(), "config errors say something");
+  if (auto tj = tessera::gguf_tokenizer_json(*f, "fuzz.gguf")) {
+    if (auto tok = tessera::Tokenizer::from_json(*tj, "fuzz.gguf")) {
+      auto ids = tok->encode("Hello world! 123 \xC3\xA9<s>", true);
+      if (ids) (void)tok->decode(*ids);
+    }
+  }
+  if (auto tc = tessera::gguf_tokenizer_config_json(*f, "fuzz.gguf"))
+    (void)tessera::parse_tokenizer_config(*tc, "fuzz.gguf");
+  for (const tessera::GgufTensorInfo& t : f->tensors) {
+    if (t.num_elements() > (1 << 20)) continue;
+    std::vector<float> out(static_cast<size_t>(t.num_elements()));
+    (void)tessera::dequantize_tensor(t, data + t.offset, out.data());
+  }
   return 0;
 }

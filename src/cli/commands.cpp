@@ -20,7 +20,9 @@
 #include "src/core/mapped_file.h"
 #include "src/core/npy.h"
 #include "src/core/progress.h"
+#include "src/model/checkpoint.h"
 #include "src/model/config.h"
+#include "src/model/model_files.h"
 #include "src/model/demo.h"
 #include "src/model/make_model.h"
 #include "src/model/sequence_runner.h"
@@ -42,10 +44,20 @@ FlagSpec help_flag_spec() { return FlagSpec{"help", "", "show this help"}.with_s
 // A model folder that is not one: from a bare argument, the message says that a bare argument is
 // read as the model (a stray word, e.g. an unquoted prompt, lands there).
 static Status no_such_model_folder(const Args& args, const std::string& dir) {
-  return not_found(dir + ": no such model folder" +
+  return not_found(dir + ": no such model folder or GGUF file" +
                    (args.given_as_argument("model")
-                        ? " (a bare argument is the model folder; flags start with --)"
+                        ? " (a bare argument is the model folder or file; flags start with --)"
                         : ""));
+}
+
+// A --model that names something: a folder, or a GGUF file (any other file is an error that says
+// it is not one).
+static Status check_model_path(const Args& args, const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return Status::ok();
+  if (!std::filesystem::is_regular_file(path, ec)) return no_such_model_folder(args, path);
+  auto gguf = find_gguf_model(path);
+  return gguf.has_value() ? Status::ok() : gguf.status();
 }
 
 // Resolves --model (or the demo model) and says so when the weights are random.
@@ -53,7 +65,7 @@ Expected<std::string> resolve_model_dir(const Args& args) {
   std::string dir;
   if (auto m = args.get("model")) {
     dir = *m;
-    if (!std::filesystem::is_directory(dir)) return no_such_model_folder(args, dir);
+    TESSERA_RETURN_IF_ERROR(check_model_path(args, dir));
   } else {
     TESSERA_ASSIGN_OR_RETURN(dir, ensure_demo_model());
   }
@@ -202,7 +214,6 @@ Status usage(const char* cmd, const char* synopsis, const std::vector<FlagSpec>&
   return Status::ok();
 }
 
-Expected<Tokenizer> load_model_tokenizer(const std::string& model_dir);  // below, with `tokenize`
 
 // The text prompt of --prompt or --chat as ids through the model's tokenizer (nullopt when the
 // prompt is given as ids). --chat renders the model's chat template around the message first.
@@ -214,7 +225,7 @@ Expected<std::optional<std::vector<int32_t>>> text_prompt_ids(const Args& args, 
     return std::optional<std::vector<int32_t>>(std::move(*ids));
   }
   if (!args.has("chat")) return std::optional<std::vector<int32_t>>();
-  TESSERA_ASSIGN_OR_RETURN(TokenizerConfig config, load_tokenizer_config(dir));
+  TESSERA_ASSIGN_OR_RETURN(TokenizerConfig config, load_model_tokenizer_config(dir));
   auto tmpl = config.chat_template();
   if (!tmpl) return tmpl.status().with_context("--chat: " + dir + ": ");
   std::vector<ChatMessage> messages;
@@ -281,7 +292,7 @@ Status cmd_generate(const std::vector<std::string>& argv) {
 
   TESSERA_ASSIGN_OR_RETURN(std::string dir, resolve_model_dir(args));
   // The config first (cheap): the prompt and n decide how much cache the runner gets.
-  TESSERA_ASSIGN_OR_RETURN(const ModelConfig cfg, load_model_config(dir));
+  TESSERA_ASSIGN_OR_RETURN(const ModelConfig cfg, load_config_for_model(dir));
   if (args.has("prompt") + args.has("chat") + args.has("prompt-ids") > 1)
     return invalid_argument("generate: give at most one of --prompt, --chat, --prompt-ids");
   if (args.has("system") && !args.has("chat")) return invalid_argument("generate: --system needs --chat");
@@ -382,7 +393,7 @@ Status cmd_logits(const std::vector<std::string>& argv) {
   if (!args.has("out")) return invalid_argument("logits: --out is required");
   TESSERA_ASSIGN_OR_RETURN(RunnerOptions options, runner_options_from_flags(args));
   TESSERA_ASSIGN_OR_RETURN(std::string dir, resolve_model_dir(args));
-  TESSERA_ASSIGN_OR_RETURN(const ModelConfig cfg, load_model_config(dir));
+  TESSERA_ASSIGN_OR_RETURN(const ModelConfig cfg, load_config_for_model(dir));
   TESSERA_ASSIGN_OR_RETURN(auto ids, prompt_ids(args, cfg, std::nullopt));
   if (ids.empty()) return invalid_argument("--prompt-ids is empty");
   const int64_t n = static_cast<int64_t>(ids.size());
@@ -417,7 +428,7 @@ Status cmd_perplexity(const std::vector<std::string>& argv) {
   TESSERA_ASSIGN_OR_RETURN(auto ids, parse_id_list(text, file));
   if (ids.size() < 2) return invalid_argument(file + ": needs at least 2 token ids, found " + std::to_string(ids.size()));
   TESSERA_ASSIGN_OR_RETURN(std::string dir, resolve_model_dir(args));
-  TESSERA_ASSIGN_OR_RETURN(const ModelConfig cfg, load_model_config(dir));
+  TESSERA_ASSIGN_OR_RETURN(const ModelConfig cfg, load_config_for_model(dir));
   for (size_t i = 0; i < ids.size(); ++i)
     if (ids[i] >= cfg.vocab_size)
       return invalid_argument(file + ": token id " + std::to_string(ids[i]) + " (position " + std::to_string(i) +
@@ -517,7 +528,7 @@ Status cmd_info(const std::vector<std::string>& argv) {
   for (const auto& [name, count] : ckpt.params_by_dtype())
     dtypes += (dtypes.empty() ? "" : ", ") + name + " " + std::to_string(count);
   std::printf("stored dtypes %s\n", dtypes.c_str());
-  std::printf("on disk       %s\n", format_bytes(ckpt.total_tensor_bytes()).c_str());
+  std::printf("on disk       %s\n", format_bytes(ckpt.stored_tensor_bytes()).c_str());
   std::printf("memory (cpu)  %s of fp32 weights + %s of KV cache per 1k tokens\n",
               format_bytes(static_cast<uint64_t>(params) * 4).c_str(),
               format_bytes(static_cast<uint64_t>(kv_bytes_per_token_bf16) * 2 * 1000).c_str());
@@ -532,7 +543,7 @@ Status cmd_info(const std::vector<std::string>& argv) {
 // tests/python feeds it invalid UTF-8 too) and prints one JSON array or "error: ..." per line.
 Expected<std::string> model_dir_of(const Args& args) {
   if (auto m = args.get("model")) {
-    if (!std::filesystem::is_directory(*m)) return no_such_model_folder(args, *m);
+    TESSERA_RETURN_IF_ERROR(check_model_path(args, *m));
     return *m;
   }
   return ensure_demo_model();
@@ -563,14 +574,6 @@ Expected<std::string> from_hex(const std::string& line, const std::string& where
     out.push_back(static_cast<char>(hi * 16 + lo));
   }
   return out;
-}
-
-Expected<Tokenizer> load_model_tokenizer(const std::string& model_dir) {
-  const std::string file = (std::filesystem::path(model_dir) / "tokenizer.json").string();
-  std::error_code ec;
-  if (!std::filesystem::exists(file, ec))
-    return not_found(model_dir + ": has no tokenizer.json (text needs the model's Hugging Face tokenizer)");
-  return Tokenizer::load(file);
 }
 
 Status cmd_tokenize(const std::vector<std::string>& argv) {

@@ -70,7 +70,7 @@ Status cmd_serve(const std::vector<std::string>& argv) {
        "requests allowed to wait beyond those running; more get 429 (default 1024; -1 = no limit)"},
       {"max-connections", "N",
        "open connections at most (default 0 = the open-file limit less a reserve)"},
-      {"served-model-name", "NAME", "the model name clients use (default: the model folder's name)"},
+      {"served-model-name", "NAME", "the model name clients use (default: the model folder's name, or the GGUF file's without .gguf)"},
       {"shutdown-timeout", "SECONDS",
        "seconds running requests get to finish on SIGTERM/SIGINT (default 30)"},
       {"max-body-bytes", "BYTES", "largest request body; larger ones get 413 (default 8388608)"},

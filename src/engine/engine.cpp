@@ -19,6 +19,7 @@
 
 #include "src/engine/engine_core.h"
 #include "src/engine/model_runner.h"
+#include "src/model/model_files.h"
 #include "src/tokenizer/tokenizer.h"
 #include "tessera/engine.h"
 
@@ -200,10 +201,8 @@ Expected<std::unique_ptr<Engine>> Engine::create(std::unique_ptr<ModelRunner> ru
 Expected<std::unique_ptr<Engine>> Engine::create(const std::string& model_dir, const EngineOptions& options) {
   TESSERA_RETURN_IF_ERROR(engine::EngineCore::validate_options(options));
   std::shared_ptr<const Tokenizer> tokenizer;
-  if (std::filesystem::exists(std::filesystem::path(model_dir) / "tokenizer.json")) {
-    TESSERA_ASSIGN_OR_RETURN(Tokenizer tok, Tokenizer::load(model_dir));
-    tokenizer = std::make_shared<const Tokenizer>(std::move(tok));
-  }
+  TESSERA_ASSIGN_OR_RETURN(std::optional<Tokenizer> tok, load_model_tokenizer_if_any(model_dir));
+  if (tok) tokenizer = std::make_shared<const Tokenizer>(std::move(*tok));
   RunnerOptions ro;
   ro.device = options.device;
   ro.block_size = options.block_size;

@@ -73,9 +73,26 @@ Expected<std::map<std::string, std::string>> read_weight_map(const std::string& 
 
 }  // namespace
 
+Expected<ModelConfig> load_config_for_model(const std::string& model_path) {
+  TESSERA_ASSIGN_OR_RETURN(std::string gguf_path, find_gguf_model(model_path));
+  if (gguf_path.empty()) return load_model_config(model_path);
+  TESSERA_ASSIGN_OR_RETURN(auto model, GgufModel::open(gguf_path));
+  return model->config();
+}
+
+std::string Checkpoint::config_source() const {
+  return gguf_ ? gguf_->path() + " (metadata)" : join_path(dir_, "config.json");
+}
+
 Expected<Checkpoint> Checkpoint::open(const std::string& model_dir) {
   Checkpoint ckpt;
   ckpt.dir_ = model_dir;
+  TESSERA_ASSIGN_OR_RETURN(std::string gguf_path, find_gguf_model(model_dir));
+  if (!gguf_path.empty()) {
+    TESSERA_ASSIGN_OR_RETURN(ckpt.gguf_, GgufModel::open(gguf_path));
+    ckpt.config_ = ckpt.gguf_->config();
+    return ckpt;
+  }
   TESSERA_ASSIGN_OR_RETURN(ckpt.config_, load_model_config(model_dir));
 
   const std::string index_path = join_path(model_dir, kIndexFile);
@@ -125,7 +142,12 @@ Expected<Checkpoint> Checkpoint::open(const std::string& model_dir) {
   return ckpt;
 }
 
+bool Checkpoint::contains(const std::string& name) const {
+  return gguf_ ? gguf_->contains(name) : where_.count(name) != 0;
+}
+
 Expected<Tensor> Checkpoint::get(const std::string& name) const {
+  if (gguf_) return gguf_->get(name);
   auto it = where_.find(name);
   if (it == where_.end()) {
     const std::string where = files_.size() == 1 ? files_[0].path() : dir_ + " (all shards)";
@@ -135,11 +157,16 @@ Expected<Tensor> Checkpoint::get(const std::string& name) const {
 }
 
 std::string Checkpoint::file_of(const std::string& name) const {
+  if (gguf_) {
+    const GgufTensorInfo* t = gguf_->info(name);
+    return gguf_->path() + (t ? " (tensor '" + t->name + "')" : "");
+  }
   auto it = where_.find(name);
   return it == where_.end() ? dir_ : files_[it->second].path();
 }
 
 std::vector<std::string> Checkpoint::tensor_names() const {
+  if (gguf_) return gguf_->tensor_names();
   std::vector<std::string> names;
   names.reserve(where_.size());
   for (const auto& [name, file] : where_) names.push_back(name);  // std::map: already sorted
@@ -147,15 +174,24 @@ std::vector<std::string> Checkpoint::tensor_names() const {
 }
 
 uint64_t Checkpoint::total_tensor_bytes() const {
+  if (gguf_) return gguf_->served_bytes();
   uint64_t total = 0;
   for (const SafetensorsFile& f : files_)
     for (const SafetensorsEntry& e : f.header().entries) total += e.end - e.begin;
   return total;
 }
 
+uint64_t Checkpoint::stored_tensor_bytes() const {
+  if (!gguf_) return total_tensor_bytes();
+  uint64_t total = 0;
+  for (const GgufTensorInfo& t : gguf_->gguf().tensors) total += t.bytes;
+  return total;
+}
+
 std::map<std::string, int64_t> Checkpoint::params_by_dtype() const {
   // Keyed by the safetensors spelling ("BF16", "F8_E4M3"), so dtypes tessera cannot compute
   // with still show up in `tessera info`.
+  if (gguf_) return gguf_->params_by_type();
   std::map<std::string, int64_t> out;
   for (const SafetensorsFile& f : files_)
     for (const SafetensorsEntry& e : f.header().entries)

@@ -113,11 +113,20 @@ std::vector<TensorSpec> hf_weight_specs(const ModelConfig& c, DType dtype) {
 
 Status validate_checkpoint(const Checkpoint& ckpt) {
   const auto specs = hf_weight_specs(ckpt.config(), DType::kF32);
-  const std::string cfg = ckpt.dir() + "/config.json";
+  const std::string cfg = ckpt.config_source();
   for (const auto& spec : specs) {
     if (!ckpt.contains(spec.name))
       return not_found(ckpt.dir() + ": tensor '" + spec.name + "' is missing (" + cfg +
                        " implies shape " + shape_to_string(spec.shape) + ")");
+    if (const GgufModel* g = ckpt.gguf()) {  // shapes from the directory: get() would dequantize
+      const GgufTensorInfo* info = g->info(spec.name);
+      const Shape shape(info->extent.rbegin(), info->extent.rend());
+      if (shape != spec.shape)
+        return invalid_argument(ckpt.file_of(spec.name) + ": tensor '" + spec.name + "' has shape " +
+                                shape_to_string(shape) + " but " + cfg + " implies " +
+                                shape_to_string(spec.shape));
+      continue;  // every ggml type tessera parses dequantizes to fp32
+    }
     TESSERA_ASSIGN_OR_RETURN(Tensor t, ckpt.get(spec.name));
     if (t.shape() != spec.shape)
       return invalid_argument(ckpt.file_of(spec.name) + ": tensor '" + spec.name + "' has shape " +

@@ -13,6 +13,7 @@
 
 #include "src/server/openai_api.h"
 #include "src/server/openai_internal.h"
+#include "src/model/model_files.h"
 #include "src/tokenizer/tokenizer_config.h"
 
 namespace tessera::server {
@@ -153,12 +154,9 @@ Expected<ModelContext> load_model_context(const std::string& model_dir, std::str
   m.model_name = std::move(model_name);
   m.max_model_len = info.max_model_len;
   m.vocab_size = info.vocab_size;
-  const std::filesystem::path dir(model_dir);
-  if (std::filesystem::exists(dir / "tokenizer.json")) {
-    TESSERA_ASSIGN_OR_RETURN(Tokenizer tok, Tokenizer::load(model_dir));
-    m.tokenizer = std::make_shared<const Tokenizer>(std::move(tok));
-  }
-  TESSERA_ASSIGN_OR_RETURN(TokenizerConfig config, load_tokenizer_config(dir));
+  TESSERA_ASSIGN_OR_RETURN(std::optional<Tokenizer> tok, load_model_tokenizer_if_any(model_dir));
+  if (tok) m.tokenizer = std::make_shared<const Tokenizer>(std::move(*tok));
+  TESSERA_ASSIGN_OR_RETURN(TokenizerConfig config, load_model_tokenizer_config(model_dir));
   m.chat_context = config.chat_context();
   if (config.find_chat_template("default")) {
     TESSERA_ASSIGN_OR_RETURN(ChatTemplate tmpl, config.chat_template("default"));

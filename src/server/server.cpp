@@ -267,6 +267,7 @@ Expected<std::unique_ptr<Server>> Server::start(ServerOptions options) {
   if (impl->model_name.empty()) {
     std::filesystem::path p(options.model_dir);
     impl->model_name = (p.has_filename() ? p.filename() : p.parent_path().filename()).string();
+    if (p.extension() == ".gguf") impl->model_name = p.stem().string();  // a GGUF file: its name
   }
   if (impl->model_name.empty()) impl->model_name = "model";
   HttpServerOptions http;

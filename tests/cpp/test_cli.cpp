@@ -252,7 +252,7 @@ TEST(CliErrors, UsageErrors) {
   expect_one_error(run("generate --n 3 -n 4"), "--n", "given twice");
   expect_one_error(run("make-model stray"), "stray", "unexpected argument");
   // A bare word on a command that takes a model is the model folder, and the error says so.
-  expect_one_error(run("generate stray"), "stray", "no such model folder (a bare argument is the model");
+  expect_one_error(run("generate stray"), "stray", "no such model folder or GGUF file (a bare argument is the model");
   expect_one_error(run("generate --top-p 2"), "--top-p", "must be in");
   expect_one_error(run("generate --prompt-ids 1,x"), "--prompt-ids", "expected token ids");
   expect_one_error(run("generate --prompt-ids 99999"), "99999", "outside the vocabulary");

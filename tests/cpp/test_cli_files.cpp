@@ -142,3 +142,35 @@ TEST(CliErrors, DeepJsonInTokenizerConfig) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+using namespace cli_test;  // NOLINT
+
+// [real-models]: a GGUF file is a model path, given as the file or as the folder holding it; a
+// file that is not one, a truncated one and a folder of two are one error each.
+TEST(CliGguf, FilesAndFolders) {
+  const std::string golden = std::string(TESSERA_TEST_DATA) + "/golden/gguf_q4_k";
+  CmdResult info = run("info " + golden + "/model.gguf");
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("Q4_K"), std::string::npos) << info.out;
+  CmdResult gen = run("generate --model " + golden + " --prompt-ids 1,2,3 -n 4 --temperature 0");
+  EXPECT_EQ(gen.exit_code, 0) << gen.err;
+
+  const fs::path dir = kTmp / "gguf_files";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  ASSERT_TRUE(write_text_file((dir / "notes.txt").string(), "not a model").is_ok());
+  expect_one_error(run("info " + (dir / "notes.txt").string()), "notes.txt", "not a GGUF file");
+  // Truncated in the middle of its tensor data.
+  const std::string bytes = read_text_file(golden + "/model.gguf").value();
+  ASSERT_TRUE(write_text_file((dir / "cut.gguf").string(), bytes.substr(0, bytes.size() / 2)).is_ok());
+  expect_one_error(run("generate -n 1 --prompt-ids 1 " + (dir / "cut.gguf").string()), "cut.gguf",
+                   "runs past the end");
+  ASSERT_TRUE(write_text_file((dir / "also.gguf").string(), bytes).is_ok());
+  expect_one_error(run("info " + dir.string()), "gguf_files", "holds 2 GGUF files");
+}
+
+}  // namespace
+}  // namespace tessera

@@ -12,49 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "tests/cpp/gguf_test_writer.h"
+
 namespace tessera {
 namespace {
-
-// Builds GGUF bytes. Tensors are added with their data-relative offsets; data() pads the header
-// to the alignment and appends `data_bytes` bytes.
-class GgufWriter {
- public:
-  template <typename T>
-  void put(T v) {
-    const auto* p = reinterpret_cast<const uint8_t*>(&v);
-    bytes_.insert(bytes_.end(), p, p + sizeof(T));
-  }
-  void str(const std::string& s) {
-    put<uint64_t>(s.size());
-    bytes_.insert(bytes_.end(), s.begin(), s.end());
-  }
-  void header(uint64_t tensors, uint64_t kvs, uint32_t version = 3) {
-    put<uint32_t>(0x46554747);
-    put<uint32_t>(version);
-    put<uint64_t>(tensors);
-    put<uint64_t>(kvs);
-  }
-  void kv_u32(const std::string& k, uint32_t v) { str(k), put<uint32_t>(4), put<uint32_t>(v); }
-  void kv_str(const std::string& k, const std::string& v) { str(k), put<uint32_t>(8), str(v); }
-  void tensor(const std::string& name, std::vector<uint64_t> extent, uint32_t type,
-              uint64_t offset) {
-    str(name);
-    put<uint32_t>(static_cast<uint32_t>(extent.size()));
-    for (uint64_t e : extent) put<uint64_t>(e);
-    put<uint32_t>(type);
-    put<uint64_t>(offset);
-  }
-  std::vector<uint8_t> data(uint64_t alignment, size_t data_bytes) {
-    std::vector<uint8_t> out = bytes_;
-    while (out.size() % alignment != 0) out.push_back(0);
-    out.resize(out.size() + data_bytes, 0x5a);
-    return out;
-  }
-  std::vector<uint8_t>& raw() { return bytes_; }
-
- private:
-  std::vector<uint8_t> bytes_;
-};
 
 // A valid file: every metadata type, an array of strings, an array of arrays, alignment 64, an F32
 // [3, 5] tensor at 0 and a Q8_0 [64, 2] tensor (4 blocks of 34 bytes) at 64.

@@ -1,5 +1,7 @@
 // CPU logits and greedy continuations against Hugging Face transformers (fp32, eager attention) on
-// the small random-init checkpoints that tools/make_golden.py writes into tests/data/golden.
+// the small random-init checkpoints that tools/make_golden.py writes into tests/data/golden, and
+// on the GGUF files (one per ggml type) that tools/make_gguf_golden.py writes there, whose
+// reference is transformers loading the same file.
 //
 // Bar (issue [foundation]): max |logit error| <= 1e-4 x max |logit|, and the 16-token greedy
 // continuation identical. Also: splitting the prompt into chunks, or batching two sequences in
@@ -132,6 +134,11 @@ TEST(GoldenData, AllArchitecturesPresent) {
   for (const char* required : {"llama", "llama_rope_parameters", "qwen2", "mistral"})
     EXPECT_NE(std::find(cases.begin(), cases.end(), required), cases.end())
         << "tests/data/golden/" << required << " is missing (python3 tools/make_golden.py --out tests/data/golden)";
+  // GGUF files in every ggml type [real-models] lists, read back by transformers.
+  for (const char* required : {"gguf_f16", "gguf_bf16", "gguf_q8_0", "gguf_q4_0", "gguf_q4_1", "gguf_q5_0",
+                               "gguf_q5_1", "gguf_q4_k", "gguf_q5_k", "gguf_q6_k", "gguf_qwen2_q8_0"})
+    EXPECT_NE(std::find(cases.begin(), cases.end(), required), cases.end())
+        << "tests/data/golden/" << required << " is missing (python3 tools/make_gguf_golden.py --out tests/data)";
 }
 
 }  // namespace

@@ -1,0 +1,263 @@
+// src/model/gguf_model.cpp — a GGUF file as a model (gguf_model.h).
+#include "src/model/gguf_model.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include "src/core/thread_pool.h"
+#include "src/model/gguf_dequant.h"
+
+namespace tessera {
+namespace {
+
+// Metadata value as a number / string, or an error naming the key. Absent: nullopt.
+Expected<std::optional<double>> meta_number(const GgufFile& f, const std::string& key,
+                                            const std::string& source) {
+  const Json* v = f.meta(key);
+  if (!v) return std::optional<double>();
+  if (!v->is_number())
+    return data_loss(source + ": metadata '" + key + "' must be a number, got " + json_excerpt(*v));
+  return std::optional<double>(v->get<double>());
+}
+
+Expected<std::optional<std::string>> meta_string(const GgufFile& f, const std::string& key,
+                                                 const std::string& source) {
+  const Json* v = f.meta(key);
+  if (!v) return std::optional<std::string>();
+  if (!v->is_string())
+    return data_loss(source + ": metadata '" + key + "' must be a string, got " + json_excerpt(*v));
+  return std::optional<std::string>(v->get<std::string>());
+}
+
+// The HF name of a GGUF tensor name, or "" for one tessera does not map.
+std::string hf_name_of(const std::string& g) {
+  static const std::map<std::string, std::string> kTop = {
+      {"token_embd.weight", "model.embed_tokens.weight"},
+      {"output_norm.weight", "model.norm.weight"},
+      {"output.weight", "lm_head.weight"},
+  };
+  if (auto it = kTop.find(g); it != kTop.end()) return it->second;
+  static const std::map<std::string, std::string> kLayer = {
+      {"attn_norm", "input_layernorm"},   {"attn_q", "self_attn.q_proj"},
+      {"attn_k", "self_attn.k_proj"},     {"attn_v", "self_attn.v_proj"},
+      {"attn_output", "self_attn.o_proj"}, {"ffn_norm", "post_attention_layernorm"},
+      {"ffn_gate", "mlp.gate_proj"},      {"ffn_up", "mlp.up_proj"},
+      {"ffn_down", "mlp.down_proj"},
+  };
+  if (g.rfind("blk.", 0) != 0) return "";
+  const size_t dot = g.find('.', 4);
+  if (dot == std::string::npos || dot == 4) return "";
+  const std::string layer = g.substr(4, dot - 4);
+  if (!std::all_of(layer.begin(), layer.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      layer.size() > 6)
+    return "";
+  const size_t last = g.rfind('.');
+  if (last <= dot) return "";
+  const std::string part = g.substr(dot + 1, last - dot - 1), kind = g.substr(last + 1);
+  if (kind != "weight" && kind != "bias") return "";
+  auto it = kLayer.find(part);
+  if (it == kLayer.end()) return "";
+  return "model.layers." + std::to_string(std::stoll(layer)) + "." + it->second + "." + kind;
+}
+
+// Rows of one q or k projection in llama.cpp's order ([heads, d/2, 2] per head) back to HF's
+// ([heads, 2, d/2]); `cols` floats a row (1 for a bias).
+void unpermute_rows(const float* src, float* dst, int64_t rows, int64_t cols, int64_t heads) {
+  const int64_t half = rows / heads / 2;
+  parallel_for(rows, 64, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {  // r: the HF row [h, which, i]
+      const int64_t h = r / (2 * half), which = (r / half) % 2, i = r % half;
+      const int64_t from = h * 2 * half + i * 2 + which;
+      std::memcpy(dst + r * cols, src + from * cols, static_cast<size_t>(cols) * sizeof(float));
+    }
+  });
+}
+
+}  // namespace
+
+Expected<std::string> find_gguf_model(const std::string& model_path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_regular_file(model_path, ec)) {
+    TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> f, MappedFile::open(model_path));
+    if (!looks_like_gguf(static_cast<const uint8_t*>(f->data()), f->size_bytes()))
+      return invalid_argument(model_path + ": not a GGUF file (no 'GGUF' magic) and not a model "
+                              "folder; give a Hugging Face model folder or a .gguf file");
+    return model_path;
+  }
+  if (!fs::is_directory(model_path, ec) || fs::exists(fs::path(model_path) / "config.json", ec))
+    return std::string();
+  std::vector<std::string> found;
+  for (const auto& entry : fs::directory_iterator(model_path, ec))
+    if (entry.is_regular_file(ec) && entry.path().extension() == ".gguf")
+      found.push_back(entry.path().string());
+  if (found.size() > 1) {
+    std::sort(found.begin(), found.end());
+    return invalid_argument(model_path + ": holds " + std::to_string(found.size()) +
+                            " GGUF files and no config.json; name one (" + found[0] + ", " +
+                            found[1] + (found.size() > 2 ? ", ..." : "") + ")");
+  }
+  return found.empty() ? std::string() : found[0];
+}
+
+Expected<Json> gguf_hf_config_json(const GgufFile& f, const std::string& source) {
+  TESSERA_ASSIGN_OR_RETURN(auto arch, meta_string(f, "general.architecture", source));
+  if (!arch) return data_loss(source + ": metadata 'general.architecture' is missing");
+  Json j = Json::object();
+  if (*arch == "llama") {
+    j["architectures"] = Json::array({"LlamaForCausalLM"});
+    j["model_type"] = "llama";
+  } else if (*arch == "qwen2") {
+    j["architectures"] = Json::array({"Qwen2ForCausalLM"});
+    j["model_type"] = "qwen2";
+  } else {
+    return unimplemented(source + ": GGUF architecture '" + *arch +
+                         "' is not supported (supported: llama, qwen2)");
+  }
+  const std::string a = *arch + ".";
+  // (GGUF key, config.json key, required)
+  const struct { const char* key; const char* hf; bool required; } kSizes[] = {
+      {"embedding_length", "hidden_size", true},
+      {"block_count", "num_hidden_layers", true},
+      {"feed_forward_length", "intermediate_size", true},
+      {"attention.head_count", "num_attention_heads", true},
+      {"attention.head_count_kv", "num_key_value_heads", false},
+      {"context_length", "max_position_embeddings", false},
+  };
+  for (const auto& s : kSizes) {
+    TESSERA_ASSIGN_OR_RETURN(auto v, meta_number(f, a + s.key, source));
+    if (!v) {
+      if (s.required) return data_loss(source + ": metadata '" + a + s.key + "' is missing");
+      continue;
+    }
+    if (*v != static_cast<double>(static_cast<int64_t>(*v)))
+      return data_loss(source + ": metadata '" + a + s.key + "' must be an integer");
+    j[s.hf] = static_cast<int64_t>(*v);
+  }
+  // head_dim: the attention's key length when stated; else, as transformers reads llama files,
+  // the rotary dimension (llama.cpp writes head_dim there).
+  TESSERA_ASSIGN_OR_RETURN(auto key_length, meta_number(f, a + "attention.key_length", source));
+  TESSERA_ASSIGN_OR_RETURN(auto rope_dims, meta_number(f, a + "rope.dimension_count", source));
+  if (key_length) {
+    j["head_dim"] = static_cast<int64_t>(*key_length);
+  } else if (rope_dims && *arch == "llama") {
+    j["head_dim"] = static_cast<int64_t>(*rope_dims);
+  }
+  TESSERA_ASSIGN_OR_RETURN(auto eps, meta_number(f, a + "attention.layer_norm_rms_epsilon", source));
+  if (eps) j["rms_norm_eps"] = *eps;
+  TESSERA_ASSIGN_OR_RETURN(auto theta, meta_number(f, a + "rope.freq_base", source));
+  if (theta) j["rope_theta"] = *theta;
+  TESSERA_ASSIGN_OR_RETURN(auto scaling, meta_string(f, a + "rope.scaling.type", source));
+  if (scaling && *scaling != "none") {
+    TESSERA_ASSIGN_OR_RETURN(auto factor, meta_number(f, a + "rope.scaling.factor", source));
+    if (*scaling != "linear" || !factor)
+      return unimplemented(source + ": rope scaling '" + *scaling +
+                           "' in a GGUF file is not supported (supported: none, linear)");
+    j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", *factor}};
+  }
+  if (f.find("rope_freqs.weight"))
+    return unimplemented(source + ": tensor 'rope_freqs.weight' (llama.cpp's per-frequency RoPE "
+                         "factors, as Llama 3.1 files carry) is not supported yet");
+  TESSERA_ASSIGN_OR_RETURN(auto vocab, meta_number(f, a + "vocab_size", source));
+  if (vocab) {
+    j["vocab_size"] = static_cast<int64_t>(*vocab);
+  } else if (const Json* tokens = f.meta("tokenizer.ggml.tokens"); tokens && tokens->is_array()) {
+    j["vocab_size"] = static_cast<int64_t>(tokens->size());
+  } else if (const GgufTensorInfo* embd = f.find("token_embd.weight"); embd && embd->extent.size() == 2) {
+    j["vocab_size"] = embd->extent[1];
+  }
+  j["tie_word_embeddings"] = f.find("output.weight") == nullptr;
+  if (*arch == "llama" && f.find("blk.0.attn_q.bias")) j["attention_bias"] = true;
+  for (const char* id : {"bos_token_id", "eos_token_id"}) {
+    TESSERA_ASSIGN_OR_RETURN(auto v, meta_number(f, std::string("tokenizer.ggml.") + id, source));
+    if (v) j[id] = static_cast<int64_t>(*v);
+  }
+  return j;
+}
+
+Expected<ModelConfig> gguf_model_config(const GgufFile& f, const std::string& source) {
+  TESSERA_ASSIGN_OR_RETURN(Json cfg, gguf_hf_config_json(f, source));
+  // Every string in it is one of ours; `replace` keeps dump() from throwing on a future field.
+  return parse_model_config(cfg.dump(-1, ' ', false, Json::error_handler_t::replace),
+                            source + " (its metadata as config.json)");
+}
+
+Expected<std::shared_ptr<const GgufModel>> GgufModel::open(const std::string& path) {
+  auto m = std::make_shared<GgufModel>();
+  TESSERA_ASSIGN_OR_RETURN(m->file_, MappedFile::open(path));
+  TESSERA_ASSIGN_OR_RETURN(m->gguf_, parse_gguf(static_cast<const uint8_t*>(m->file_->data()),
+                                                m->file_->size_bytes(), path));
+  TESSERA_ASSIGN_OR_RETURN(m->config_, gguf_model_config(m->gguf_, path));
+  m->permute_qk_ = m->config_.arch != Architecture::kQwen2;
+  for (size_t i = 0; i < m->gguf_.tensors.size(); ++i) {
+    const std::string hf = hf_name_of(m->gguf_.tensors[i].name);
+    if (!hf.empty()) m->by_hf_name_[hf] = i;
+  }
+  return std::shared_ptr<const GgufModel>(std::move(m));
+}
+
+std::vector<std::string> GgufModel::tensor_names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, i] : by_hf_name_) out.push_back(name);
+  return out;
+}
+
+const GgufTensorInfo* GgufModel::info(const std::string& hf_name) const {
+  auto it = by_hf_name_.find(hf_name);
+  return it == by_hf_name_.end() ? nullptr : &gguf_.tensors[it->second];
+}
+
+Expected<Tensor> GgufModel::get(const std::string& hf_name) const {
+  const GgufTensorInfo* t = info(hf_name);
+  if (!t) return not_found(path() + ": no tensor for '" + hf_name + "'");
+  Shape shape(t->extent.rbegin(), t->extent.rend());
+  const bool is_q = hf_name.find(".self_attn.q_proj.") != std::string::npos;
+  const bool is_k = hf_name.find(".self_attn.k_proj.") != std::string::npos;
+  const bool permute = permute_qk_ && (is_q || is_k);
+  std::optional<DType> plain;
+  if (t->type == GgmlType::kF32) plain = DType::kF32;
+  if (t->type == GgmlType::kF16) plain = DType::kF16;
+  if (t->type == GgmlType::kBF16) plain = DType::kBF16;
+  if (!permute && plain)
+    return Tensor(file_, static_cast<size_t>(t->offset), *plain, shape, contiguous_strides(shape));
+  TESSERA_ASSIGN_OR_RETURN(Tensor out, Tensor::empty(shape, DType::kF32));
+  const auto* src = static_cast<const uint8_t*>(file_->data()) + t->offset;
+  float* dst = static_cast<float*>(out.data_ptr());
+  if (!permute) {
+    TESSERA_RETURN_IF_ERROR(dequantize_tensor(*t, src, dst));
+    return out;
+  }
+  const int64_t heads = is_q ? config_.num_heads : config_.num_kv_heads;
+  const int64_t rows = shape[0], cols = shape.size() > 1 ? shape[1] : 1;
+  if (heads <= 0 || rows % (2 * heads) != 0)
+    return data_loss(path() + ": tensor '" + t->name + "' has " + std::to_string(rows) +
+                     " rows, which do not split into " + std::to_string(heads) + " heads of two rotary halves");
+  TESSERA_ASSIGN_OR_RETURN(Tensor tmp, Tensor::empty(shape, DType::kF32));
+  TESSERA_RETURN_IF_ERROR(dequantize_tensor(*t, src, static_cast<float*>(tmp.data_ptr())));
+  unpermute_rows(static_cast<const float*>(tmp.data_ptr()), dst, rows, cols, heads);
+  return out;
+}
+
+uint64_t GgufModel::served_bytes() const {
+  uint64_t total = 0;
+  for (const auto& [name, i] : by_hf_name_) {
+    const GgufTensorInfo& t = gguf_.tensors[i];
+    const bool plain = t.type == GgmlType::kF32 || t.type == GgmlType::kF16 || t.type == GgmlType::kBF16;
+    const bool qk = permute_qk_ && (name.find(".q_proj.") != std::string::npos ||
+                                    name.find(".k_proj.") != std::string::npos);
+    total += plain && !qk ? t.bytes : static_cast<uint64_t>(t.num_elements()) * 4;
+  }
+  return total;
+}
+
+std::map<std::string, int64_t> GgufModel::params_by_type() const {
+  std::map<std::string, int64_t> out;
+  for (const GgufTensorInfo& t : gguf_.tensors) {
+    const auto info = ggml_type_info(static_cast<uint32_t>(t.type));
+    out[info ? info->name : "?"] += t.num_elements();
+  }
+  return out;
+}
+
+}  // namespace tessera

