@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """fuzz/make_seeds.py OUT_DIR — small tokenizer.json seeds for fuzz_tokenizer_json, one per
-pipeline shape (byte-level with Split or ByteLevel regex, SentencePiece-style with Metaspace or
+pipeline shape (byte-level with Split or ByteLevel regex or the Digits / Punctuation /
+WhitespaceSplit pre-tokenizers, SentencePiece-style with Metaspace or
 Prepend+Replace, pair merges, added tokens with flags, post-processors), made with HF
 `tokenizers` (build/venv has it).
 
@@ -117,11 +118,13 @@ out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
 text = ["Hello world, the quick brown fox's 123 jumps.", "naïve café 日本語 🦙 don't\r\n\tx = [1, 2]"] * 20
 LLAMA3 = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-for i, kind in enumerate(["split", "bytelevel", "metaspace", "prepend"]):
-    if kind in ("split", "bytelevel"):
+CHARS = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation(behavior="merged_with_next"),
+                                 pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(use_regex=False)])
+for i, kind in enumerate(["split", "bytelevel", "chars", "metaspace", "prepend"]):
+    if kind in ("split", "bytelevel", "chars"):
         tok = Tokenizer(models.BPE(ignore_merges=(kind == "split")))
         tok.pre_tokenizer = (pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(LLAMA3), "isolated"), pre_tokenizers.ByteLevel(use_regex=False)])
-                             if kind == "split" else pre_tokenizers.ByteLevel(add_prefix_space=False))
+                             if kind == "split" else CHARS if kind == "chars" else pre_tokenizers.ByteLevel(add_prefix_space=False))
         tok.normalizer = normalizers.NFC() if kind == "split" else None
         tok.decoder = decoders.ByteLevel()
         tok.train_from_iterator(text, trainers.BpeTrainer(vocab_size=290, special_tokens=["<s>", "</s>"], show_progress=False,

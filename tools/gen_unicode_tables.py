@@ -26,7 +26,7 @@ WHITE_SPACE = [0x9, 0xA, 0xB, 0xC, 0xD, 0x20, 0x85, 0xA0, 0x1680, *range(0x2000,
                0x2029, 0x202F, 0x205F, 0x3000]
 
 # Class bits (keep in sync with unicode.h).
-L, N, WS, NFC_UNSTABLE, WORD = 1, 2, 4, 8, 16
+L, N, WS, NFC_UNSTABLE, WORD, NUMERIC, PUNCT = 1, 2, 4, 8, 16, 32, 64
 
 
 def hf_class(pattern):
@@ -36,6 +36,14 @@ def hf_class(pattern):
     for piece, _ in pt.Split(Regex(pattern), behavior="removed").pre_tokenize_str(s):
         kept.update(map(ord, piece))
     return set(CPS) - kept
+
+
+def hf_isolated(pre):
+    """Code points that a per-character pre-tokenizer (Digits, Punctuation: Rust's char methods,
+    not the regex engine) splits off: each probe stands alone between two 'a's."""
+    probes = [c for c in CPS if c != ord("a")]
+    s = "a" + "a".join(map(chr, probes)) + "a"
+    return {ord(piece) for piece, _ in pre.pre_tokenize_str(s) if len(piece) == 1 and piece != "a"}
 
 
 def main():
@@ -54,6 +62,16 @@ def main():
         flags[c] |= N
     for c in spaces:
         flags[c] |= WS
+    # Digits and Punctuation test characters with Rust's char::is_numeric and the
+    # unicode_categories crate (plus ASCII punctuation), whose Unicode versions are their own.
+    for c in hf_isolated(pt.Digits(individual_digits=True)):
+        flags[c] |= NUMERIC
+    for c in hf_isolated(pt.Punctuation()):
+        flags[c] |= PUNCT
+    removed = set(CPS) - {ord(ch) for piece, _ in pt.WhitespaceSplit().pre_tokenize_str(
+        "".join(map(chr, CPS))) for ch in piece}
+    if removed != spaces:  # WhitespaceSplit (char::is_whitespace) uses the \s class
+        sys.exit(f"WhitespaceSplit and \\s disagree on {len(removed ^ spaces)} code points")
     # \w as the Rust regex crate defines it (HF's single_word check): Alphabetic, marks, decimal
     # digits, connector punctuation, joiners. Alphabetic is approximated by letters, letter numbers
     # and the circled letters (its other members are marks, already in).

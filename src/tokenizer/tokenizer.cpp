@@ -135,6 +135,68 @@ void normalize_text(const TokenizerImpl& t, std::string& s) {
 
 namespace {
 
+// HF's split on a character class: every character of the class is one match, the text between
+// matches one non-match; `behavior` then drops, isolates or merges the matches (the folds of
+// tokenizers' SplitDelimiterBehavior, step for step). Empty pieces are dropped, as HF does.
+void split_chars(const std::string& s, uint8_t cls, SplitBehavior behavior, bool first,
+                 std::vector<std::string>& out, std::vector<bool>& out_origin) {
+  struct Span {
+    size_t b, e;
+    bool match;
+  };
+  thread_local std::vector<Span> m, acc;
+  m.clear();
+  acc.clear();
+  size_t last = 0;
+  for (size_t i = 0; i < s.size();) {
+    uint32_t cp = 0;
+    size_t len = unicode::decode_utf8(s, i, &cp);
+    if (len == 0) len = 1;  // the encoder only sees valid UTF-8
+    if (unicode::char_class(cp) & cls) {
+      if (last < i) m.push_back({last, i, false});
+      m.push_back({i, i + len, true});
+      last = i + len;
+    }
+    i += len;
+  }
+  if (last < s.size()) m.push_back({last, s.size(), false});
+  bool previous = false;
+  switch (behavior) {
+    case SplitBehavior::kRemoved:
+      for (const Span& x : m)
+        if (!x.match) acc.push_back(x);
+      break;
+    case SplitBehavior::kIsolated: acc = m; break;
+    case SplitBehavior::kMergedWithPrevious:
+      for (const Span& x : m) {
+        if (x.match && !previous && !acc.empty()) acc.back().e = x.e;
+        else acc.push_back(x);
+        previous = x.match;
+      }
+      break;
+    case SplitBehavior::kMergedWithNext:
+      for (size_t k = m.size(); k-- > 0;) {
+        if (m[k].match && !previous && !acc.empty()) acc.back().b = m[k].b;
+        else acc.push_back(m[k]);
+        previous = m[k].match;
+      }
+      std::reverse(acc.begin(), acc.end());
+      break;
+    case SplitBehavior::kContiguous:
+      for (const Span& x : m) {
+        if (x.match == previous && !acc.empty()) acc.back().e = x.e;
+        else acc.push_back(x);
+        previous = x.match;
+      }
+      break;
+  }
+  for (const Span& x : acc) {
+    if (x.e == x.b) continue;
+    out.push_back(s.substr(x.b, x.e - x.b));
+    out_origin.push_back(first && x.b == 0);
+  }
+}
+
 // Pre-tokenizes one segment and runs the model on each piece.
 void encode_segment(const TokenizerImpl& t, const Segment& seg, std::vector<int32_t>& out) {
   if (seg.text.empty()) return;
@@ -181,6 +243,9 @@ void encode_segment(const TokenizerImpl& t, const Segment& seg, std::vector<int3
           }
           break;
         }
+        case PreTokenizerStep::Kind::kChars:
+          split_chars(s, step.char_class, step.behavior, first, next, next_origin);
+          break;
         case PreTokenizerStep::Kind::kMetaspace: {
           replace_all(s, " ", step.replacement);
           const bool starts = s.compare(0, step.replacement.size(), step.replacement) == 0;

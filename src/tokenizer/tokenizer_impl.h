@@ -21,8 +21,15 @@ struct NormalizerStep {
 
 enum class PrependScheme { kAlways, kFirst, kNever };
 
+// What a split does with the characters it matches (HF's SplitDelimiterBehavior).
+enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
+
 struct PreTokenizerStep {
-  enum class Kind { kSplit, kByteLevel, kMetaspace } kind = Kind::kByteLevel;
+  // kChars: a split on a character class (Digits: kNumeric, Punctuation: kPunct, WhitespaceSplit:
+  // kWhiteSpace removed), with `behavior`.
+  enum class Kind { kSplit, kByteLevel, kMetaspace, kChars } kind = Kind::kByteLevel;
+  uint8_t char_class = 0;                      // kChars: unicode::k* bits
+  SplitBehavior behavior = SplitBehavior::kIsolated;  // kChars
   SplitPattern pattern = SplitPattern::kGpt2;  // Split, ByteLevel(use_regex)
   bool use_regex = false;                      // ByteLevel
   bool add_prefix_space = false;               // ByteLevel

@@ -192,8 +192,30 @@ Status Loader::pre_tokenizer(const Json& obj, const std::string& path) {
     TESSERA_ASSIGN_OR_RETURN(step.replacement, one_char(obj, path, "replacement"));
     TESSERA_ASSIGN_OR_RETURN(step.prepend_scheme, prepend_scheme(obj, path));
     TESSERA_ASSIGN_OR_RETURN(step.split, get_bool_or(obj, path, "split", true));
+  } else if (type == "Digits") {
+    step.kind = PreTokenizerStep::Kind::kChars;
+    step.char_class = unicode::kNumeric;
+    TESSERA_ASSIGN_OR_RETURN(bool individual, get_bool_or(obj, path, "individual_digits", false));
+    step.behavior = individual ? SplitBehavior::kIsolated : SplitBehavior::kContiguous;
+  } else if (type == "WhitespaceSplit") {
+    step.kind = PreTokenizerStep::Kind::kChars;
+    step.char_class = unicode::kWhiteSpace;
+    step.behavior = SplitBehavior::kRemoved;
+  } else if (type == "Punctuation") {
+    step.kind = PreTokenizerStep::Kind::kChars;
+    step.char_class = unicode::kPunct;
+    TESSERA_ASSIGN_OR_RETURN(std::string behavior, get_string_or(obj, path, "behavior", "Isolated"));
+    static const std::pair<const char*, SplitBehavior> kBehaviors[] = {
+        {"Removed", SplitBehavior::kRemoved}, {"Isolated", SplitBehavior::kIsolated},
+        {"MergedWithPrevious", SplitBehavior::kMergedWithPrevious},
+        {"MergedWithNext", SplitBehavior::kMergedWithNext}, {"Contiguous", SplitBehavior::kContiguous}};
+    bool known = false;
+    for (const auto& [name, b] : kBehaviors)
+      if (behavior == name) step.behavior = b, known = true;
+    if (!known)
+      return error(path + ".behavior", "must be Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous, got " + behavior);
   } else {
-    return unsupported(path + ".type", "pre-tokenizer \"" + type + "\" is not supported (ByteLevel, Split, Metaspace, Sequence)");
+    return unsupported(path + ".type", "pre-tokenizer \"" + type + "\" is not supported (ByteLevel, Split, Metaspace, Digits, Punctuation, WhitespaceSplit, Sequence)");
   }
   t.pre_tokenizers.push_back(std::move(step));
   return Status::ok();

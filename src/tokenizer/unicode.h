@@ -1,5 +1,6 @@
 // src/tokenizer/unicode.h — the Unicode the tokenizer needs: UTF-8 decoding that reports invalid
-// input, the character classes of the split regexes (\p{L}, \p{N}, \s) and NFC. The tables are
+// input, the character classes of the split regexes (\p{L}, \p{N}, \s) and of the per-character
+// pre-tokenizers (Digits, Punctuation), and NFC. The tables are
 // generated (tools/gen_unicode_tables.py) to match what HF `tokenizers` uses: Unicode 16.0 classes
 // (Oniguruma) and its older NFC tables, so that ids agree on text from every plane.
 #pragma once
@@ -17,6 +18,8 @@ inline constexpr uint8_t kNumber = 2;        // \p{N}
 inline constexpr uint8_t kWhiteSpace = 4;    // \s (the White_Space property)
 inline constexpr uint8_t kNfcUnstable = 8;   // may change under NFC (mark, composite, excluded)
 inline constexpr uint8_t kWord = 16;         // \w of Rust's regex (single_word added tokens)
+inline constexpr uint8_t kNumeric = 32;      // Rust's char::is_numeric (the Digits pre-tokenizer)
+inline constexpr uint8_t kPunct = 64;        // ASCII or Unicode punctuation (Punctuation)
 
 uint8_t char_class(uint32_t cp);
 uint8_t combining_class(uint32_t cp);

@@ -5,7 +5,7 @@ For every real tokenizer in ../shared/data/tokenizers (skipped, with a message, 
 for small tokenizers this script trains itself with HF (byte-level BPE; SentencePiece-style BPE
 with byte_fallback; variants with pair-form merges, ignore_merges, added tokens with
 lstrip/rstrip/single_word/normalized, Prepend+Replace normalizers, Roberta/Template post-
-processors), it builds a corpus of >= 10,000 strings (random code points from every plane, emoji
+processors; the Digits, Punctuation (each split behavior) and WhitespaceSplit pre-tokenizers), it builds a corpus of >= 10,000 strings (random code points from every plane, emoji
 ZWJ sequences, CJK, Devanagari with combining marks, combining-mark soup for NFC, whitespace runs,
 \\r\\n, code, long digit runs, contractions, special tokens inside text, the empty string) and
 checks through the `tessera` binary:
@@ -188,7 +188,21 @@ def train_small(kind, corpus, out_dir):
     """Small tokenizers built here with HF: each exercises one part of the pipeline."""
     text = [s for s in corpus[:3000] if s]
     special = ["<s>", "</s>", "<|user|>", "<unk>"]
-    if kind.startswith("bytelevel"):
+    if kind.startswith("chars-"):  # the per-character pre-tokenizers before byte-level BPE
+        tok = Tokenizer(models.BPE())
+        if kind == "chars-digits":  # SmolLM2's pipeline: every digit alone, then GPT-2's regex
+            steps = [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+        else:
+            behavior = kind.split("-", 2)[2]
+            steps = [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation(behavior=behavior),
+                     pre_tokenizers.Digits(individual_digits=False),
+                     pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
+        tok.pre_tokenizer = pre_tokenizers.Sequence(steps)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=1500, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                      show_progress=False)
+        tok.train_from_iterator(text, trainer)
+    elif kind.startswith("bytelevel"):
         tok = Tokenizer(models.BPE(ignore_merges=(kind == "bytelevel-ignore-merges")))
         tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(LLAMA3_RE), "isolated"),
                                                      pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]) \
@@ -247,6 +261,15 @@ def main():
             hf = train_small(kind, base_corpus, d)
             specials = ["<s>", "</s>", "<|user|>", "<|end|>", "[tool]", "word", "<x>"]
             corpus = make_corpus(random.Random(args.seed + 1), args.count, specials)
+            ok &= compare(kind, hf, d, args.binary, corpus, report, tmp)
+        # Digits, Punctuation (every behavior) and WhitespaceSplit, on a quarter of the corpus each.
+        for kind in ("chars-digits", "chars-punct-isolated", "chars-punct-removed", "chars-punct-merged_with_previous",
+                     "chars-punct-merged_with_next", "chars-punct-contiguous"):
+            if args.only and args.only not in kind:
+                continue
+            d = os.path.join(tmp, kind)
+            hf = train_small(kind, base_corpus, d)
+            corpus = make_corpus(random.Random(args.seed + 3), max(1000, args.count // 4), ["<s>", "</s>"])
             ok &= compare(kind, hf, d, args.binary, corpus, report, tmp)
         # The demo tokenizer that `tessera make-model` writes (C++-built JSON; HF must read it alike).
         if not args.only or "demo" in args.only:
