@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "src/core/logging.h"
 #include "src/core/thread_pool.h"
 #include "src/model/gguf_dequant.h"
 
@@ -19,6 +20,20 @@ Expected<std::optional<double>> meta_number(const GgufFile& f, const std::string
   if (!v->is_number())
     return data_loss(source + ": metadata '" + key + "' must be a number, got " + json_excerpt(*v));
   return std::optional<double>(v->get<double>());
+}
+
+// A size or id: an integer in [0, 2^40] (parse_model_config bounds the sizes further).
+Expected<std::optional<int64_t>> meta_int(const GgufFile& f, const std::string& key,
+                                          const std::string& source) {
+  const Json* v = f.meta(key);
+  if (!v) return std::optional<int64_t>();
+  const bool in_range = v->is_number_unsigned() ? v->get<uint64_t>() <= (uint64_t{1} << 40)
+                        : v->is_number_integer() ? v->get<int64_t>() >= 0 && v->get<int64_t>() <= (int64_t{1} << 40)
+                                                 : false;
+  if (!in_range)
+    return data_loss(source + ": metadata '" + key + "' must be an integer from 0 to 2^40, got " +
+                     json_excerpt(*v));
+  return std::optional<int64_t>(v->get<int64_t>());
 }
 
 Expected<std::optional<std::string>> meta_string(const GgufFile& f, const std::string& key,
@@ -49,8 +64,9 @@ std::string hf_name_of(const std::string& g) {
   const size_t dot = g.find('.', 4);
   if (dot == std::string::npos || dot == 4) return "";
   const std::string layer = g.substr(4, dot - 4);
-  if (!std::all_of(layer.begin(), layer.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-      layer.size() > 6)
+  // Digits only, no leading zero: "blk.01" and "blk.1" must not both name layer 1.
+  if (layer.size() > 6 || (layer.size() > 1 && layer[0] == '0') ||
+      !std::all_of(layer.begin(), layer.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return "";
   const size_t last = g.rfind('.');
   if (last <= dot) return "";
@@ -126,23 +142,21 @@ Expected<Json> gguf_hf_config_json(const GgufFile& f, const std::string& source)
       {"context_length", "max_position_embeddings", false},
   };
   for (const auto& s : kSizes) {
-    TESSERA_ASSIGN_OR_RETURN(auto v, meta_number(f, a + s.key, source));
+    TESSERA_ASSIGN_OR_RETURN(auto v, meta_int(f, a + s.key, source));
     if (!v) {
       if (s.required) return data_loss(source + ": metadata '" + a + s.key + "' is missing");
       continue;
     }
-    if (*v != static_cast<double>(static_cast<int64_t>(*v)))
-      return data_loss(source + ": metadata '" + a + s.key + "' must be an integer");
-    j[s.hf] = static_cast<int64_t>(*v);
+    j[s.hf] = *v;
   }
   // head_dim: the attention's key length when stated; else, as transformers reads llama files,
   // the rotary dimension (llama.cpp writes head_dim there).
-  TESSERA_ASSIGN_OR_RETURN(auto key_length, meta_number(f, a + "attention.key_length", source));
-  TESSERA_ASSIGN_OR_RETURN(auto rope_dims, meta_number(f, a + "rope.dimension_count", source));
+  TESSERA_ASSIGN_OR_RETURN(auto key_length, meta_int(f, a + "attention.key_length", source));
+  TESSERA_ASSIGN_OR_RETURN(auto rope_dims, meta_int(f, a + "rope.dimension_count", source));
   if (key_length) {
-    j["head_dim"] = static_cast<int64_t>(*key_length);
+    j["head_dim"] = *key_length;
   } else if (rope_dims && *arch == "llama") {
-    j["head_dim"] = static_cast<int64_t>(*rope_dims);
+    j["head_dim"] = *rope_dims;
   }
   TESSERA_ASSIGN_OR_RETURN(auto eps, meta_number(f, a + "attention.layer_norm_rms_epsilon", source));
   if (eps) j["rms_norm_eps"] = *eps;
@@ -159,9 +173,9 @@ Expected<Json> gguf_hf_config_json(const GgufFile& f, const std::string& source)
   if (f.find("rope_freqs.weight"))
     return unimplemented(source + ": tensor 'rope_freqs.weight' (llama.cpp's per-frequency RoPE "
                          "factors, as Llama 3.1 files carry) is not supported yet");
-  TESSERA_ASSIGN_OR_RETURN(auto vocab, meta_number(f, a + "vocab_size", source));
+  TESSERA_ASSIGN_OR_RETURN(auto vocab, meta_int(f, a + "vocab_size", source));
   if (vocab) {
-    j["vocab_size"] = static_cast<int64_t>(*vocab);
+    j["vocab_size"] = *vocab;
   } else if (const Json* tokens = f.meta("tokenizer.ggml.tokens"); tokens && tokens->is_array()) {
     j["vocab_size"] = static_cast<int64_t>(tokens->size());
   } else if (const GgufTensorInfo* embd = f.find("token_embd.weight"); embd && embd->extent.size() == 2) {
@@ -170,8 +184,8 @@ Expected<Json> gguf_hf_config_json(const GgufFile& f, const std::string& source)
   j["tie_word_embeddings"] = f.find("output.weight") == nullptr;
   if (*arch == "llama" && f.find("blk.0.attn_q.bias")) j["attention_bias"] = true;
   for (const char* id : {"bos_token_id", "eos_token_id"}) {
-    TESSERA_ASSIGN_OR_RETURN(auto v, meta_number(f, std::string("tokenizer.ggml.") + id, source));
-    if (v) j[id] = static_cast<int64_t>(*v);
+    TESSERA_ASSIGN_OR_RETURN(auto v, meta_int(f, std::string("tokenizer.ggml.") + id, source));
+    if (v) j[id] = *v;
   }
   return j;
 }
@@ -190,10 +204,18 @@ Expected<std::shared_ptr<const GgufModel>> GgufModel::open(const std::string& pa
                                                 m->file_->size_bytes(), path));
   TESSERA_ASSIGN_OR_RETURN(m->config_, gguf_model_config(m->gguf_, path));
   m->permute_qk_ = m->config_.arch != Architecture::kQwen2;
+  std::vector<std::string> unused;
   for (size_t i = 0; i < m->gguf_.tensors.size(); ++i) {
     const std::string hf = hf_name_of(m->gguf_.tensors[i].name);
-    if (!hf.empty()) m->by_hf_name_[hf] = i;
+    if (hf.empty()) {
+      unused.push_back(m->gguf_.tensors[i].name);
+    } else {
+      m->by_hf_name_[hf] = i;
+    }
   }
+  if (!unused.empty())
+    LOG_WARN(path << ": " << unused.size() << " tensor(s) tessera does not use (e.g. '" << unused[0]
+                  << "') are ignored");
   return std::shared_ptr<const GgufModel>(std::move(m));
 }
 

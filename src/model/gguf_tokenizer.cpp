@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <set>
@@ -121,20 +122,28 @@ Expected<Vocab> read_vocab(const GgufFile& f, const std::string& source) {
       return meta_error(source, "tokenizer.ggml.tokens",
                         "holds token " + std::to_string(v.tokens.size() - 1) + ", which is not valid UTF-8");
   }
-  auto numbers = [&](const char* key, auto& out) -> Status {
+  auto array_of = [&](const char* key) -> Expected<const Json*> {
     const Json* a = f.meta(key);
-    if (!a) return Status::ok();
-    if (!a->is_array() || a->size() != v.tokens.size())
+    if (a && (!a->is_array() || a->size() != v.tokens.size()))
       return meta_error(source, key, "must be an array of one number per token (" +
                                          std::to_string(v.tokens.size()) + ")");
-    for (const Json& x : *a) {
-      if (!x.is_number()) return meta_error(source, key, "must hold only numbers");
-      out.push_back(x.get<typename std::decay_t<decltype(out)>::value_type>());
-    }
-    return Status::ok();
+    return a;
   };
-  TESSERA_RETURN_IF_ERROR(numbers("tokenizer.ggml.token_type", v.types));
-  TESSERA_RETURN_IF_ERROR(numbers("tokenizer.ggml.scores", v.scores));
+  TESSERA_ASSIGN_OR_RETURN(const Json* types, array_of("tokenizer.ggml.token_type"));
+  if (types)
+    for (const Json& x : *types) {
+      if (!x.is_number_integer() || x.get<int64_t>() < -1000 || x.get<int64_t>() > 1000)
+        return meta_error(source, "tokenizer.ggml.token_type", "must hold small integers");
+      v.types.push_back(static_cast<int>(x.get<int64_t>()));
+    }
+  TESSERA_ASSIGN_OR_RETURN(const Json* scores, array_of("tokenizer.ggml.scores"));
+  if (scores)
+    for (const Json& x : *scores) {
+      const double d = x.is_number() ? x.get<double>() : NAN;
+      if (!(std::fabs(d) <= 3.4e38))  // finite and within float's range (NaN fails too)
+        return meta_error(source, "tokenizer.ggml.scores", "must hold finite numbers");
+      v.scores.push_back(static_cast<float>(d));
+    }
   if (const Json* m = f.meta("tokenizer.ggml.merges")) {
     if (!m->is_array()) return meta_error(source, "tokenizer.ggml.merges", "must be an array of strings");
     v.merges.emplace();

@@ -66,6 +66,7 @@ struct TinyLlama {
   std::string arch = "llama";
   bool with_rope_freqs = false;
   bool skip_block_count = false;
+  uint64_t block_count_u64 = 0;  // nonzero: block_count written as this u64 (fuzz found casts)
 
   std::vector<std::pair<std::string, std::vector<uint64_t>>> tensors() const {
     const uint64_t h = hidden, hd = hidden / heads;
@@ -86,7 +87,11 @@ struct TinyLlama {
     const auto ts = tensors();
     w.header(ts.size(), skip_block_count ? 8 : 9);
     w.kv_str("general.architecture", arch);
-    if (!skip_block_count) w.kv_u32(arch + ".block_count", 1);
+    if (block_count_u64) {
+      w.str(arch + ".block_count"), w.put<uint32_t>(10), w.put<uint64_t>(block_count_u64);
+    } else if (!skip_block_count) {
+      w.kv_u32(arch + ".block_count", 1);
+    }
     w.kv_u32(arch + ".embedding_length", static_cast<uint32_t>(hidden));
     w.kv_u32(arch + ".feed_forward_length", static_cast<uint32_t>(inter));
     w.kv_u32(arch + ".attention.head_count", static_cast<uint32_t>(heads));
@@ -184,6 +189,11 @@ TEST_F(GgufModelTest, MissingOrUnsupportedMetadataIsOneClearError) {
   rope.with_rope_freqs = true;
   rope.write(path("c.gguf"));
   EXPECT_ERROR_HAS(Checkpoint::open(path("c.gguf")), "rope_freqs.weight");
+
+  TinyLlama huge;  // a u64 past int64: no overflowing cast, one error naming the key
+  huge.block_count_u64 = uint64_t{1} << 63;
+  huge.write(path("e.gguf"));
+  EXPECT_ERROR_HAS(Checkpoint::open(path("e.gguf")), "'llama.block_count' must be an integer from 0 to 2^40");
 
   TinyLlama odd;  // 3 heads do not divide hidden 8: the config.json check names the field
   odd.heads = 3;
