@@ -72,6 +72,14 @@ CASES = {
         config=dict(model_type="mistral", vocab_size=384, num_attention_heads=4,
                     num_key_value_heads=2, head_dim=32, rms_norm_eps=1e-5,
                     sliding_window=None, tie_word_embeddings=False)),
+    "phi3": dict(
+        desc="Phi-3: q/k/v and gate/up stored fused (qkv_proj, gate_up_proj), GQA 4q/2kv, head_dim 16, "
+             "sliding_window 8 (as phi-3-mini's 2047, smaller), untied, pad_token_id null, 4.x spelling",
+        seed=6000, T=37, spelling="4.x",
+        rope=dict(rope_type="default", rope_theta=10000.0),
+        config=dict(model_type="phi3", vocab_size=384, num_attention_heads=4,
+                    num_key_value_heads=2, rms_norm_eps=1e-5, sliding_window=8,
+                    pad_token_id=None, tie_word_embeddings=False)),
     "mistral_sliding": dict(
         desc="As `mistral` but sliding_window 8 (HF mask: query i sees keys j with i-8 < j <= i, "
              "i.e. 8 keys including itself); verified to change the logits",

@@ -19,25 +19,28 @@ namespace tessera {
 namespace {
 
 constexpr const char* kSupportedArchitectures =
-    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM";
+    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM";
+constexpr Architecture kArchitectures[] = {Architecture::kLlama, Architecture::kMistral,
+                                           Architecture::kQwen2, Architecture::kPhi3};
 
 const char* architecture_model_type(Architecture a) {
   switch (a) {
     case Architecture::kLlama: return "llama";
     case Architecture::kMistral: return "mistral";
     case Architecture::kQwen2: return "qwen2";
+    case Architecture::kPhi3: return "phi3";
   }
   return "llama";
 }
 
 std::optional<Architecture> architecture_from_hf_name(const std::string& name) {
-  for (Architecture a : {Architecture::kLlama, Architecture::kMistral, Architecture::kQwen2})
+  for (Architecture a : kArchitectures)
     if (name == architecture_hf_name(a)) return a;
   return std::nullopt;
 }
 
 std::optional<Architecture> architecture_from_model_type(const std::string& name) {
-  for (Architecture a : {Architecture::kLlama, Architecture::kMistral, Architecture::kQwen2})
+  for (Architecture a : kArchitectures)
     if (name == architecture_model_type(a)) return a;
   return std::nullopt;
 }
@@ -190,7 +193,7 @@ Expected<Architecture> parse_architecture(const JsonObject& root) {
   TESSERA_ASSIGN_OR_RETURN(std::string model_type, root.get_string("model_type"));
   if (auto a = architecture_from_model_type(model_type)) return *a;
   return unimplemented(source + ": model_type '" + model_type +
-                       "' is not supported (supported: llama, mistral, qwen2)");
+                       "' is not supported (supported: llama, mistral, qwen2, phi3)");
 }
 
 Status parse_token_ids(const JsonObject& root, ModelConfig& c) {
@@ -301,6 +304,7 @@ const char* architecture_hf_name(Architecture a) {
     case Architecture::kLlama: return "LlamaForCausalLM";
     case Architecture::kMistral: return "MistralForCausalLM";
     case Architecture::kQwen2: return "Qwen2ForCausalLM";
+    case Architecture::kPhi3: return "Phi3ForCausalLM";
   }
   return "LlamaForCausalLM";
 }
@@ -340,6 +344,7 @@ Expected<ModelConfig> parse_model_config(const std::string& json_text, const std
   TESSERA_RETURN_IF_ERROR(require_positive(c.rms_norm_eps, "rms_norm_eps", source));
   const int64_t default_max_positions = c.arch == Architecture::kLlama     ? 2048
                                         : c.arch == Architecture::kMistral ? 4096 * 32
+                                        : c.arch == Architecture::kPhi3    ? 4096
                                                                            : 32768;
   TESSERA_ASSIGN_OR_RETURN(c.max_position_embeddings,
                            root.get_int_or("max_position_embeddings", default_max_positions, 1));
@@ -358,6 +363,15 @@ Expected<ModelConfig> parse_model_config(const std::string& json_text, const std
     }
     case Architecture::kMistral: {
       TESSERA_ASSIGN_OR_RETURN(c.sliding_window, root.get_int_or("sliding_window", 0, 0));
+      break;
+    }
+    case Architecture::kPhi3: {
+      TESSERA_ASSIGN_OR_RETURN(c.sliding_window, root.get_int_or("sliding_window", 0, 0));
+      // Phi-3 rotates only part of each head when partial_rotary_factor < 1 (Phi-4-mini does).
+      TESSERA_ASSIGN_OR_RETURN(double partial, root.get_double_or("partial_rotary_factor", 1.0));
+      if (partial != 1.0)
+        return unimplemented(source + ": field 'partial_rotary_factor' is " + std::to_string(partial) +
+                             "; only 1.0 (the whole head rotated) is supported");
       break;
     }
     case Architecture::kQwen2: {
@@ -423,6 +437,10 @@ Json model_config_to_hf_json(const ModelConfig& c) {
       break;
     case Architecture::kMistral:
       j["sliding_window"] = c.sliding_window > 0 ? Json(c.sliding_window) : Json(nullptr);
+      break;
+    case Architecture::kPhi3:
+      j["sliding_window"] = c.sliding_window > 0 ? Json(c.sliding_window) : Json(nullptr);
+      j["pad_token_id"] = nullptr;  // Phi3Config's default (32000) would index past small vocabularies
       break;
     case Architecture::kQwen2:
       j["use_sliding_window"] = false;

@@ -1,6 +1,7 @@
 // src/model/config.h — a Hugging Face config.json for the Llama family, parsed and validated.
 //
-// Supported `architectures`: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM. RoPE is read
+// Supported `architectures`: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
+// Phi3ForCausalLM (a Llama with q/k/v and gate/up stored fused, and a sliding window). RoPE is read
 // from either spelling found in the wild: transformers 4.x (`rope_theta` + `rope_scaling`) and
 // transformers 5.x (`rope_parameters`), with rope types default, linear and llama3. Every
 // derived quantity (head_dim, kv heads) is computed once here; the rest of tessera trusts it.
@@ -16,7 +17,7 @@
 
 namespace tessera {
 
-enum class Architecture { kLlama, kMistral, kQwen2 };
+enum class Architecture { kLlama, kMistral, kQwen2, kPhi3 };
 
 const char* architecture_hf_name(Architecture a);  // "LlamaForCausalLM", ...
 

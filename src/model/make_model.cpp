@@ -41,7 +41,7 @@ ModelConfig base_llama() {
 }  // namespace
 
 std::vector<std::string> model_preset_names() {
-  return {"tiny", "llama-3.2-1b", "llama-3-8b", "qwen2.5-0.5b"};
+  return {"tiny", "llama-3.2-1b", "llama-3-8b", "qwen2.5-0.5b", "phi-3-mini"};
 }
 
 Expected<ModelConfig> model_preset(const std::string& name) {
@@ -86,6 +86,25 @@ Expected<ModelConfig> model_preset(const std::string& name) {
     c.intermediate_size = 14336;
     c.vocab_size = 128256;
     c.max_position_embeddings = 8192;
+    return c;
+  }
+  if (name == "phi-3-mini") {  // Phi-3-mini-4k-instruct
+    ModelConfig c;
+    c.arch = Architecture::kPhi3;
+    c.hidden_size = 3072;
+    c.num_layers = 32;
+    c.num_heads = 32;
+    c.num_kv_heads = 32;
+    c.head_dim = 96;
+    c.intermediate_size = 8192;
+    c.vocab_size = 32064;
+    c.max_position_embeddings = 4096;
+    c.rms_norm_eps = 1e-5;
+    c.rope.theta = 10000.0;
+    c.sliding_window = 2047;
+    c.bos_token_id = 1;
+    c.eos_token_ids = {32000};
+    c.dtype = DType::kBF16;
     return c;
   }
   if (name == "qwen2.5-0.5b") {

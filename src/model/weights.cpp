@@ -89,6 +89,15 @@ std::vector<TensorSpec> hf_weight_specs(const ModelConfig& c, DType dtype) {
   add("model.embed_tokens.weight", {c.vocab_size, h});
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const std::string p = layer_prefix(i);
+    if (c.arch == Architecture::kPhi3) {  // q/k/v and gate/up stored fused, in our order
+      add(p + "input_layernorm.weight", {h});
+      add(p + "self_attn.qkv_proj.weight", {q + 2 * kv, h});
+      add(p + "self_attn.o_proj.weight", {h, q});
+      add(p + "post_attention_layernorm.weight", {h});
+      add(p + "mlp.gate_up_proj.weight", {2 * inter, h});
+      add(p + "mlp.down_proj.weight", {h, inter});
+      continue;
+    }
     add(p + "input_layernorm.weight", {h});
     add(p + "self_attn.q_proj.weight", {q, h});
     if (c.qkv_bias) add(p + "self_attn.q_proj.bias", {q});
@@ -156,7 +165,12 @@ Expected<ModelWeights> load_weights(const Checkpoint& ckpt, DType dtype, const P
     const std::string p = layer_prefix(i);
     LayerWeights l;
     TESSERA_ASSIGN_OR_RETURN(l.input_norm, load.one(p + "input_layernorm.weight"));
-    TESSERA_ASSIGN_OR_RETURN(l.qkv.weight, load.stacked({p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight"}));
+    const bool fused = c.arch == Architecture::kPhi3;  // Phi-3 stores them as we run them
+    if (fused) {
+      TESSERA_ASSIGN_OR_RETURN(l.qkv.weight, load.one(p + "self_attn.qkv_proj.weight"));
+    } else {
+      TESSERA_ASSIGN_OR_RETURN(l.qkv.weight, load.stacked({p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight"}));
+    }
     if (c.qkv_bias) {
       TESSERA_ASSIGN_OR_RETURN(l.qkv.bias, load.stacked({p + "self_attn.q_proj.bias", p + "self_attn.k_proj.bias", p + "self_attn.v_proj.bias"}));
     }
@@ -165,7 +179,11 @@ Expected<ModelWeights> load_weights(const Checkpoint& ckpt, DType dtype, const P
       TESSERA_ASSIGN_OR_RETURN(l.o.bias, load.one(p + "self_attn.o_proj.bias"));
     }
     TESSERA_ASSIGN_OR_RETURN(l.post_norm, load.one(p + "post_attention_layernorm.weight"));
-    TESSERA_ASSIGN_OR_RETURN(l.gate_up.weight, load.stacked({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}));
+    if (fused) {
+      TESSERA_ASSIGN_OR_RETURN(l.gate_up.weight, load.one(p + "mlp.gate_up_proj.weight"));
+    } else {
+      TESSERA_ASSIGN_OR_RETURN(l.gate_up.weight, load.stacked({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}));
+    }
     TESSERA_ASSIGN_OR_RETURN(l.down.weight, load.one(p + "mlp.down_proj.weight"));
     if (c.mlp_bias) {
       TESSERA_ASSIGN_OR_RETURN(l.gate_up.bias, load.stacked({p + "mlp.gate_proj.bias", p + "mlp.up_proj.bias"}));

@@ -303,7 +303,26 @@ TEST(Config, UnknownArchitecture) {
   const std::string m = parse_error(j, StatusCode::kUnimplemented);
   EXPECT_CONTAINS(m, std::string(kSource) +
                          ": architecture 'GPT2LMHeadModel' is not supported (supported: "
-                         "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)");
+                         "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM)");
+}
+
+TEST(Config, Phi3) {
+  Json j = llama31_config();
+  j["architectures"] = {"Phi3ForCausalLM"};
+  j["model_type"] = "phi3";
+  j["sliding_window"] = 2047;
+  j.erase("rope_scaling");
+  auto c = parse_model_config(j.dump(), kSource);
+  ASSERT_TRUE(c.has_value()) << c.status().message();
+  EXPECT_EQ(c->arch, Architecture::kPhi3);
+  EXPECT_EQ(c->sliding_window, 2047);
+  EXPECT_FALSE(c->qkv_bias);
+  // The config tessera writes for it reads back the same.
+  auto again = parse_model_config(model_config_to_hf_json(*c).dump(), kSource);
+  ASSERT_TRUE(again.has_value()) << again.status().message();
+  EXPECT_EQ(*again, *c);
+  j["partial_rotary_factor"] = 0.75;  // Phi-4-mini's: not implemented, and said so
+  EXPECT_CONTAINS(parse_error(j, StatusCode::kUnimplemented), "partial_rotary_factor");
 }
 
 TEST(Config, BadArchitecturesField) {

@@ -30,6 +30,7 @@ TEST(MakeModel, PresetsHaveTheRealParameterCounts) {
   EXPECT_EQ(model_preset("llama-3.2-1b")->num_parameters(), 1'235'814'400);
   EXPECT_EQ(model_preset("llama-3-8b")->num_parameters(), 8'030'261'248);
   EXPECT_EQ(model_preset("qwen2.5-0.5b")->num_parameters(), 494'032'768);
+  EXPECT_EQ(model_preset("phi-3-mini")->num_parameters(), 3'821'079'552);  // HF: 3.82B
   auto bad = model_preset("gpt-5");
   ASSERT_FALSE(bad.has_value());
   EXPECT_NE(bad.status().message().find("unknown preset 'gpt-5'"), std::string::npos);
