@@ -4,7 +4,7 @@
 Writes, under --out (default tests/data):
 
   golden/gguf_<type>/   one case per ggml type (F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
-                        Q5_K, Q6_K) and gguf_qwen2_q8_0: a random-init Hugging Face model
+                        Q5_K, Q6_K), gguf_qwen2_q8_0 and gguf_qwen3_q4_k: a random-init Hugging Face model
                         (make_golden.py's weights) written as model.gguf the way llama.cpp's
                         converter lays it out (llama.cpp tensor names, q/k rows of each head
                         interleaved for the llama architecture, norms in F32, every matrix in the
@@ -58,7 +58,7 @@ LAYER_NAMES = {
     "input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
     "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
     "post_attention_layernorm": "ffn_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-    "mlp.down_proj": "ffn_down",
+    "mlp.down_proj": "ffn_down", "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
 }
 
 
@@ -102,6 +102,8 @@ def write_model_gguf(model, path: str, type_name: str) -> dict:
     w.add_head_count_kv(c.num_key_value_heads)
     head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
     w.add_rope_dimension_count(head_dim)
+    w.add_key_length(head_dim)
+    w.add_value_length(head_dim)
     w.add_layer_norm_rms_eps(c.rms_norm_eps)
     w.add_rope_freq_base(float(c.rope_parameters["rope_theta"]) if getattr(c, "rope_parameters", None)
                          else float(c.rope_theta))
@@ -132,8 +134,10 @@ def make_case(name: str, arch: str, type_name: str, seed: int, out_root: str):
 
     import make_golden as mg
 
+    # transformers reads no head_dim from a qwen3 file: Qwen3Config's default, 128, must be it.
+    sizes = dict(SIZES, head_dim=128) if arch == "qwen3" else SIZES
     case = dict(config=dict(model_type=arch, num_key_value_heads=2, rms_norm_eps=1e-5,
-                            tie_word_embeddings=arch == "qwen2", **SIZES),
+                            tie_word_embeddings=arch in ("qwen2", "qwen3"), **sizes),
                 rope=dict(rope_type="default", rope_theta=10000.0), spelling="4.x", T=23)
     d = os.path.join(out_root, "golden", name)
     os.makedirs(d, exist_ok=True)
@@ -260,6 +264,7 @@ def main():
         print(f"no {args.smollm2}: smollm2_ids.json not written", file=sys.stderr)
     cases = [(f"gguf_{t.lower()}", "llama", t, 6000 + 10 * i) for i, t in enumerate(TYPES)]
     cases.append(("gguf_qwen2_q8_0", "qwen2", "Q8_0", 7000))
+    cases.append(("gguf_qwen3_q4_k", "qwen3", "Q4_K", 8000))
     for name, arch, t, seed in cases:
         if not only or name in only:
             make_case(name, arch, t, seed, args.out)

@@ -80,6 +80,14 @@ CASES = {
         config=dict(model_type="phi3", vocab_size=384, num_attention_heads=4,
                     num_key_value_heads=2, rms_norm_eps=1e-5, sliding_window=8,
                     pad_token_id=None, tie_word_embeddings=False)),
+    "qwen3": dict(
+        desc="Qwen3: RMSNorm of each q and k head (q_norm, k_norm) before RoPE, no q/k/v bias, "
+             "explicit head_dim 32 with hidden 64 / 4 heads, GQA 4q/2kv, tied embeddings, theta 1e6, 4.x spelling",
+        seed=7000, T=37, spelling="4.x",
+        rope=dict(rope_type="default", rope_theta=1e6),
+        config=dict(model_type="qwen3", vocab_size=512, num_attention_heads=4,
+                    num_key_value_heads=2, head_dim=32, rms_norm_eps=1e-6, use_sliding_window=False,
+                    sliding_window=None, max_window_layers=2, tie_word_embeddings=True)),
     "mistral_sliding": dict(
         desc="As `mistral` but sliding_window 8 (HF mask: query i sees keys j with i-8 < j <= i, "
              "i.e. 8 keys including itself); verified to change the logits",

@@ -19,9 +19,10 @@ namespace tessera {
 namespace {
 
 constexpr const char* kSupportedArchitectures =
-    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM";
+    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM, Qwen3ForCausalLM";
 constexpr Architecture kArchitectures[] = {Architecture::kLlama, Architecture::kMistral,
-                                           Architecture::kQwen2, Architecture::kPhi3};
+                                           Architecture::kQwen2, Architecture::kPhi3,
+                                           Architecture::kQwen3};
 
 const char* architecture_model_type(Architecture a) {
   switch (a) {
@@ -29,6 +30,7 @@ const char* architecture_model_type(Architecture a) {
     case Architecture::kMistral: return "mistral";
     case Architecture::kQwen2: return "qwen2";
     case Architecture::kPhi3: return "phi3";
+    case Architecture::kQwen3: return "qwen3";
   }
   return "llama";
 }
@@ -193,7 +195,7 @@ Expected<Architecture> parse_architecture(const JsonObject& root) {
   TESSERA_ASSIGN_OR_RETURN(std::string model_type, root.get_string("model_type"));
   if (auto a = architecture_from_model_type(model_type)) return *a;
   return unimplemented(source + ": model_type '" + model_type +
-                       "' is not supported (supported: llama, mistral, qwen2, phi3)");
+                       "' is not supported (supported: llama, mistral, qwen2, phi3, qwen3)");
 }
 
 Status parse_token_ids(const JsonObject& root, ModelConfig& c) {
@@ -256,6 +258,8 @@ Status parse_sizes(const JsonObject& root, ModelConfig& c) {
                             std::to_string(c.num_kv_heads) + ")");
   if (root.has("head_dim")) {
     TESSERA_ASSIGN_OR_RETURN(c.head_dim, root.get_int("head_dim", 1));
+  } else if (c.arch == Architecture::kQwen3) {
+    c.head_dim = 128;  // Qwen3Config's default, not hidden_size / num_attention_heads
   } else {
     if (c.hidden_size % c.num_heads != 0)
       return invalid_argument(source + ": hidden_size (" + std::to_string(c.hidden_size) +
@@ -305,6 +309,7 @@ const char* architecture_hf_name(Architecture a) {
     case Architecture::kMistral: return "MistralForCausalLM";
     case Architecture::kQwen2: return "Qwen2ForCausalLM";
     case Architecture::kPhi3: return "Phi3ForCausalLM";
+    case Architecture::kQwen3: return "Qwen3ForCausalLM";
   }
   return "LlamaForCausalLM";
 }
@@ -318,6 +323,7 @@ int64_t ModelConfig::num_parameters() const {
                       + 3 * h * i                 // gate, up, down
                       + 2 * h;                    // input and post-attention norms
   if (qkv_bias) per_layer += q + 2 * kv;
+  if (qk_norm) per_layer += 2 * head_dim;
   if (o_bias) per_layer += h;
   if (mlp_bias) per_layer += 2 * i + h;
   const int64_t embed = vocab_size * h;
@@ -372,6 +378,16 @@ Expected<ModelConfig> parse_model_config(const std::string& json_text, const std
       if (partial != 1.0)
         return unimplemented(source + ": field 'partial_rotary_factor' is " + std::to_string(partial) +
                              "; only 1.0 (the whole head rotated) is supported");
+      break;
+    }
+    case Architecture::kQwen3: {
+      c.qk_norm = true;
+      TESSERA_ASSIGN_OR_RETURN(bool attention_bias, root.get_bool_or("attention_bias", false));
+      c.qkv_bias = c.o_bias = attention_bias;
+      TESSERA_ASSIGN_OR_RETURN(bool use_sliding, root.get_bool_or("use_sliding_window", false));
+      if (use_sliding)
+        return unimplemented(source + ": field 'use_sliding_window' is true; Qwen3 sliding-window "
+                                      "attention is not supported");
       break;
     }
     case Architecture::kQwen2: {
@@ -443,6 +459,11 @@ Json model_config_to_hf_json(const ModelConfig& c) {
       j["pad_token_id"] = nullptr;  // Phi3Config's default (32000) would index past small vocabularies
       break;
     case Architecture::kQwen2:
+      j["use_sliding_window"] = false;
+      j["sliding_window"] = nullptr;
+      break;
+    case Architecture::kQwen3:
+      j["attention_bias"] = c.qkv_bias;
       j["use_sliding_window"] = false;
       j["sliding_window"] = nullptr;
       break;

@@ -1,7 +1,8 @@
 // src/model/config.h — a Hugging Face config.json for the Llama family, parsed and validated.
 //
 // Supported `architectures`: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
-// Phi3ForCausalLM (a Llama with q/k/v and gate/up stored fused, and a sliding window). RoPE is read
+// Phi3ForCausalLM (a Llama with q/k/v and gate/up stored fused, and a sliding window),
+// Qwen3ForCausalLM (RMSNorm of each q and k head before RoPE, no q/k/v bias). RoPE is read
 // from either spelling found in the wild: transformers 4.x (`rope_theta` + `rope_scaling`) and
 // transformers 5.x (`rope_parameters`), with rope types default, linear and llama3. Every
 // derived quantity (head_dim, kv heads) is computed once here; the rest of tessera trusts it.
@@ -17,7 +18,7 @@
 
 namespace tessera {
 
-enum class Architecture { kLlama, kMistral, kQwen2, kPhi3 };
+enum class Architecture { kLlama, kMistral, kQwen2, kPhi3, kQwen3 };
 
 const char* architecture_hf_name(Architecture a);  // "LlamaForCausalLM", ...
 
@@ -49,6 +50,7 @@ struct ModelConfig {
   bool qkv_bias = false;          // Qwen2 always; Llama when attention_bias
   bool o_bias = false;            // Llama when attention_bias
   bool mlp_bias = false;          // Llama when mlp_bias
+  bool qk_norm = false;           // Qwen3: RMSNorm over head_dim of each q and k head, before RoPE
   int64_t sliding_window = 0;     // 0: none (Mistral may set it)
   RopeConfig rope;
   std::optional<int64_t> bos_token_id;

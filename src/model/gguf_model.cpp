@@ -58,7 +58,8 @@ std::string hf_name_of(const std::string& g) {
       {"attn_k", "self_attn.k_proj"},     {"attn_v", "self_attn.v_proj"},
       {"attn_output", "self_attn.o_proj"}, {"ffn_norm", "post_attention_layernorm"},
       {"ffn_gate", "mlp.gate_proj"},      {"ffn_up", "mlp.up_proj"},
-      {"ffn_down", "mlp.down_proj"},
+      {"ffn_down", "mlp.down_proj"},      {"attn_q_norm", "self_attn.q_norm"},
+      {"attn_k_norm", "self_attn.k_norm"},
   };
   if (g.rfind("blk.", 0) != 0) return "";
   const size_t dot = g.find('.', 4);
@@ -127,9 +128,12 @@ Expected<Json> gguf_hf_config_json(const GgufFile& f, const std::string& source)
   } else if (*arch == "qwen2") {
     j["architectures"] = Json::array({"Qwen2ForCausalLM"});
     j["model_type"] = "qwen2";
+  } else if (*arch == "qwen3") {
+    j["architectures"] = Json::array({"Qwen3ForCausalLM"});
+    j["model_type"] = "qwen3";
   } else {
     return unimplemented(source + ": GGUF architecture '" + *arch +
-                         "' is not supported (supported: llama, qwen2)");
+                         "' is not supported (supported: llama, qwen2, qwen3)");
   }
   const std::string a = *arch + ".";
   // (GGUF key, config.json key, required)
@@ -149,6 +153,7 @@ Expected<Json> gguf_hf_config_json(const GgufFile& f, const std::string& source)
     }
     j[s.hf] = *v;
   }
+  // Qwen3: head_dim is its own (key_length) and q/k RMS-normed; the converter writes no bias.
   // head_dim: the attention's key length when stated; else, as transformers reads llama files,
   // the rotary dimension (llama.cpp writes head_dim there).
   TESSERA_ASSIGN_OR_RETURN(auto key_length, meta_int(f, a + "attention.key_length", source));
@@ -203,7 +208,9 @@ Expected<std::shared_ptr<const GgufModel>> GgufModel::open(const std::string& pa
   TESSERA_ASSIGN_OR_RETURN(m->gguf_, parse_gguf(static_cast<const uint8_t*>(m->file_->data()),
                                                 m->file_->size_bytes(), path));
   TESSERA_ASSIGN_OR_RETURN(m->config_, gguf_model_config(m->gguf_, path));
-  m->permute_qk_ = m->config_.arch != Architecture::kQwen2;
+  // llama.cpp interleaves the rotary halves for the llama architecture only (its NEOX-style
+  // families, qwen2 and qwen3, are stored as in HF).
+  m->permute_qk_ = m->config_.arch == Architecture::kLlama;
   std::vector<std::string> unused;
   for (size_t i = 0; i < m->gguf_.tensors.size(); ++i) {
     const std::string hf = hf_name_of(m->gguf_.tensors[i].name);

@@ -4,10 +4,11 @@
 // The config: llama.cpp's metadata keys (`{arch}.block_count`, `{arch}.attention.head_count`, ...)
 // are turned into the config.json transformers would build from them (GGUF_CONFIG_MAPPING in its
 // GGUF integration) and parsed by parse_model_config, so a GGUF config gets every check a
-// config.json gets. Architectures: llama (Llama, Mistral and SmolLM files), qwen2.
+// config.json gets. Architectures: llama (Llama, Mistral and SmolLM files), qwen2, qwen3.
 //
 // Tensors: `token_embd.weight` -> `model.embed_tokens.weight`, `blk.N.attn_q.weight` ->
-// `model.layers.N.self_attn.q_proj.weight`, ..., `output.weight` -> `lm_head.weight` (absent:
+// `model.layers.N.self_attn.q_proj.weight`, `attn_q_norm` -> `self_attn.q_norm`, ...,
+// `output.weight` -> `lm_head.weight` (absent:
 // tied embeddings). GGUF lists extents innermost first; the HF shape is their reverse. llama.cpp's
 // converter interleaves the two rotary halves of each q and k head for the llama architecture
 // (rows [h, 2, d/2] stored as [h, d/2, 2]); get() undoes that, as transformers does on load.

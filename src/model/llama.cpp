@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "kernels/cpu/ops.h"
+#include "src/core/thread_pool.h"
 
 namespace tessera {
 
@@ -145,6 +146,14 @@ Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector
     float* q = qkv.data();
     float* k = q + q_size;
     float* v = k + kv_size;
+    if (c.qk_norm) {  // Qwen3: each head of q and k RMS-normed over head_dim, before RoPE
+      parallel_for(T, 4, [&](int64_t tb, int64_t te) {
+        for (int64_t t = tb; t < te; ++t) {
+          cpu::rms_norm(q + t * qkv_size, L.q_norm.data<float>(), c.num_heads, D, eps, q + t * qkv_size);
+          cpu::rms_norm(k + t * qkv_size, L.k_norm.data<float>(), c.num_kv_heads, D, eps, k + t * qkv_size);
+        }
+      });
+    }
     cpu::apply_rope(q, T, qkv_size, static_cast<int32_t>(c.num_heads), static_cast<int32_t>(D), b.positions.data(), inv_freq_.data());
     cpu::apply_rope(k, T, qkv_size, static_cast<int32_t>(c.num_kv_heads), static_cast<int32_t>(D), b.positions.data(), inv_freq_.data());
     float* k_cache = cache.k[li].data<float>();

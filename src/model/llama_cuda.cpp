@@ -46,6 +46,9 @@ Status CudaModelRunner::init(const std::string& model_dir, int device, const Run
   config_ = ckpt.config();
   shape_ = LayerShape::of(config_);
   const ModelConfig& c = config_;
+  if (c.qk_norm)
+    return unimplemented(model_dir + ": " + architecture_hf_name(c.arch) +
+                         " normalizes each q and k head, which the GPU runner does not do yet; use --device cpu");
   if (c.head_dim != 64 && c.head_dim != 96 && c.head_dim != 128 && c.head_dim != 256)
     return unimplemented(model_dir + ": head_dim " + std::to_string(c.head_dim) +
                          "; the GPU attention kernels support 64, 96, 128 and 256");

@@ -41,7 +41,7 @@ ModelConfig base_llama() {
 }  // namespace
 
 std::vector<std::string> model_preset_names() {
-  return {"tiny", "llama-3.2-1b", "llama-3-8b", "qwen2.5-0.5b", "phi-3-mini"};
+  return {"tiny", "llama-3.2-1b", "llama-3-8b", "qwen2.5-0.5b", "phi-3-mini", "qwen3-0.6b"};
 }
 
 Expected<ModelConfig> model_preset(const std::string& name) {
@@ -104,6 +104,26 @@ Expected<ModelConfig> model_preset(const std::string& name) {
     c.sliding_window = 2047;
     c.bos_token_id = 1;
     c.eos_token_ids = {32000};
+    c.dtype = DType::kBF16;
+    return c;
+  }
+  if (name == "qwen3-0.6b") {
+    ModelConfig c;
+    c.arch = Architecture::kQwen3;
+    c.qk_norm = true;
+    c.hidden_size = 1024;
+    c.num_layers = 28;
+    c.num_heads = 16;
+    c.num_kv_heads = 8;
+    c.head_dim = 128;
+    c.intermediate_size = 3072;
+    c.vocab_size = 151936;
+    c.max_position_embeddings = 40960;
+    c.rms_norm_eps = 1e-6;
+    c.rope.theta = 1000000.0;
+    c.tie_word_embeddings = true;
+    c.bos_token_id = 151643;
+    c.eos_token_ids = {151645};
     c.dtype = DType::kBF16;
     return c;
   }

@@ -105,6 +105,10 @@ std::vector<TensorSpec> hf_weight_specs(const ModelConfig& c, DType dtype) {
     if (c.qkv_bias) add(p + "self_attn.k_proj.bias", {kv});
     add(p + "self_attn.v_proj.weight", {kv, h});
     if (c.qkv_bias) add(p + "self_attn.v_proj.bias", {kv});
+    if (c.qk_norm) {
+      add(p + "self_attn.q_norm.weight", {c.head_dim});
+      add(p + "self_attn.k_norm.weight", {c.head_dim});
+    }
     add(p + "self_attn.o_proj.weight", {h, q});
     if (c.o_bias) add(p + "self_attn.o_proj.bias", {h});
     add(p + "post_attention_layernorm.weight", {h});
@@ -173,6 +177,10 @@ Expected<ModelWeights> load_weights(const Checkpoint& ckpt, DType dtype, const P
     }
     if (c.qkv_bias) {
       TESSERA_ASSIGN_OR_RETURN(l.qkv.bias, load.stacked({p + "self_attn.q_proj.bias", p + "self_attn.k_proj.bias", p + "self_attn.v_proj.bias"}));
+    }
+    if (c.qk_norm) {
+      TESSERA_ASSIGN_OR_RETURN(l.q_norm, load.one(p + "self_attn.q_norm.weight"));
+      TESSERA_ASSIGN_OR_RETURN(l.k_norm, load.one(p + "self_attn.k_norm.weight"));
     }
     TESSERA_ASSIGN_OR_RETURN(l.o.weight, load.one(p + "self_attn.o_proj.weight"));
     if (c.o_bias) {

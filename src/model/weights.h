@@ -24,6 +24,8 @@ Status validate_checkpoint(const Checkpoint& ckpt);
 struct LayerWeights {
   Tensor input_norm;  // [hidden]
   Linear qkv;         // [q_size + 2 * kv_size, hidden]: q_proj, k_proj, v_proj stacked (bias likewise)
+  Tensor q_norm;      // [head_dim], Qwen3 (config.qk_norm): RMSNorm weight of each q head
+  Tensor k_norm;      // [head_dim], likewise for k
   Linear o;           // [hidden, q_size]
   Tensor post_norm;   // [hidden]
   Linear gate_up;     // [2 * intermediate, hidden]: gate_proj then up_proj

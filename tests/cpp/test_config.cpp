@@ -303,7 +303,27 @@ TEST(Config, UnknownArchitecture) {
   const std::string m = parse_error(j, StatusCode::kUnimplemented);
   EXPECT_CONTAINS(m, std::string(kSource) +
                          ": architecture 'GPT2LMHeadModel' is not supported (supported: "
-                         "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM)");
+                         "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM, "
+                         "Qwen3ForCausalLM)");
+}
+
+TEST(Config, Qwen3) {
+  Json j = llama31_config();
+  j["architectures"] = {"Qwen3ForCausalLM"};
+  j["model_type"] = "qwen3";
+  j.erase("rope_scaling");
+  j.erase("head_dim");
+  auto c = parse_model_config(j.dump(), kSource);
+  ASSERT_TRUE(c.has_value()) << c.status().message();
+  EXPECT_EQ(c->arch, Architecture::kQwen3);
+  EXPECT_TRUE(c->qk_norm);
+  EXPECT_FALSE(c->qkv_bias);
+  EXPECT_EQ(c->head_dim, 128);  // Qwen3Config's default, not hidden / heads
+  auto again = parse_model_config(model_config_to_hf_json(*c).dump(), kSource);
+  ASSERT_TRUE(again.has_value()) << again.status().message();
+  EXPECT_EQ(*again, *c);
+  j["use_sliding_window"] = true;
+  EXPECT_CONTAINS(parse_error(j, StatusCode::kUnimplemented), "use_sliding_window");
 }
 
 TEST(Config, Phi3) {
