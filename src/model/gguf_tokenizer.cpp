@@ -185,12 +185,13 @@ Expected<Vocab> read_vocab(const GgufFile& f, const std::string& source) {
 // transformers' generate_merges(vocab, scores): every split of a token into two tokens of the
 // vocabulary is a merge, ranked by the merged token's score (best first), then by the lengths of
 // the two pieces; ties keep vocabulary order, the pieces of one token ordered by their ids.
-std::vector<std::string> merges_from_scores(const Vocab& v) {
+Json merges_from_scores(const Vocab& v) {
   std::unordered_map<std::string, int64_t> id;
   for (size_t i = 0; i < v.tokens.size(); ++i) id[v.tokens[i]] = static_cast<int64_t>(i);
   struct Merge {
     std::string left, right;
     float score;
+    size_t left_chars, right_chars;  // Python's len(): code points
   };
   std::vector<Merge> merges;
   // A dict in Python keeps the last index of a repeated token, and its first position.
@@ -202,29 +203,27 @@ std::vector<std::string> merges_from_scores(const Vocab& v) {
     std::vector<Merge> local;
     const auto cps = code_points(token);
     if (!cps) continue;
-    std::string left;
     size_t byte = 0;
     for (size_t k = 0; k + 1 < cps->size(); ++k) {
       std::string ch;
       append_utf8((*cps)[k], ch);
       byte += ch.size();
       const std::string l = token.substr(0, byte), r = token.substr(byte);
-      if (id.count(l) && id.count(r)) local.push_back({l, r, score});
+      if (id.count(l) && id.count(r)) local.push_back({l, r, score, k + 1, cps->size() - k - 1});
     }
     std::stable_sort(local.begin(), local.end(), [&](const Merge& a, const Merge& b) {
       return std::make_pair(id[a.left], id[a.right]) < std::make_pair(id[b.left], id[b.right]);
     });
     merges.insert(merges.end(), local.begin(), local.end());
   }
-  auto key_len = [](const std::string& s) { return code_points(s).value_or(std::vector<uint32_t>()).size(); };
-  std::stable_sort(merges.begin(), merges.end(), [&](const Merge& a, const Merge& b) {
+  std::stable_sort(merges.begin(), merges.end(), [](const Merge& a, const Merge& b) {
     if (a.score != b.score) return a.score > b.score;
-    if (key_len(a.left) != key_len(b.left)) return key_len(a.left) > key_len(b.left);
-    return key_len(a.right) > key_len(b.right);
+    if (a.left_chars != b.left_chars) return a.left_chars > b.left_chars;
+    return a.right_chars > b.right_chars;
   });
-  std::vector<std::string> out;
-  out.reserve(merges.size());
-  for (const Merge& m : merges) out.push_back(m.left + " " + m.right);
+  // As [left, right] pairs: SentencePiece pieces may hold spaces, which "a b" strings cannot.
+  Json out = Json::array();
+  for (const Merge& m : merges) out.push_back(Json::array({m.left, m.right}));
   return out;
 }
 
@@ -326,7 +325,7 @@ Expected<std::string> gguf_tokenizer_json(const GgufFile& f, const std::string& 
     bpe["fuse_unk"] = true;
     bpe["byte_fallback"] = true;
     bpe["unk_token"] = v.unk ? Json(v.tokens[static_cast<size_t>(*v.unk)]) : Json("<unk>");
-    bpe["merges"] = v.merges ? *v.merges : merges_from_scores(v);
+    bpe["merges"] = v.merges ? Json(*v.merges) : merges_from_scores(v);
   } else {
     return unimplemented(source + ": tokenizer model '" + v.model +
                          "' is not supported (supported: gpt2, llama)");

@@ -73,6 +73,61 @@ TEST(GgufTokenizer, SentencePieceVocabularyMatchesTransformers) {
   fs::remove(path);
 }
 
+// Compares `tok` with a fixture of transformers' ids (tools/make_gguf_golden.py).
+void expect_fixture_ids(const Tokenizer& tok, const std::string& fixture, int min_cases) {
+  auto text = read_text_file(fixture);
+  ASSERT_TRUE(text.has_value()) << text.status().message();
+  auto json = parse_json(*text, fixture);
+  ASSERT_TRUE(json.has_value());
+  int n = 0;
+  for (const Json& c : (*json)["cases"]) {
+    const std::string s = c["text"].get<std::string>();
+    EXPECT_EQ(ids(tok, s, false), c["ids"].get<std::vector<int32_t>>()) << "text: " << s;
+    EXPECT_EQ(ids(tok, s, true), c["ids_with_special"].get<std::vector<int32_t>>()) << "text: " << s;
+    ++n;
+  }
+  EXPECT_GE(n, min_cases);
+}
+
+// A real SentencePiece vocabulary (Mistral-7B's 32,000 pieces from the shared data, score -id, as
+// tools/make_gguf_golden.py's spm_vocab_gguf writes it): the merges tessera rebuilds from the
+// scores must tokenize as the ones transformers rebuilds.
+TEST(GgufTokenizer, SentencePieceMergesFromScoresMatchTransformers) {
+  const std::string src = std::string(TESSERA_SHARED_DATA) + "/tokenizers/mistral-7b-v0.1/tokenizer.json";
+  if (!fs::exists(src)) GTEST_SKIP() << src << " is absent (the shared tokenizer data)";
+  auto text = read_text_file(src);
+  ASSERT_TRUE(text.has_value());
+  auto json = parse_json(*text, src);
+  ASSERT_TRUE(json.has_value());
+  const Json& vocab = (*json)["model"]["vocab"];
+  std::vector<std::string> tokens(vocab.size());
+  for (auto it = vocab.begin(); it != vocab.end(); ++it) tokens.at(it.value().get<size_t>()) = it.key();
+  std::vector<float> scores;
+  std::vector<int32_t> types;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const std::string& t = tokens[i];
+    scores.push_back(-static_cast<float>(i));
+    types.push_back(t == "<unk>" ? 2 : (t == "<s>" || t == "</s>") ? 3 : (t.rfind("<0x", 0) == 0 && t.size() == 6) ? 6 : 1);
+  }
+  GgufWriter w;
+  w.header(0, 8);
+  w.kv_str("general.architecture", "llama");
+  w.kv_str("tokenizer.ggml.model", "llama");
+  w.kv_strings("tokenizer.ggml.tokens", tokens);
+  w.kv_numbers<float>("tokenizer.ggml.scores", 6, scores);
+  w.kv_numbers<int32_t>("tokenizer.ggml.token_type", 5, types);
+  w.kv_u32("tokenizer.ggml.unknown_token_id", 0);
+  w.kv_u32("tokenizer.ggml.bos_token_id", 1);
+  w.kv_u32("tokenizer.ggml.eos_token_id", 2);
+  const std::vector<uint8_t> bytes = w.data(32, 0);
+  const fs::path path = fs::temp_directory_path() / ("tessera_mistral_spm_" + std::to_string(::getpid()) + ".gguf");
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  auto tok = load_model_tokenizer(path.string());
+  fs::remove(path);
+  ASSERT_TRUE(tok.has_value()) << tok.status().message();
+  expect_fixture_ids(*tok, std::string(TESSERA_TEST_DATA) + "/gguf/mistral_spm_ids.json", 40);
+}
+
 std::string smollm2_path() {
   if (const char* p = std::getenv("TESSERA_SMOLLM2")) return p;
   return std::string(TESSERA_SOURCE_DIR) + "/build/models/SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -87,19 +142,7 @@ TEST(GgufTokenizer, SmolLM2MatchesTransformersOnTheTestStrings) {
   }
   auto tok = load_model_tokenizer(model);
   ASSERT_TRUE(tok.has_value()) << tok.status().message();
-  const std::string fixture = std::string(TESSERA_TEST_DATA) + "/gguf/smollm2_ids.json";
-  auto text = read_text_file(fixture);
-  ASSERT_TRUE(text.has_value()) << text.status().message();
-  auto json = parse_json(*text, fixture);
-  ASSERT_TRUE(json.has_value());
-  int n = 0;
-  for (const Json& c : (*json)["cases"]) {
-    const std::string s = c["text"].get<std::string>();
-    EXPECT_EQ(ids(*tok, s, false), c["ids"].get<std::vector<int32_t>>()) << "text: " << s;
-    EXPECT_EQ(ids(*tok, s, true), c["ids_with_special"].get<std::vector<int32_t>>()) << "text: " << s;
-    ++n;
-  }
-  EXPECT_GE(n, 40);
+  expect_fixture_ids(*tok, std::string(TESSERA_TEST_DATA) + "/gguf/smollm2_ids.json", 40);
   auto cfg = load_model_tokenizer_config(model);
   ASSERT_TRUE(cfg.has_value()) << cfg.status().message();
   EXPECT_EQ(cfg->eos_token, "<|im_end|>");
