@@ -92,7 +92,7 @@ def add_tensor(w: gguf.GGUFWriter, name: str, x: np.ndarray, type_name: str) -> 
     return gguf.quants.dequantize(q, T[type_name]).astype(np.float32).reshape(x.shape)
 
 
-def write_model_gguf(model, path: str, type_name: str) -> dict:
+def write_model_gguf(model, path: str, type_name: str, extra: dict | None = None) -> dict:
     """Writes the model; returns its weights as a reader dequantizes them, in HF layout."""
     c = model.config
     arch = c.model_type
@@ -124,6 +124,8 @@ def write_model_gguf(model, path: str, type_name: str) -> dict:
             stored[name] = unpermute(add_tensor(w, gguf_name(name), permute(x, heads), type_name), heads)
         else:
             stored[name] = add_tensor(w, gguf_name(name), x, type_name)
+    for name, x in (extra or {}).items():
+        w.add_tensor(name, x)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -184,6 +186,67 @@ def make_case(name: str, arch: str, type_name: str, seed: int, out_root: str):
         f.write("\n")
     print(f"{name}: margin {margin:.3f}, vs the stored weights {drift:.1e}, "
           f"{os.path.getsize(path)} bytes")
+
+
+def llama3_rope_factors(config) -> np.ndarray:
+    """Llama 3.1's frequency-dependent RoPE scaling as one divisor per frequency, the form
+    llama.cpp's converter stores it in (rope_freqs.weight): 1 for short wavelengths, `factor` for
+    long ones, the smooth blend's reciprocal in between."""
+    rope = dict(getattr(config, "rope_parameters", None) or config.rope_scaling)
+    base = float(rope.get("rope_theta", getattr(config, "rope_theta", 10000.0)))
+    dim = config.head_dim
+    freqs = 1.0 / (base ** (np.arange(0, dim, 2, dtype=np.float32) / dim))
+    factor, low, high = rope["factor"], rope["low_freq_factor"], rope["high_freq_factor"]
+    old = rope["original_max_position_embeddings"]
+    out = []
+    for f in freqs:
+        wavelen = 2 * np.pi / f
+        if wavelen < old / high:
+            out.append(1.0)
+        elif wavelen > old / low:
+            out.append(factor)
+        else:
+            smooth = (old / wavelen - low) / (high - low)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=np.float32)
+
+
+def make_rope_freqs_case(out_root: str):
+    """tests/data/golden/llama (llama3 RoPE scaling, safetensors) as an F32 GGUF with
+    rope_freqs.weight, the way llama.cpp converts Llama 3.1. The reference is the safetensors
+    model's own logits: transformers' GGUF reader ignores rope_freqs.weight (its logits from this
+    file differ; measured and recorded in meta.json)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    import make_golden as mg
+
+    src = os.path.join(out_root, "golden", "llama")
+    source = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32, attn_implementation="eager").eval()
+    d = os.path.join(out_root, "golden", "gguf_llama3_rope_freqs")
+    os.makedirs(d, exist_ok=True)
+    for f in os.listdir(d):
+        os.remove(os.path.join(d, f))
+    path = os.path.join(d, "model.gguf")
+    factors = llama3_rope_factors(source.config)
+    write_model_gguf(source, path, "F32", extra={"rope_freqs.weight": factors})
+    ids = torch.from_numpy(np.load(os.path.join(src, "input_ids.npy")))
+    logits = mg.logits_of(source, ids)
+    new, margin = mg.greedy(source, ids)
+    hf_gguf = AutoModelForCausalLM.from_pretrained(d, gguf_file="model.gguf", dtype=torch.float32,
+                                                   attn_implementation="eager").eval()
+    ignored = float((mg.logits_of(hf_gguf, ids) - logits).abs().max() / logits.abs().max())
+    np.save(os.path.join(d, "input_ids.npy"), ids.numpy())
+    np.save(os.path.join(d, "logits.npy"), logits.numpy().astype(np.float32))
+    np.save(os.path.join(d, "greedy.npy"), new.numpy())
+    with open(os.path.join(d, "meta.json"), "w") as f:
+        json.dump(dict(desc="golden/llama (llama3 RoPE: factor 8, low 1, high 4, original 64) as an F32 GGUF "
+                            "with rope_freqs.weight; reference: the safetensors model",
+                       rope_freqs=factors.tolist(), min_greedy_margin=margin,
+                       transformers_gguf_rel_diff_ignoring_rope_freqs=ignored), f, indent=2)
+        f.write("\n")
+    print(f"gguf_llama3_rope_freqs: margin {margin:.3f}; transformers reading the GGUF is "
+          f"{ignored:.3f} (relative) off, as it ignores rope_freqs.weight")
 
 
 def random_blocks(type_name: str, rows: int, cols: int, rng) -> np.ndarray:
@@ -348,6 +411,8 @@ def main():
     for name, arch, t, seed in cases:
         if not only or name in only:
             make_case(name, arch, t, seed, args.out)
+    if not only or "gguf_llama3_rope_freqs" in only:
+        make_rope_freqs_case(args.out)
 
 
 if __name__ == "__main__":

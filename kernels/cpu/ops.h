@@ -42,6 +42,9 @@ struct RopeSpec {
   double high_freq_factor = 4.0;
   double original_max_position_embeddings = 8192.0;
   int32_t rotary_dim = 0;  // == head_dim
+  // llama.cpp's per-frequency divisors (a GGUF file's rope_freqs.weight): inv_freq[i] is divided by
+  // freq_factors[i] after the kind's own scaling. Empty: none; else rotary_dim / 2 of them.
+  std::vector<float> freq_factors;
 };
 
 // inv_freq[rotary_dim / 2], fp32, as transformers computes it for each rope type.

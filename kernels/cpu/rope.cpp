@@ -50,6 +50,7 @@ std::vector<float> rope_inv_freq(const RopeSpec& spec) {
         f = rounded_product(1.0f - smooth, f) / factor + rounded_product(smooth, f);
       }
     }
+    if (!spec.freq_factors.empty()) f = f / spec.freq_factors[static_cast<size_t>(i)];
     inv[static_cast<size_t>(i)] = f;
   }
   return inv;

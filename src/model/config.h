@@ -31,6 +31,9 @@ struct RopeConfig {
   double low_freq_factor = 1.0;                   // llama3
   double high_freq_factor = 4.0;                  // llama3
   int64_t original_max_position_embeddings = 0;   // llama3
+  // Per-frequency divisors of inv_freq, head_dim / 2 of them, from a GGUF file's
+  // rope_freqs.weight (llama.cpp stores Llama 3.1's scaling so). Empty: none.
+  std::vector<float> freq_factors;
 
   bool operator==(const RopeConfig&) const = default;
 };

@@ -2,6 +2,7 @@
 #include "src/model/gguf_model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
@@ -175,9 +176,6 @@ Expected<Json> gguf_hf_config_json(const GgufFile& f, const std::string& source)
                            "' in a GGUF file is not supported (supported: none, linear)");
     j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", *factor}};
   }
-  if (f.find("rope_freqs.weight"))
-    return unimplemented(source + ": tensor 'rope_freqs.weight' (llama.cpp's per-frequency RoPE "
-                         "factors, as Llama 3.1 files carry) is not supported yet");
   TESSERA_ASSIGN_OR_RETURN(auto vocab, meta_int(f, a + "vocab_size", source));
   if (vocab) {
     j["vocab_size"] = *vocab;
@@ -208,6 +206,22 @@ Expected<std::shared_ptr<const GgufModel>> GgufModel::open(const std::string& pa
   TESSERA_ASSIGN_OR_RETURN(m->gguf_, parse_gguf(static_cast<const uint8_t*>(m->file_->data()),
                                                 m->file_->size_bytes(), path));
   TESSERA_ASSIGN_OR_RETURN(m->config_, gguf_model_config(m->gguf_, path));
+  // llama.cpp keeps Llama 3.1's RoPE scaling as divisors of each frequency (rope_freqs.weight).
+  if (const GgufTensorInfo* t = m->gguf_.find("rope_freqs.weight")) {
+    const int64_t half = m->config_.head_dim / 2;
+    if (t->type != GgmlType::kF32 || t->extent.size() != 1 || t->extent[0] != half)
+      return data_loss(path + ": tensor 'rope_freqs.weight' must be F32 [" + std::to_string(half) +
+                       "] (one divisor per frequency of head_dim " + std::to_string(m->config_.head_dim) + ")");
+    std::vector<float> factors(static_cast<size_t>(half));
+    std::memcpy(factors.data(), static_cast<const uint8_t*>(m->file_->data()) + t->offset, factors.size() * 4);
+    for (float x : factors)
+      if (!(x > 0.f && std::isfinite(x)))
+        return data_loss(path + ": tensor 'rope_freqs.weight' holds " + std::to_string(x) +
+                         "; its divisors must be finite and positive");
+    if (m->config_.rope.type != RopeType::kDefault)
+      return data_loss(path + ": both rope_freqs.weight and a rope scaling type; one scaling only");
+    m->config_.rope.freq_factors = std::move(factors);
+  }
   // llama.cpp interleaves the rotary halves for the llama architecture only (its NEOX-style
   // families, qwen2 and qwen3, are stored as in HF).
   m->permute_qk_ = m->config_.arch == Architecture::kLlama;
@@ -215,7 +229,7 @@ Expected<std::shared_ptr<const GgufModel>> GgufModel::open(const std::string& pa
   for (size_t i = 0; i < m->gguf_.tensors.size(); ++i) {
     const std::string hf = hf_name_of(m->gguf_.tensors[i].name);
     if (hf.empty()) {
-      unused.push_back(m->gguf_.tensors[i].name);
+      if (m->gguf_.tensors[i].name != "rope_freqs.weight") unused.push_back(m->gguf_.tensors[i].name);
     } else {
       m->by_hf_name_[hf] = i;
     }

@@ -39,6 +39,7 @@ cpu::RopeSpec rope_spec(const ModelConfig& c) {
   s.high_freq_factor = c.rope.high_freq_factor;
   s.original_max_position_embeddings = static_cast<double>(c.rope.original_max_position_embeddings);
   s.rotary_dim = static_cast<int32_t>(c.head_dim);
+  s.freq_factors = c.rope.freq_factors;
   return s;
 }
 

@@ -72,7 +72,7 @@ Expected<ModelConfig> model_preset(const std::string& name) {
     c.vocab_size = 128256;
     c.max_position_embeddings = 131072;
     c.tie_word_embeddings = true;
-    c.rope = {RopeType::kLlama3, 500000.0, 32.0, 1.0, 4.0, 8192};
+    c.rope = {RopeType::kLlama3, 500000.0, 32.0, 1.0, 4.0, 8192, {}};
     c.eos_token_ids = {128001, 128008, 128009};
     return c;
   }

@@ -65,6 +65,7 @@ struct TinyLlama {
   int64_t hidden = 8, heads = 2, kv_heads = 1, inter = 8, vocab = 5;
   std::string arch = "llama";
   bool with_rope_freqs = false;
+  uint64_t rope_freqs_len = 0;  // 0: head_dim / 2, as it must be
   bool skip_block_count = false;
   uint64_t block_count_u64 = 0;  // nonzero: block_count written as this u64 (fuzz found casts)
 
@@ -77,7 +78,7 @@ struct TinyLlama {
         {"blk.0.attn_output.weight", {h, h}},  {"blk.0.ffn_norm.weight", {h}},
         {"blk.0.ffn_gate.weight", {h, uint64_t(inter)}}, {"blk.0.ffn_up.weight", {h, uint64_t(inter)}},
         {"blk.0.ffn_down.weight", {uint64_t(inter), h}}};
-    if (with_rope_freqs) t.push_back({"rope_freqs.weight", {hd / 2}});
+    if (with_rope_freqs) t.push_back({"rope_freqs.weight", {rope_freqs_len ? rope_freqs_len : hd / 2}});
     return t;
   }
 
@@ -185,10 +186,17 @@ TEST_F(GgufModelTest, MissingOrUnsupportedMetadataIsOneClearError) {
   gemma.write(path("b.gguf"));
   EXPECT_ERROR_HAS(Checkpoint::open(path("b.gguf")), "architecture 'gemma2' is not supported");
 
-  TinyLlama rope;
+  TinyLlama rope;  // llama.cpp's per-frequency divisors become the config's freq_factors
   rope.with_rope_freqs = true;
   rope.write(path("c.gguf"));
-  EXPECT_ERROR_HAS(Checkpoint::open(path("c.gguf")), "rope_freqs.weight");
+  auto with_factors = Checkpoint::open(path("c.gguf"));
+  ASSERT_TRUE(with_factors.has_value()) << with_factors.status().message();
+  EXPECT_EQ(with_factors->config().rope.freq_factors, (std::vector<float>{11000.f, 11001.f}));
+  TinyLlama wrong_len;  // 3 divisors for head_dim 4 (which has 2 frequencies)
+  wrong_len.with_rope_freqs = true;
+  wrong_len.rope_freqs_len = 3;
+  wrong_len.write(path("f.gguf"));
+  EXPECT_ERROR_HAS(Checkpoint::open(path("f.gguf")), "'rope_freqs.weight' must be F32 [2]");
 
   TinyLlama huge;  // a u64 past int64: no overflowing cast, one error naming the key
   huge.block_count_u64 = uint64_t{1} << 63;
