@@ -146,4 +146,11 @@ for i, kind in enumerate(["split", "bytelevel", "chars", "metaspace", "prepend"]
         j["model"]["merges"] = [" ".join(m) for m in j["model"]["merges"]]
         s = json.dumps(j, ensure_ascii=False)
     open(os.path.join(out, f"seed_{kind}.json"), "w", encoding="utf-8").write(s)
+uni = Tokenizer(models.Unigram())
+uni.pre_tokenizer = pre_tokenizers.Metaspace()
+uni.train_from_iterator(text, trainers.UnigramTrainer(vocab_size=120, special_tokens=["<unk>"], unk_token="<unk>", show_progress=False))
+j = json.loads(uni.to_str())
+j["model"]["vocab"] += [["<0x41>", -30.0], ["<0xC3>", -30.0]]
+j["model"]["byte_fallback"] = True
+open(os.path.join(out, "seed_unigram.json"), "w", encoding="utf-8").write(json.dumps(j, ensure_ascii=False))
 print("seeds in", out, [os.path.getsize(os.path.join(out, f)) for f in os.listdir(out)])

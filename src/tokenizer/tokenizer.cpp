@@ -214,7 +214,7 @@ void encode_segment(const TokenizerImpl& t, const Segment& seg, std::vector<int3
   if (simple_split && (steps[0].kind == PreTokenizerStep::Kind::kSplit || steps[0].use_regex)) {
     ranges.clear();
     split_pieces(steps[0].pattern, seg.text, 0, static_cast<uint32_t>(seg.text.size()), ranges);
-    for (const ByteRange& r : ranges) t.model.encode_word(std::string_view(seg.text).substr(r.first, r.second - r.first), out);
+    for (const ByteRange& r : ranges) t.encode_piece(std::string_view(seg.text).substr(r.first, r.second - r.first), out);
     return;
   }
   pieces.assign(1, seg.text);
@@ -275,7 +275,7 @@ void encode_segment(const TokenizerImpl& t, const Segment& seg, std::vector<int3
     pieces.swap(next);
     origin.swap(next_origin);
   }
-  for (const std::string& piece : pieces) t.model.encode_word(piece, out);
+  for (const std::string& piece : pieces) t.encode_piece(piece, out);
 }
 
 }  // namespace

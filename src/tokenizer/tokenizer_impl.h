@@ -6,7 +6,10 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include "src/tokenizer/bpe.h"
+#include "src/tokenizer/unigram.h"
 #include "src/tokenizer/pretokenize.h"
 #include "src/tokenizer/tokenizer.h"
 
@@ -61,7 +64,8 @@ struct AddedTokenMatcher {
 
 struct TokenizerImpl {
   std::string source;
-  BpeModel model;
+  BpeModel model;                          // the model, unless `unigram` is set
+  std::unique_ptr<UnigramModel> unigram;   // a Unigram model.type instead of BPE
   std::vector<std::string> id_to_token;  // model vocabulary and added tokens; "" where no token
   std::vector<uint8_t> has_token;         // 1 where id_to_token is set
   StringIdMap token_ids;                  // the vocabulary as written in the file (not raw bytes)
@@ -76,6 +80,14 @@ struct TokenizerImpl {
   std::vector<int32_t> post_prefix, post_suffix;  // ids added around a single sequence
 
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const;
+  // The model's ids for one pre-tokenized piece.
+  void encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
+    if (unigram) {
+      unigram->encode_word(piece, out);
+    } else {
+      model.encode_word(piece, out);
+    }
+  }
 };
 
 // Applies the normalizers to s in place.

@@ -5,6 +5,7 @@
 // [0, kMaxTokenId) so that a hostile file cannot make us allocate gigabytes. Component types that
 // tessera does not implement are kUnimplemented errors naming the type.
 #include <algorithm>
+#include <cmath>
 #include <exception>
 
 #include "src/core/json_util.h"
@@ -115,6 +116,7 @@ struct Loader {
   Status post_processor(const Json& obj, const std::string& path, std::vector<int32_t>& prefix,
                         std::vector<int32_t>& suffix);
   Status model(const Json& obj);
+  Status unigram_model(const Json& obj);
   Status added_tokens(const Json& arr);
   void set_token(int32_t id, const std::string& text) {
     if (static_cast<size_t>(id) >= t.id_to_token.size()) {
@@ -348,7 +350,8 @@ Status Loader::model(const Json& m) {
   if (!m.is_object()) return error("model", "must be an object");
   // Old files (GPT-2's) have no "type": they are BPE when they carry merges.
   TESSERA_ASSIGN_OR_RETURN(std::string type, get_string_or(m, "model", "type", "BPE"));
-  if (type != "BPE") return unsupported("model.type", "model \"" + type + "\" is not supported (BPE)");
+  if (type == "Unigram") return unigram_model(m);
+  if (type != "BPE") return unsupported("model.type", "model \"" + type + "\" is not supported (BPE, Unigram)");
   auto vocab = m.find("vocab");
   if (vocab == m.end() || !vocab->is_object()) return error("model.vocab", "must be an object {token: id}");
   BpeOptions& o = t.model.options();
@@ -413,6 +416,42 @@ Status Loader::model(const Json& m) {
     t.model.add_merge(*ia, *ib, *im, static_cast<int32_t>(i));
   }
   t.model.finish();
+  return Status::ok();
+}
+
+// Unigram: "vocab" is [[piece, score], ...], the piece's id its position; "unk_id" an index or
+// null; "byte_fallback" a flag.
+Status Loader::unigram_model(const Json& m) {
+  auto vocab = m.find("vocab");
+  if (vocab == m.end() || !vocab->is_array() || vocab->empty())
+    return error("model.vocab", "must be a non-empty array of [piece, score]");
+  if (vocab->size() > static_cast<size_t>(kMaxTokenId)) return error("model.vocab", "holds more pieces than token ids can name");
+  auto model = std::make_unique<UnigramModel>();
+  t.token_ids.reserve(vocab->size());
+  for (size_t i = 0; i < vocab->size(); ++i) {
+    const Json& e = (*vocab)[i];
+    const std::string path = "model.vocab[" + std::to_string(i) + "]";
+    if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_number())
+      return error(path, "must be [piece, score], got " + excerpt(e));
+    const std::string& piece = e[0].get_ref<const std::string&>();
+    const double score = e[1].get<double>();
+    if (!std::isfinite(score)) return error(path, "score must be finite");
+    if (piece.empty()) return error(path, "piece must not be empty");
+    if (unicode::find_invalid_utf8(piece) != std::string::npos) return error(path, "piece is not valid UTF-8");
+    const int32_t id = static_cast<int32_t>(i);
+    if (!t.token_ids.insert(piece, id)) return error("model.vocab", "piece \"" + piece + "\" appears twice");
+    set_token(id, piece);
+    model->add_piece(piece, score);
+  }
+  auto unk = m.find("unk_id");
+  if (unk == m.end() || unk->is_null())
+    return unsupported("model.unk_id", "a Unigram model without unk_id is not supported (text it cannot cover would have no id)");
+  TESSERA_ASSIGN_OR_RETURN(int32_t unk_id, token_id(*unk, "model.unk_id"));
+  if (static_cast<size_t>(unk_id) >= vocab->size()) return error("model.unk_id", "is past the vocabulary");
+  model->set_unk_id(unk_id);
+  TESSERA_ASSIGN_OR_RETURN(bool byte_fallback, get_bool_or(m, "model", "byte_fallback", false));
+  model->set_byte_fallback(byte_fallback);
+  t.unigram = std::move(model);
   return Status::ok();
 }
 

@@ -5,7 +5,8 @@ For every real tokenizer in ../shared/data/tokenizers (skipped, with a message, 
 for small tokenizers this script trains itself with HF (byte-level BPE; SentencePiece-style BPE
 with byte_fallback; variants with pair-form merges, ignore_merges, added tokens with
 lstrip/rstrip/single_word/normalized, Prepend+Replace normalizers, Roberta/Template post-
-processors; the Digits, Punctuation (each split behavior) and WhitespaceSplit pre-tokenizers), it builds a corpus of >= 10,000 strings (random code points from every plane, emoji
+processors; the Digits, Punctuation (each split behavior) and WhitespaceSplit pre-tokenizers;
+Unigram models with and without byte fallback), it builds a corpus of >= 10,000 strings (random code points from every plane, emoji
 ZWJ sequences, CJK, Devanagari with combining marks, combining-mark soup for NFC, whitespace runs,
 \\r\\n, code, long digit runs, contractions, special tokens inside text, the empty string) and
 checks through the `tessera` binary:
@@ -188,7 +189,27 @@ def train_small(kind, corpus, out_dir):
     """Small tokenizers built here with HF: each exercises one part of the pipeline."""
     text = [s for s in corpus[:3000] if s]
     special = ["<s>", "</s>", "<|user|>", "<unk>"]
-    if kind.startswith("chars-"):  # the per-character pre-tokenizers before byte-level BPE
+    if kind.startswith("unigram"):  # SentencePiece-Unigram: Metaspace, Viterbi over scored pieces
+        tok = Tokenizer(models.Unigram())
+        tok.normalizer = normalizers.NFC()
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+        tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+        trainer = trainers.UnigramTrainer(vocab_size=800, special_tokens=["<unk>", "<s>", "</s>"], unk_token="<unk>",
+                                          show_progress=False, max_piece_length=12)
+        # Trained on the mostly-Latin strings only, so that the rest of the corpus (every plane)
+        # exercises the unk and byte-fallback paths.
+        tok.train_from_iterator([t for t in text if all(ord(ch) < 0x250 for ch in t)], trainer)
+        if kind == "unigram-bytefallback":  # byte pieces at the end of the vocabulary, byte_fallback on
+            j = json.loads(tok.to_str())
+            low = min(score for _, score in j["model"]["vocab"])
+            j["model"]["vocab"] += [[f"<0x{b:02X}>", low - 1.0] for b in range(256)]
+            j["model"]["byte_fallback"] = True
+            j["decoder"] = {"type": "Sequence", "decoders": [
+                {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
+                {"type": "ByteFallback"}, {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}
+            tok = Tokenizer.from_str(json.dumps(j, ensure_ascii=False))
+        tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 1), ("</s>", 2)])
+    elif kind.startswith("chars-"):  # the per-character pre-tokenizers before byte-level BPE
         tok = Tokenizer(models.BPE())
         if kind == "chars-digits":  # SmolLM2's pipeline: every digit alone, then GPT-2's regex
             steps = [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
@@ -262,8 +283,9 @@ def main():
             specials = ["<s>", "</s>", "<|user|>", "<|end|>", "[tool]", "word", "<x>"]
             corpus = make_corpus(random.Random(args.seed + 1), args.count, specials)
             ok &= compare(kind, hf, d, args.binary, corpus, report, tmp)
-        # Digits, Punctuation (every behavior) and WhitespaceSplit, on a quarter of the corpus each.
-        for kind in ("chars-digits", "chars-punct-isolated", "chars-punct-removed", "chars-punct-merged_with_previous",
+        # Digits, Punctuation (every behavior) and WhitespaceSplit, and Unigram models, on a quarter
+        # of the corpus each.
+        for kind in ("unigram-metaspace", "unigram-bytefallback", "chars-digits", "chars-punct-isolated", "chars-punct-removed", "chars-punct-merged_with_previous",
                      "chars-punct-merged_with_next", "chars-punct-contiguous"):
             if args.only and args.only not in kind:
                 continue

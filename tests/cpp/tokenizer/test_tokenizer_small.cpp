@@ -259,5 +259,33 @@ TEST(TokenizerSmall, InvalidUtf8IsAnError) {
   EXPECT_NE(ids.status().message().find("not valid UTF-8"), std::string::npos);
 }
 
+// Unigram by hand: Viterbi picks the best-scoring split, an uncovered character is <unk> (runs of
+// them fused into one), byte fallback spells a piece out of <0xAB> pieces when it can. The wide
+// comparisons against HF are tests/python/compare_tokenizers_hf.py's unigram-* tokenizers.
+TEST(TokenizerSmall, UnigramViterbiUnkAndByteFallback) {
+  auto make = [](bool byte_fallback, const Json& unk_id) {
+    Json j = {{"version", "1.0"}, {"added_tokens", Json::array()}, {"normalizer", nullptr},
+              {"pre_tokenizer", nullptr}, {"post_processor", nullptr}, {"decoder", nullptr}};
+    j["model"] = {{"type", "Unigram"}, {"unk_id", unk_id}, {"byte_fallback", byte_fallback},
+                  {"vocab", Json::array({Json::array({"<unk>", 0.0}), Json::array({"a", -1.0}),
+                                         Json::array({"b", -1.0}), Json::array({"ab", -1.5}),
+                                         Json::array({"abc", -4.0}), Json::array({"c", -1.0}),
+                                         Json::array({"<0x78>", -20.0})})}};
+    return Tokenizer::from_json(j.dump(), "unigram.json");
+  };
+  auto t = make(false, 0);
+  ASSERT_TRUE(t.has_value()) << t.status().message();
+  EXPECT_EQ(*t->encode("ab"), (std::vector<int32_t>{3}));        // -1.5 beats a + b (-2)
+  EXPECT_EQ(*t->encode("abc"), (std::vector<int32_t>{3, 5}));    // ab + c (-2.5) beats abc (-4)
+  EXPECT_EQ(*t->encode("xyab"), (std::vector<int32_t>{0, 3}));   // x, y: one fused <unk>
+  auto fb = make(true, 0);
+  ASSERT_TRUE(fb.has_value()) << fb.status().message();
+  EXPECT_EQ(*fb->encode("xa"), (std::vector<int32_t>{6, 1}));    // x -> <0x78>
+  EXPECT_EQ(*fb->encode("ya"), (std::vector<int32_t>{0, 1}));    // no <0x79>: <unk>
+  auto no_unk = make(false, nullptr);
+  ASSERT_FALSE(no_unk.has_value());
+  EXPECT_NE(no_unk.status().message().find("unk_id"), std::string::npos) << no_unk.status().message();
+}
+
 }  // namespace
 }  // namespace tessera
