@@ -4,7 +4,7 @@
 Writes, under --out (default tests/data):
 
   golden/gguf_<type>/   one case per ggml type (F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
-                        Q5_K, Q6_K), gguf_qwen2_q8_0 and gguf_qwen3_q4_k: a random-init Hugging Face model
+                        Q5_K, Q6_K), gguf_qwen2_q8_0, gguf_qwen3_q4_k and gguf_phi3_q6_k: a random-init Hugging Face model
                         (make_golden.py's weights) written as model.gguf the way llama.cpp's
                         converter lays it out (llama.cpp tensor names, q/k rows of each head
                         interleaved for the llama architecture, norms in F32, every matrix in the
@@ -63,6 +63,7 @@ LAYER_NAMES = {
     "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
     "post_attention_layernorm": "ffn_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
     "mlp.down_proj": "ffn_down", "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
+    "self_attn.qkv_proj": "attn_qkv", "mlp.gate_up_proj": "ffn_up",  # Phi-3's fused projections
 }
 
 
@@ -112,6 +113,8 @@ def write_model_gguf(model, path: str, type_name: str, extra: dict | None = None
     w.add_rope_freq_base(float(c.rope_parameters["rope_theta"]) if getattr(c, "rope_parameters", None)
                          else float(c.rope_theta))
     w.add_vocab_size(c.vocab_size)
+    if arch == "phi3":  # else transformers' Phi3Config pads with id 32000, past a small vocabulary
+        w.add_pad_token_id(0)
     tied = bool(c.tie_word_embeddings)
     stored = {}
     for name, p in model.state_dict().items():
@@ -142,8 +145,9 @@ def make_case(name: str, arch: str, type_name: str, seed: int, out_root: str):
 
     # transformers reads no head_dim from a qwen3 file: Qwen3Config's default, 128, must be it.
     sizes = dict(SIZES, head_dim=128) if arch == "qwen3" else SIZES
+    extra = dict(pad_token_id=None) if arch == "phi3" else {}
     case = dict(config=dict(model_type=arch, num_key_value_heads=2, rms_norm_eps=1e-5,
-                            tie_word_embeddings=arch in ("qwen2", "qwen3"), **sizes),
+                            tie_word_embeddings=arch in ("qwen2", "qwen3"), **sizes, **extra),
                 rope=dict(rope_type="default", rope_theta=10000.0), spelling="4.x", T=23)
     d = os.path.join(out_root, "golden", name)
     os.makedirs(d, exist_ok=True)
@@ -408,6 +412,7 @@ def main():
     cases = [(f"gguf_{t.lower()}", "llama", t, 6000 + 10 * i) for i, t in enumerate(TYPES)]
     cases.append(("gguf_qwen2_q8_0", "qwen2", "Q8_0", 7000))
     cases.append(("gguf_qwen3_q4_k", "qwen3", "Q4_K", 8000))
+    cases.append(("gguf_phi3_q6_k", "phi3", "Q6_K", 9000))
     for name, arch, t, seed in cases:
         if not only or name in only:
             make_case(name, arch, t, seed, args.out)

@@ -46,8 +46,9 @@ Expected<std::optional<std::string>> meta_string(const GgufFile& f, const std::s
   return std::optional<std::string>(v->get<std::string>());
 }
 
-// The HF name of a GGUF tensor name, or "" for one tessera does not map.
-std::string hf_name_of(const std::string& g) {
+// The HF name of a GGUF tensor name, or "" for one tessera does not map. Phi-3 files keep q/k/v
+// and gate/up fused as attn_qkv and ffn_up, as its HF checkpoints do.
+std::string hf_name_of(const std::string& g, bool phi3) {
   static const std::map<std::string, std::string> kTop = {
       {"token_embd.weight", "model.embed_tokens.weight"},
       {"output_norm.weight", "model.norm.weight"},
@@ -74,6 +75,8 @@ std::string hf_name_of(const std::string& g) {
   if (last <= dot) return "";
   const std::string part = g.substr(dot + 1, last - dot - 1), kind = g.substr(last + 1);
   if (kind != "weight" && kind != "bias") return "";
+  if (phi3 && part == "attn_qkv") return "model.layers." + std::to_string(std::stoll(layer)) + ".self_attn.qkv_proj." + kind;
+  if (phi3 && part == "ffn_up") return "model.layers." + std::to_string(std::stoll(layer)) + ".mlp.gate_up_proj." + kind;
   auto it = kLayer.find(part);
   if (it == kLayer.end()) return "";
   return "model.layers." + std::to_string(std::stoll(layer)) + "." + it->second + "." + kind;
@@ -132,9 +135,12 @@ Expected<Json> gguf_hf_config_json(const GgufFile& f, const std::string& source)
   } else if (*arch == "qwen3") {
     j["architectures"] = Json::array({"Qwen3ForCausalLM"});
     j["model_type"] = "qwen3";
+  } else if (*arch == "phi3") {
+    j["architectures"] = Json::array({"Phi3ForCausalLM"});
+    j["model_type"] = "phi3";
   } else {
     return unimplemented(source + ": GGUF architecture '" + *arch +
-                         "' is not supported (supported: llama, qwen2, qwen3)");
+                         "' is not supported (supported: llama, qwen2, qwen3, phi3)");
   }
   const std::string a = *arch + ".";
   // (GGUF key, config.json key, required)
@@ -164,6 +170,9 @@ Expected<Json> gguf_hf_config_json(const GgufFile& f, const std::string& source)
   } else if (rope_dims && *arch == "llama") {
     j["head_dim"] = *rope_dims;
   }
+  // Phi-3's window, when the converter wrote one (transformers' reader does not take it).
+  TESSERA_ASSIGN_OR_RETURN(auto window, meta_int(f, a + "attention.sliding_window", source));
+  if (window && *arch == "phi3") j["sliding_window"] = *window;
   TESSERA_ASSIGN_OR_RETURN(auto eps, meta_number(f, a + "attention.layer_norm_rms_epsilon", source));
   if (eps) j["rms_norm_eps"] = *eps;
   TESSERA_ASSIGN_OR_RETURN(auto theta, meta_number(f, a + "rope.freq_base", source));
@@ -227,7 +236,7 @@ Expected<std::shared_ptr<const GgufModel>> GgufModel::open(const std::string& pa
   m->permute_qk_ = m->config_.arch == Architecture::kLlama;
   std::vector<std::string> unused;
   for (size_t i = 0; i < m->gguf_.tensors.size(); ++i) {
-    const std::string hf = hf_name_of(m->gguf_.tensors[i].name);
+    const std::string hf = hf_name_of(m->gguf_.tensors[i].name, m->config_.arch == Architecture::kPhi3);
     if (hf.empty()) {
       if (m->gguf_.tensors[i].name != "rope_freqs.weight") unused.push_back(m->gguf_.tensors[i].name);
     } else {
