@@ -88,6 +88,17 @@ CASES = {
         config=dict(model_type="qwen3", vocab_size=512, num_attention_heads=4,
                     num_key_value_heads=2, head_dim=32, rms_norm_eps=1e-6, use_sliding_window=False,
                     sliding_window=None, max_window_layers=2, tie_word_embeddings=True)),
+    "gemma2": dict(
+        desc="Gemma 2: GeGLU (gelu tanh), RMSNorm scaling by (1 + w), norms after attention and around "
+             "the MLP, embeddings times sqrt(64), query_pre_attn_scalar 24, attention soft-cap 5 and final "
+             "soft-cap 8 (small, so that tanh bends), sliding window 8 on layer 0 and full attention on "
+             "layer 1, GQA 4q/2kv, head_dim 16, tied embeddings, 4.x spelling",
+        seed=8000, T=37, spelling="4.x",
+        rope=dict(rope_type="default", rope_theta=10000.0),
+        config=dict(model_type="gemma2", vocab_size=512, num_attention_heads=4,
+                    num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6, query_pre_attn_scalar=24,
+                    attn_logit_softcapping=5.0, final_logit_softcapping=8.0, sliding_window=8,
+                    hidden_activation="gelu_pytorch_tanh", tie_word_embeddings=True, pad_token_id=0)),
     "mistral_sliding": dict(
         desc="As `mistral` but sliding_window 8 (HF mask: query i sees keys j with i-8 < j <= i, "
              "i.e. 8 keys including itself); verified to change the logits",
@@ -191,7 +202,8 @@ def make_case(name: str, case: dict, out_root: str, max_seed_tries: int = 50):
         raise RuntimeError(f"{name}: no seed with margin > {MIN_MARGIN}")
 
     extra = {}
-    if case["config"].get("sliding_window"):
+    # (Gemma 2 cannot be built without a window: its sliding layers need one.)
+    if case["config"].get("sliding_window") and case["config"]["model_type"] != "gemma2":
         ref = build_model(case, seed, sliding_window=None)
         diff = float((logits_of(ref, ids) - logits).abs().max())
         assert diff > 1e-3, f"{name}: sliding_window had no effect (max diff {diff})"

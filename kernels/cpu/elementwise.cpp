@@ -49,6 +49,27 @@ void add_rms_norm(float* residual, const float* x, const float* weight, int64_t 
   });
 }
 
+void gelu_tanh_mul(const float* gate_up, int64_t num_tokens, int64_t inter, float* out) {
+  const float k = 0.7978845608028654f;  // sqrt(2 / pi)
+  parallel_for(num_tokens, 4, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const float* g = gate_up + t * 2 * inter;
+      const float* u = g + inter;
+      float* o = out + t * inter;
+      for (int64_t i = 0; i < inter; ++i) {
+        const float x = g[i];
+        o[i] = 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x))) * u[i];
+      }
+    }
+  });
+}
+
+void softcap(float* x, int64_t n, float cap) {
+  parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) x[i] = cap * std::tanh(x[i] / cap);
+  });
+}
+
 void silu_mul(const float* gate_up, int64_t num_tokens, int64_t inter, float* out) {
   parallel_for(num_tokens, 4, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {

@@ -30,6 +30,11 @@ void add_rms_norm(float* residual, const float* x, const float* weight, int64_t 
 
 // out[t, i] = silu(gate_up[t, i]) * gate_up[t, inter + i]; gate_up: [tokens, 2*inter].
 void silu_mul(const float* gate_up, int64_t num_tokens, int64_t inter, float* out);
+// The same with GELU's tanh approximation (torch's gelu(approximate="tanh"), Gemma's GeGLU):
+// gelu(g) = 0.5 g (1 + tanh(sqrt(2 / pi) (g + 0.044715 g^3))), in fp32.
+void gelu_tanh_mul(const float* gate_up, int64_t num_tokens, int64_t inter, float* out);
+// x = cap * tanh(x / cap), elementwise (Gemma 2's logit soft-capping).
+void softcap(float* x, int64_t n, float cap);
 
 // ---- RoPE -----------------------------------------------------------------------------------
 enum class RopeKind { kDefault, kLinear, kLlama3 };
@@ -135,6 +140,7 @@ struct PagedAttentionParams {
   float softmax_scale = 1.0f;
   bool causal = true;
   int32_t sliding_window = 0; // > 0: a query sees keys with q_pos - k_pos < sliding_window
+  float logit_softcap = 0.0f; // > 0: each scaled score s becomes logit_softcap * tanh(s / logit_softcap)
 };
 
 // Attention of every new token over its sequence's cached keys (which must already include this

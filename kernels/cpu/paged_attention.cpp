@@ -205,7 +205,8 @@ void paged_attention(const PagedAttentionParams& p) {
           const float* kr = kv_row(p.k_cache, k_begin + j);
           float dot = 0.0f;
           for (int32_t i = 0; i < d; ++i) dot += q[i] * kr[i];
-          const float sc = dot * p.softmax_scale;
+          float sc = dot * p.softmax_scale;
+          if (p.logit_softcap > 0.0f) sc = p.logit_softcap * std::tanh(sc / p.logit_softcap);
           scores[static_cast<size_t>(j)] = sc;
           max_score = std::max(max_score, sc);
         }

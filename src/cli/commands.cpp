@@ -472,7 +472,7 @@ Status cmd_perplexity(const std::vector<std::string>& argv) {
 // ---- make-model -----------------------------------------------------------------------------
 Status cmd_make_model(const std::vector<std::string>& argv) {
   const std::vector<FlagSpec> specs = {
-      {"preset", "NAME", "tiny | llama-3.2-1b | llama-3-8b | qwen2.5-0.5b | phi-3-mini | qwen3-0.6b (default tiny)"},
+      {"preset", "NAME", "tiny | llama-3.2-1b | llama-3-8b | qwen2.5-0.5b | phi-3-mini | qwen3-0.6b | gemma-2-2b (default tiny)"},
       {"out", "DIR", "output folder (required)"},
       {"seed", "N", "random seed (default 0)"},
       {"dtype", "DTYPE", "bf16 | f16 | f32 (default bf16)"},

@@ -8,9 +8,9 @@
 // rope_scaling, 5.x rope_parameters); the writer uses the 4.x spelling, which both versions load.
 #include "src/model/config.h"
 
-#include <cstdio>
-
 #include <cmath>
+#include <cstdio>
+#include <tuple>
 
 #include "src/core/logging.h"
 #include "src/core/mapped_file.h"
@@ -19,10 +19,11 @@ namespace tessera {
 namespace {
 
 constexpr const char* kSupportedArchitectures =
-    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM, Qwen3ForCausalLM";
+    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM, Qwen3ForCausalLM, "
+    "Gemma2ForCausalLM";
 constexpr Architecture kArchitectures[] = {Architecture::kLlama, Architecture::kMistral,
                                            Architecture::kQwen2, Architecture::kPhi3,
-                                           Architecture::kQwen3};
+                                           Architecture::kQwen3, Architecture::kGemma2};
 
 const char* architecture_model_type(Architecture a) {
   switch (a) {
@@ -31,6 +32,7 @@ const char* architecture_model_type(Architecture a) {
     case Architecture::kQwen2: return "qwen2";
     case Architecture::kPhi3: return "phi3";
     case Architecture::kQwen3: return "qwen3";
+    case Architecture::kGemma2: return "gemma2";
   }
   return "llama";
 }
@@ -195,7 +197,7 @@ Expected<Architecture> parse_architecture(const JsonObject& root) {
   TESSERA_ASSIGN_OR_RETURN(std::string model_type, root.get_string("model_type"));
   if (auto a = architecture_from_model_type(model_type)) return *a;
   return unimplemented(source + ": model_type '" + model_type +
-                       "' is not supported (supported: llama, mistral, qwen2, phi3, qwen3)");
+                       "' is not supported (supported: llama, mistral, qwen2, phi3, qwen3, gemma2)");
 }
 
 Status parse_token_ids(const JsonObject& root, ModelConfig& c) {
@@ -260,6 +262,8 @@ Status parse_sizes(const JsonObject& root, ModelConfig& c) {
     TESSERA_ASSIGN_OR_RETURN(c.head_dim, root.get_int("head_dim", 1));
   } else if (c.arch == Architecture::kQwen3) {
     c.head_dim = 128;  // Qwen3Config's default, not hidden_size / num_attention_heads
+  } else if (c.arch == Architecture::kGemma2) {
+    c.head_dim = 256;  // Gemma2Config's default
   } else {
     if (c.hidden_size % c.num_heads != 0)
       return invalid_argument(source + ": hidden_size (" + std::to_string(c.hidden_size) +
@@ -310,6 +314,7 @@ const char* architecture_hf_name(Architecture a) {
     case Architecture::kQwen2: return "Qwen2ForCausalLM";
     case Architecture::kPhi3: return "Phi3ForCausalLM";
     case Architecture::kQwen3: return "Qwen3ForCausalLM";
+    case Architecture::kGemma2: return "Gemma2ForCausalLM";
   }
   return "LlamaForCausalLM";
 }
@@ -324,6 +329,7 @@ int64_t ModelConfig::num_parameters() const {
                       + 2 * h;                    // input and post-attention norms
   if (qkv_bias) per_layer += q + 2 * kv;
   if (qk_norm) per_layer += 2 * head_dim;
+  if (sandwich_norms) per_layer += 2 * h;
   if (o_bias) per_layer += h;
   if (mlp_bias) per_layer += 2 * i + h;
   const int64_t embed = vocab_size * h;
@@ -351,14 +357,25 @@ Expected<ModelConfig> parse_model_config(const std::string& json_text, const std
   const int64_t default_max_positions = c.arch == Architecture::kLlama     ? 2048
                                         : c.arch == Architecture::kMistral ? 4096 * 32
                                         : c.arch == Architecture::kPhi3    ? 4096
+                                        : c.arch == Architecture::kGemma2  ? 8192
                                                                            : 32768;
   TESSERA_ASSIGN_OR_RETURN(c.max_position_embeddings,
                            root.get_int_or("max_position_embeddings", default_max_positions, 1));
 
-  TESSERA_ASSIGN_OR_RETURN(std::string act, root.get_string_or("hidden_act", "silu"));
-  if (act != "silu")
-    return unimplemented(source + ": hidden_act '" + act + "' is not supported (supported: silu)");
-  TESSERA_ASSIGN_OR_RETURN(c.tie_word_embeddings, root.get_bool_or("tie_word_embeddings", false));
+  const bool gemma = c.arch == Architecture::kGemma2;
+  // Gemma 2 reads hidden_activation (its config.json may carry a stale hidden_act beside it, which
+  // transformers ignores); the others hidden_act.
+  const char* act_key = gemma ? "hidden_activation" : "hidden_act";
+  std::string act = gemma ? "gelu_pytorch_tanh" : "silu";
+  if (root.has(act_key) && !root.find(act_key)->is_null()) {
+    TESSERA_ASSIGN_OR_RETURN(act, root.get_string(act_key));
+  }
+  if (act != (gemma ? "gelu_pytorch_tanh" : "silu"))
+    return unimplemented(source + ": " + act_key + " '" + act + "' is not supported for " +
+                         architecture_hf_name(c.arch) + " (supported: " +
+                         (gemma ? "gelu_pytorch_tanh" : "silu") + ")");
+  c.gelu_tanh = gemma;
+  TESSERA_ASSIGN_OR_RETURN(c.tie_word_embeddings, root.get_bool_or("tie_word_embeddings", gemma));
 
   switch (c.arch) {
     case Architecture::kLlama: {
@@ -388,6 +405,34 @@ Expected<ModelConfig> parse_model_config(const std::string& json_text, const std
       if (use_sliding)
         return unimplemented(source + ": field 'use_sliding_window' is true; Qwen3 sliding-window "
                                       "attention is not supported");
+      break;
+    }
+    case Architecture::kGemma2: {
+      c.norm_plus_one = c.sandwich_norms = c.scale_embeddings = true;
+      TESSERA_ASSIGN_OR_RETURN(bool attention_bias, root.get_bool_or("attention_bias", false));
+      c.qkv_bias = c.o_bias = attention_bias;
+      TESSERA_ASSIGN_OR_RETURN(c.query_pre_attn_scalar, root.get_double_or("query_pre_attn_scalar", 256.0));
+      TESSERA_RETURN_IF_ERROR(require_positive(c.query_pre_attn_scalar, "query_pre_attn_scalar", source));
+      for (auto [key, out, fallback] : {std::tuple{"attn_logit_softcapping", &c.attn_logit_softcapping, 50.0},
+                                        std::tuple{"final_logit_softcapping", &c.final_logit_softcapping, 30.0}}) {
+        if (json.contains(key) && json.at(key).is_null()) continue;  // null: no capping
+        TESSERA_ASSIGN_OR_RETURN(*out, root.get_double_or(key, fallback));
+        TESSERA_RETURN_IF_ERROR(require_positive(*out, key, source));
+      }
+      TESSERA_ASSIGN_OR_RETURN(c.sliding_window, root.get_int_or("sliding_window", 4096, 0));
+      c.sliding_layers.assign(static_cast<size_t>(c.num_layers), false);
+      if (const Json* types = root.find("layer_types"); types && !types->is_null()) {
+        if (!types->is_array() || types->size() != static_cast<size_t>(c.num_layers))
+          return root.field_error("layer_types", "must list one type per layer (" + std::to_string(c.num_layers) + ")");
+        for (size_t i = 0; i < types->size(); ++i) {
+          const Json& t = (*types)[i];
+          if (!t.is_string() || (t != "sliding_attention" && t != "full_attention"))
+            return root.field_error("layer_types", "entries must be \"sliding_attention\" or \"full_attention\", got " + json_excerpt(t));
+          c.sliding_layers[i] = t == "sliding_attention";
+        }
+      } else {
+        for (size_t i = 0; i < c.sliding_layers.size(); ++i) c.sliding_layers[i] = i % 2 == 0;  // Gemma 2's pattern
+      }
       break;
     }
     case Architecture::kQwen2: {
@@ -467,6 +512,18 @@ Json model_config_to_hf_json(const ModelConfig& c) {
       j["use_sliding_window"] = false;
       j["sliding_window"] = nullptr;
       break;
+    case Architecture::kGemma2: {
+      j["attention_bias"] = c.qkv_bias;
+      j["query_pre_attn_scalar"] = c.query_pre_attn_scalar;
+      j["attn_logit_softcapping"] = c.attn_logit_softcapping > 0 ? Json(c.attn_logit_softcapping) : Json(nullptr);
+      j["final_logit_softcapping"] = c.final_logit_softcapping > 0 ? Json(c.final_logit_softcapping) : Json(nullptr);
+      j["sliding_window"] = c.sliding_window;
+      Json types = Json::array();
+      for (bool sliding : c.sliding_layers) types.push_back(sliding ? "sliding_attention" : "full_attention");
+      j["layer_types"] = std::move(types);
+      j["hidden_activation"] = "gelu_pytorch_tanh";
+      break;
+    }
   }
   if (c.bos_token_id) j["bos_token_id"] = *c.bos_token_id;
   if (c.eos_token_ids.size() == 1) {
@@ -475,7 +532,7 @@ Json model_config_to_hf_json(const ModelConfig& c) {
     j["eos_token_id"] = c.eos_token_ids;
   }
   if (c.dtype) j["torch_dtype"] = torch_dtype_name(*c.dtype);
-  j["hidden_act"] = "silu";
+  j["hidden_act"] = "silu";  // Gemma 2's activation is hidden_activation, set above
   j["vocab_size"] = c.vocab_size;
   j["initializer_range"] = 0.02;
   j["use_cache"] = true;

@@ -2,7 +2,8 @@
 //
 // Supported `architectures`: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
 // Phi3ForCausalLM (a Llama with q/k/v and gate/up stored fused, and a sliding window),
-// Qwen3ForCausalLM (RMSNorm of each q and k head before RoPE, no q/k/v bias). RoPE is read
+// Qwen3ForCausalLM (RMSNorm of each q and k head before RoPE, no q/k/v bias), Gemma2ForCausalLM
+// (the Gemma fields below; CPU only). RoPE is read
 // from either spelling found in the wild: transformers 4.x (`rope_theta` + `rope_scaling`) and
 // transformers 5.x (`rope_parameters`), with rope types default, linear and llama3. Every
 // derived quantity (head_dim, kv heads) is computed once here; the rest of tessera trusts it.
@@ -18,7 +19,7 @@
 
 namespace tessera {
 
-enum class Architecture { kLlama, kMistral, kQwen2, kPhi3, kQwen3 };
+enum class Architecture { kLlama, kMistral, kQwen2, kPhi3, kQwen3, kGemma2 };
 
 const char* architecture_hf_name(Architecture a);  // "LlamaForCausalLM", ...
 
@@ -54,6 +55,18 @@ struct ModelConfig {
   bool o_bias = false;            // Llama when attention_bias
   bool mlp_bias = false;          // Llama when mlp_bias
   bool qk_norm = false;           // Qwen3: RMSNorm over head_dim of each q and k head, before RoPE
+  // Gemma 2: GeGLU (GELU tanh) instead of SwiGLU; norms that scale by (1 + weight); a norm after
+  // attention and around the MLP too ("sandwich"); embeddings scaled by sqrt(hidden_size);
+  // scores scaled by query_pre_attn_scalar^-0.5 and soft-capped, logits soft-capped; the sliding
+  // window on the layers sliding_layers marks.
+  bool gelu_tanh = false;
+  bool norm_plus_one = false;
+  bool sandwich_norms = false;
+  bool scale_embeddings = false;
+  double query_pre_attn_scalar = 0;     // 0: head_dim
+  double attn_logit_softcapping = 0;    // 0: none
+  double final_logit_softcapping = 0;   // 0: none
+  std::vector<bool> sliding_layers;     // empty: the window (if any) on every layer
   int64_t sliding_window = 0;     // 0: none (Mistral may set it)
   RopeConfig rope;
   std::optional<int64_t> bos_token_id;

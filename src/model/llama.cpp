@@ -122,6 +122,10 @@ Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector
   std::vector<float> act(static_cast<size_t>(T * I));
 
   cpu::embedding(b.token_ids.data(), T, weights_.embed.data<float>(), H, x.data());
+  if (c.scale_embeddings) {  // Gemma: times sqrt(hidden_size), rounded to fp32 first as HF does
+    const float scale = static_cast<float>(std::sqrt(static_cast<double>(H)));
+    for (float& v : x) v *= scale;
+  }
 
   cpu::PagedAttentionParams ap;
   ap.q = qkv.data();
@@ -132,13 +136,20 @@ Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector
   ap.batch = {b.cu_seqlens_q.data(), b.seq_lens.data(), b.block_table.data(), b.num_seqs(),
               b.max_blocks_per_seq};
   ap.num_heads = static_cast<int32_t>(c.num_heads);
-  ap.softmax_scale = 1.0f / std::sqrt(static_cast<float>(D));
+  ap.softmax_scale = c.query_pre_attn_scalar > 0
+                         ? static_cast<float>(std::pow(c.query_pre_attn_scalar, -0.5))
+                         : 1.0f / std::sqrt(static_cast<float>(D));
+  ap.logit_softcap = static_cast<float>(c.attn_logit_softcapping);
   ap.causal = true;
   ap.sliding_window = static_cast<int32_t>(c.sliding_window);
 
   for (size_t li = 0; li < weights_.layers.size(); ++li) {
     const LayerWeights& L = weights_.layers[li];
-    if (li == 0) {
+    if (!c.sliding_layers.empty())
+      ap.sliding_window = c.sliding_layers[li] ? static_cast<int32_t>(c.sliding_window) : 0;
+    if (c.sandwich_norms) {
+      cpu::rms_norm(x.data(), L.input_norm.data<float>(), T, H, eps, h.data());
+    } else if (li == 0) {
       cpu::rms_norm(x.data(), L.input_norm.data<float>(), T, H, eps, h.data());
     } else {
       cpu::add_rms_norm(x.data(), proj.data(), L.input_norm.data<float>(), T, H, eps, h.data());
@@ -165,10 +176,25 @@ Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector
     cpu::paged_attention(ap);
     linear(L.o, attn.data(), T, proj.data());
 
-    cpu::add_rms_norm(x.data(), proj.data(), L.post_norm.data<float>(), T, H, eps, h.data());
+    if (c.sandwich_norms) {  // Gemma 2: norm the attention's output before the residual add
+      cpu::rms_norm(proj.data(), L.post_norm.data<float>(), T, H, eps, h.data());
+      for (int64_t i = 0; i < T * H; ++i) x[static_cast<size_t>(i)] += h[static_cast<size_t>(i)];
+      cpu::rms_norm(x.data(), L.pre_ff_norm.data<float>(), T, H, eps, h.data());
+    } else {
+      cpu::add_rms_norm(x.data(), proj.data(), L.post_norm.data<float>(), T, H, eps, h.data());
+    }
     linear(L.gate_up, h.data(), T, gate_up.data());
-    cpu::silu_mul(gate_up.data(), T, I, act.data());
+    if (c.gelu_tanh) {
+      cpu::gelu_tanh_mul(gate_up.data(), T, I, act.data());
+    } else {
+      cpu::silu_mul(gate_up.data(), T, I, act.data());
+    }
     linear(L.down, act.data(), T, proj.data());
+    if (c.sandwich_norms) {  // and the MLP's output: the residual stream is complete after each layer
+      cpu::rms_norm(proj.data(), L.post_ff_norm.data<float>(), T, H, eps, h.data());
+      for (int64_t i = 0; i < T * H; ++i) x[static_cast<size_t>(i)] += h[static_cast<size_t>(i)];
+      std::fill(proj.begin(), proj.end(), 0.0f);
+    }
   }
   // Final residual add, then norm only the rows whose logits are wanted.
   for (int64_t i = 0; i < T * H; ++i) x[static_cast<size_t>(i)] += proj[static_cast<size_t>(i)];
@@ -189,6 +215,8 @@ Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector
   cpu::rms_norm(final_in, weights_.final_norm.data<float>(), num_rows, H, eps, normed.data());
   logits.resize(static_cast<size_t>(num_rows * V));
   linear(weights_.lm_head, normed.data(), num_rows, logits.data());
+  if (c.final_logit_softcapping > 0)
+    cpu::softcap(logits.data(), static_cast<int64_t>(logits.size()), static_cast<float>(c.final_logit_softcapping));
   return Status::ok();
 }
 

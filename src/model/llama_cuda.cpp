@@ -46,6 +46,9 @@ Status CudaModelRunner::init(const std::string& model_dir, int device, const Run
   config_ = ckpt.config();
   shape_ = LayerShape::of(config_);
   const ModelConfig& c = config_;
+  if (c.norm_plus_one || c.sandwich_norms || c.gelu_tanh || c.attn_logit_softcapping > 0)
+    return unimplemented(model_dir + ": " + architecture_hf_name(c.arch) +
+                         " (GeGLU, sandwich and (1 + w) norms, soft-capping) runs on the CPU only so far; use --device cpu");
   if (c.qk_norm)
     return unimplemented(model_dir + ": " + architecture_hf_name(c.arch) +
                          " normalizes each q and k head, which the GPU runner does not do yet; use --device cpu");

@@ -41,7 +41,7 @@ ModelConfig base_llama() {
 }  // namespace
 
 std::vector<std::string> model_preset_names() {
-  return {"tiny", "llama-3.2-1b", "llama-3-8b", "qwen2.5-0.5b", "phi-3-mini", "qwen3-0.6b"};
+  return {"tiny", "llama-3.2-1b", "llama-3-8b", "qwen2.5-0.5b", "phi-3-mini", "qwen3-0.6b", "gemma-2-2b"};
 }
 
 Expected<ModelConfig> model_preset(const std::string& name) {
@@ -104,6 +104,32 @@ Expected<ModelConfig> model_preset(const std::string& name) {
     c.sliding_window = 2047;
     c.bos_token_id = 1;
     c.eos_token_ids = {32000};
+    c.dtype = DType::kBF16;
+    return c;
+  }
+  if (name == "gemma-2-2b") {
+    ModelConfig c;
+    c.arch = Architecture::kGemma2;
+    c.gelu_tanh = c.norm_plus_one = c.sandwich_norms = c.scale_embeddings = true;
+    c.hidden_size = 2304;
+    c.num_layers = 26;
+    c.num_heads = 8;
+    c.num_kv_heads = 4;
+    c.head_dim = 256;
+    c.intermediate_size = 9216;
+    c.vocab_size = 256000;
+    c.max_position_embeddings = 8192;
+    c.rms_norm_eps = 1e-6;
+    c.rope.theta = 10000.0;
+    c.tie_word_embeddings = true;
+    c.query_pre_attn_scalar = 256;
+    c.attn_logit_softcapping = 50.0;
+    c.final_logit_softcapping = 30.0;
+    c.sliding_window = 4096;
+    c.sliding_layers.resize(26);
+    for (size_t i = 0; i < c.sliding_layers.size(); ++i) c.sliding_layers[i] = i % 2 == 0;
+    c.bos_token_id = 2;
+    c.eos_token_ids = {1, 107};
     c.dtype = DType::kBF16;
     return c;
   }

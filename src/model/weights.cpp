@@ -112,6 +112,10 @@ std::vector<TensorSpec> hf_weight_specs(const ModelConfig& c, DType dtype) {
     add(p + "self_attn.o_proj.weight", {h, q});
     if (c.o_bias) add(p + "self_attn.o_proj.bias", {h});
     add(p + "post_attention_layernorm.weight", {h});
+    if (c.sandwich_norms) {
+      add(p + "pre_feedforward_layernorm.weight", {h});
+      add(p + "post_feedforward_layernorm.weight", {h});
+    }
     add(p + "mlp.gate_proj.weight", {inter, h});
     if (c.mlp_bias) add(p + "mlp.gate_proj.bias", {inter});
     add(p + "mlp.up_proj.weight", {inter, h});
@@ -162,13 +166,24 @@ Expected<ModelWeights> load_weights(const Checkpoint& ckpt, DType dtype, const P
     return invalid_argument("weights can be loaded as f32, f16 or bf16, not " + std::string(dtype_name(dtype)));
   TESSERA_RETURN_IF_ERROR(validate_checkpoint(ckpt));
   const ModelConfig& c = ckpt.config();
+  if (c.norm_plus_one && (dtype != DType::kF32 || place))
+    return unimplemented(std::string(architecture_hf_name(c.arch)) + " loads into the CPU model only (f32 on the host)");
   Loader load(ckpt, dtype, place);
+  // Gemma's RMSNorm scales by (1 + weight), computed in fp32: folded into the weight once.
+  auto norm = [&](const std::string& name) -> Expected<Tensor> {
+    TESSERA_ASSIGN_OR_RETURN(Tensor t, load.one(name));
+    if (c.norm_plus_one) {
+      float* v = static_cast<float*>(t.data_ptr());
+      for (int64_t i = 0; i < t.numel(); ++i) v[i] = 1.0f + v[i];
+    }
+    return t;
+  };
   ModelWeights w;
   TESSERA_ASSIGN_OR_RETURN(w.embed, load.one("model.embed_tokens.weight"));
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const std::string p = layer_prefix(i);
     LayerWeights l;
-    TESSERA_ASSIGN_OR_RETURN(l.input_norm, load.one(p + "input_layernorm.weight"));
+    TESSERA_ASSIGN_OR_RETURN(l.input_norm, norm(p + "input_layernorm.weight"));
     const bool fused = c.arch == Architecture::kPhi3;  // Phi-3 stores them as we run them
     if (fused) {
       TESSERA_ASSIGN_OR_RETURN(l.qkv.weight, load.one(p + "self_attn.qkv_proj.weight"));
@@ -186,7 +201,11 @@ Expected<ModelWeights> load_weights(const Checkpoint& ckpt, DType dtype, const P
     if (c.o_bias) {
       TESSERA_ASSIGN_OR_RETURN(l.o.bias, load.one(p + "self_attn.o_proj.bias"));
     }
-    TESSERA_ASSIGN_OR_RETURN(l.post_norm, load.one(p + "post_attention_layernorm.weight"));
+    TESSERA_ASSIGN_OR_RETURN(l.post_norm, norm(p + "post_attention_layernorm.weight"));
+    if (c.sandwich_norms) {
+      TESSERA_ASSIGN_OR_RETURN(l.pre_ff_norm, norm(p + "pre_feedforward_layernorm.weight"));
+      TESSERA_ASSIGN_OR_RETURN(l.post_ff_norm, norm(p + "post_feedforward_layernorm.weight"));
+    }
     if (fused) {
       TESSERA_ASSIGN_OR_RETURN(l.gate_up.weight, load.one(p + "mlp.gate_up_proj.weight"));
     } else {
@@ -199,7 +218,7 @@ Expected<ModelWeights> load_weights(const Checkpoint& ckpt, DType dtype, const P
     }
     w.layers.push_back(std::move(l));
   }
-  TESSERA_ASSIGN_OR_RETURN(w.final_norm, load.one("model.norm.weight"));
+  TESSERA_ASSIGN_OR_RETURN(w.final_norm, norm("model.norm.weight"));
   if (c.tie_word_embeddings) {
     w.lm_head.weight = w.embed;
   } else {

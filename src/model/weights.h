@@ -27,7 +27,9 @@ struct LayerWeights {
   Tensor q_norm;      // [head_dim], Qwen3 (config.qk_norm): RMSNorm weight of each q head
   Tensor k_norm;      // [head_dim], likewise for k
   Linear o;           // [hidden, q_size]
-  Tensor post_norm;   // [hidden]
+  Tensor post_norm;   // [hidden]: post_attention_layernorm (before the MLP; Gemma 2: after attention)
+  Tensor pre_ff_norm;   // [hidden], Gemma 2 (sandwich_norms): before the MLP
+  Tensor post_ff_norm;  // [hidden], Gemma 2: after the MLP
   Linear gate_up;     // [2 * intermediate, hidden]: gate_proj then up_proj
   Linear down;        // [hidden, intermediate]
 };
@@ -45,7 +47,8 @@ struct ModelWeights {
 using PlaceTensor = std::function<Expected<Tensor>(Tensor host)>;
 
 // Validates the checkpoint and converts every weight to contiguous `dtype` (f32, f16 or bf16; the
-// conversion rounds to nearest even, as torch's .to() does), in parallel, with a progress bar over
+// conversion rounds to nearest even, as torch's .to() does; a norm_plus_one model's norm weights
+// get their 1 added here, in fp32 as Gemma does, so only f32 is offered), in parallel, with a progress bar over
 // the bytes read, and hands each to `place` (null: keep it on the host). Tied embeddings are placed
 // once and shared by embed and lm_head.
 Expected<ModelWeights> load_weights(const Checkpoint& ckpt, DType dtype, const PlaceTensor& place);

@@ -304,7 +304,7 @@ TEST(Config, UnknownArchitecture) {
   EXPECT_CONTAINS(m, std::string(kSource) +
                          ": architecture 'GPT2LMHeadModel' is not supported (supported: "
                          "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM, "
-                         "Qwen3ForCausalLM)");
+                         "Qwen3ForCausalLM, Gemma2ForCausalLM)");
 }
 
 TEST(Config, Qwen3) {
@@ -324,6 +324,36 @@ TEST(Config, Qwen3) {
   EXPECT_EQ(*again, *c);
   j["use_sliding_window"] = true;
   EXPECT_CONTAINS(parse_error(j, StatusCode::kUnimplemented), "use_sliding_window");
+}
+
+TEST(Config, Gemma2) {
+  Json j = llama31_config();
+  j["architectures"] = {"Gemma2ForCausalLM"};
+  j["model_type"] = "gemma2";
+  j.erase("rope_scaling");
+  j["num_hidden_layers"] = 3;
+  j["hidden_act"] = "silu";  // stale beside hidden_activation, as transformers writes it: ignored
+  j["hidden_activation"] = "gelu_pytorch_tanh";
+  j["attn_logit_softcapping"] = nullptr;  // null: no capping
+  auto c = parse_model_config(j.dump(), kSource);
+  ASSERT_TRUE(c.has_value()) << c.status().message();
+  EXPECT_EQ(c->arch, Architecture::kGemma2);
+  EXPECT_TRUE(c->gelu_tanh && c->norm_plus_one && c->sandwich_norms && c->scale_embeddings);
+  EXPECT_EQ(c->attn_logit_softcapping, 0.0);
+  EXPECT_EQ(c->final_logit_softcapping, 30.0);
+  EXPECT_EQ(c->query_pre_attn_scalar, 256.0);
+  EXPECT_EQ(c->sliding_window, 4096);
+  EXPECT_EQ(c->sliding_layers, (std::vector<bool>{true, false, true}));  // Gemma 2's default pattern
+  auto again = parse_model_config(model_config_to_hf_json(*c).dump(), kSource);
+  ASSERT_TRUE(again.has_value()) << again.status().message();
+  EXPECT_EQ(*again, *c);
+  j["layer_types"] = {"full_attention", "sliding_attention"};  // one short
+  EXPECT_CONTAINS(parse_error(j, StatusCode::kInvalidArgument), "layer_types");
+  j["layer_types"] = {"full_attention", "sliding_attention", "chunked_attention"};
+  EXPECT_CONTAINS(parse_error(j, StatusCode::kInvalidArgument), "chunked_attention");
+  j.erase("layer_types");
+  j["hidden_activation"] = "gelu";
+  EXPECT_CONTAINS(parse_error(j, StatusCode::kUnimplemented), "hidden_activation 'gelu'");
 }
 
 TEST(Config, Phi3) {

@@ -32,6 +32,7 @@ TEST(MakeModel, PresetsHaveTheRealParameterCounts) {
   EXPECT_EQ(model_preset("qwen2.5-0.5b")->num_parameters(), 494'032'768);
   EXPECT_EQ(model_preset("phi-3-mini")->num_parameters(), 3'821'079'552);  // HF: 3.82B
   EXPECT_EQ(model_preset("qwen3-0.6b")->num_parameters(), 596'049'920);    // HF: 0.6B, 0.44B non-embedding
+  EXPECT_EQ(model_preset("gemma-2-2b")->num_parameters(), 2'614'341'888);  // HF: 2.6B
   auto bad = model_preset("gpt-5");
   ASSERT_FALSE(bad.has_value());
   EXPECT_NE(bad.status().message().find("unknown preset 'gpt-5'"), std::string::npos);
