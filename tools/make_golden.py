@@ -99,6 +99,19 @@ CASES = {
                     num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6, query_pre_attn_scalar=24,
                     attn_logit_softcapping=5.0, final_logit_softcapping=8.0, sliding_window=8,
                     hidden_activation="gelu_pytorch_tanh", tie_word_embeddings=True, pad_token_id=0)),
+    "gemma3": dict(
+        desc="Gemma 3 (text): Gemma 2's layer without soft-capping, plus RMSNorm (1 + w) of each q and k "
+             "head, RoPE per layer type (sliding: theta 1e4; full: theta 1e6 with linear scaling 8), "
+             "layer types sliding, full, sliding (window 8), query_pre_attn_scalar 16, tied embeddings",
+        seed=9000, T=37, spelling="per-type",
+        rope=dict(rope_type="default", rope_theta=10000.0),
+        config=dict(model_type="gemma3_text", vocab_size=512, num_hidden_layers=3, num_attention_heads=4,
+                    num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6, query_pre_attn_scalar=16,
+                    sliding_window=8, layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                    rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+                                     "full_attention": {"rope_type": "linear", "rope_theta": 1000000.0,
+                                                        "factor": 8.0}},
+                    hidden_activation="gelu_pytorch_tanh", tie_word_embeddings=True, pad_token_id=0)),
     "mistral_sliding": dict(
         desc="As `mistral` but sliding_window 8 (HF mask: query i sees keys j with i-8 < j <= i, "
              "i.e. 8 keys including itself); verified to change the logits",
@@ -111,7 +124,10 @@ CASES = {
 
 
 def spell_rope(cfg: dict, rope: dict, spelling: str) -> dict:
-    """Return cfg with RoPE keys written in the requested spelling (others removed)."""
+    """Return cfg with RoPE keys written in the requested spelling (others removed); "per-type"
+    (Gemma 3's RoPE per layer type) leaves the config's own rope_parameters alone."""
+    if spelling == "per-type":
+        return dict(cfg)
     cfg = {k: v for k, v in cfg.items()
            if k not in ("rope_theta", "rope_scaling", "rope_parameters")}
     if spelling == "5.x":
@@ -203,7 +219,7 @@ def make_case(name: str, case: dict, out_root: str, max_seed_tries: int = 50):
 
     extra = {}
     # (Gemma 2 cannot be built without a window: its sliding layers need one.)
-    if case["config"].get("sliding_window") and case["config"]["model_type"] != "gemma2":
+    if case["config"].get("sliding_window") and not case["config"]["model_type"].startswith("gemma"):
         ref = build_model(case, seed, sliding_window=None)
         diff = float((logits_of(ref, ids) - logits).abs().max())
         assert diff > 1e-3, f"{name}: sliding_window had no effect (max diff {diff})"
@@ -225,10 +241,11 @@ def make_case(name: str, case: dict, out_root: str, max_seed_tries: int = 50):
     # The fixture must be exactly what HF loads: reload and compare.
     reloaded = AutoModelForCausalLM.from_pretrained(d, attn_implementation="eager",
                                                     dtype=torch.float32).eval()
-    want_rope = {k: float(v) if isinstance(v, (int, float)) else v for k, v in case["rope"].items()}
-    got_rope = loaded_rope(reloaded.config)
-    for k, v in want_rope.items():
-        assert got_rope.get(k) == v, f"{name}: reloaded rope {k}={got_rope.get(k)!r}, want {v!r}"
+    if case["spelling"] != "per-type":
+        want_rope = {k: float(v) if isinstance(v, (int, float)) else v for k, v in case["rope"].items()}
+        got_rope = loaded_rope(reloaded.config)
+        for k, v in want_rope.items():
+            assert got_rope.get(k) == v, f"{name}: reloaded rope {k}={got_rope.get(k)!r}, want {v!r}"
     reload_diff = float((logits_of(reloaded, ids) - logits).abs().max())
     assert reload_diff < 1e-6, f"{name}: reloaded logits differ by {reload_diff}"
 

@@ -20,10 +20,11 @@ namespace {
 
 constexpr const char* kSupportedArchitectures =
     "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM, Qwen3ForCausalLM, "
-    "Gemma2ForCausalLM";
+    "Gemma2ForCausalLM, Gemma3ForCausalLM";
 constexpr Architecture kArchitectures[] = {Architecture::kLlama, Architecture::kMistral,
                                            Architecture::kQwen2, Architecture::kPhi3,
-                                           Architecture::kQwen3, Architecture::kGemma2};
+                                           Architecture::kQwen3, Architecture::kGemma2,
+                                           Architecture::kGemma3};
 
 const char* architecture_model_type(Architecture a) {
   switch (a) {
@@ -33,6 +34,7 @@ const char* architecture_model_type(Architecture a) {
     case Architecture::kPhi3: return "phi3";
     case Architecture::kQwen3: return "qwen3";
     case Architecture::kGemma2: return "gemma2";
+    case Architecture::kGemma3: return "gemma3_text";
   }
   return "llama";
 }
@@ -197,7 +199,7 @@ Expected<Architecture> parse_architecture(const JsonObject& root) {
   TESSERA_ASSIGN_OR_RETURN(std::string model_type, root.get_string("model_type"));
   if (auto a = architecture_from_model_type(model_type)) return *a;
   return unimplemented(source + ": model_type '" + model_type +
-                       "' is not supported (supported: llama, mistral, qwen2, phi3, qwen3, gemma2)");
+                       "' is not supported (supported: llama, mistral, qwen2, phi3, qwen3, gemma2, gemma3_text)");
 }
 
 Status parse_token_ids(const JsonObject& root, ModelConfig& c) {
@@ -262,8 +264,8 @@ Status parse_sizes(const JsonObject& root, ModelConfig& c) {
     TESSERA_ASSIGN_OR_RETURN(c.head_dim, root.get_int("head_dim", 1));
   } else if (c.arch == Architecture::kQwen3) {
     c.head_dim = 128;  // Qwen3Config's default, not hidden_size / num_attention_heads
-  } else if (c.arch == Architecture::kGemma2) {
-    c.head_dim = 256;  // Gemma2Config's default
+  } else if (c.arch == Architecture::kGemma2 || c.arch == Architecture::kGemma3) {
+    c.head_dim = 256;  // Gemma2Config's and Gemma3TextConfig's default
   } else {
     if (c.hidden_size % c.num_heads != 0)
       return invalid_argument(source + ": hidden_size (" + std::to_string(c.hidden_size) +
@@ -305,6 +307,26 @@ Status parse_sizes(const JsonObject& root, ModelConfig& c) {
   return Status::ok();
 }
 
+// One RoPE as a 5.x rope_parameters entry (rope_type, rope_theta and the type's fields).
+Json rope_json(const RopeConfig& r) {
+  Json j = {{"rope_theta", r.theta}};
+  switch (r.type) {
+    case RopeType::kDefault: j["rope_type"] = "default"; break;
+    case RopeType::kLinear:
+      j["rope_type"] = "linear";
+      j["factor"] = r.factor;
+      break;
+    case RopeType::kLlama3:
+      j["rope_type"] = "llama3";
+      j["factor"] = r.factor;
+      j["low_freq_factor"] = r.low_freq_factor;
+      j["high_freq_factor"] = r.high_freq_factor;
+      j["original_max_position_embeddings"] = r.original_max_position_embeddings;
+      break;
+  }
+  return j;
+}
+
 }  // namespace
 
 const char* architecture_hf_name(Architecture a) {
@@ -315,6 +337,7 @@ const char* architecture_hf_name(Architecture a) {
     case Architecture::kPhi3: return "Phi3ForCausalLM";
     case Architecture::kQwen3: return "Qwen3ForCausalLM";
     case Architecture::kGemma2: return "Gemma2ForCausalLM";
+    case Architecture::kGemma3: return "Gemma3ForCausalLM";
   }
   return "LlamaForCausalLM";
 }
@@ -334,6 +357,27 @@ int64_t ModelConfig::num_parameters() const {
   if (mlp_bias) per_layer += 2 * i + h;
   const int64_t embed = vocab_size * h;
   return embed + (tie_word_embeddings ? 0 : embed) + num_layers * per_layer + h;
+}
+
+// Gemma 3's two RoPEs: transformers 5.x writes rope_parameters per layer type
+// ({"full_attention": {...}, "sliding_attention": {...}}); 4.x wrote rope_theta and rope_scaling
+// for the full layers and rope_local_base_freq for the sliding ones.
+Status parse_gemma3_rope(const JsonObject& root, ModelConfig& c) {
+  const std::string& source = root.source();
+  RopeConfig local;
+  if (const Json* params = root.find("rope_parameters");
+      params && params->is_object() && params->contains("full_attention")) {
+    TESSERA_RETURN_IF_ERROR(parse_rope_object(params->at("full_attention"), "rope_parameters.full_attention", source, c.rope));
+    if (!params->contains("sliding_attention"))
+      return root.field_error("rope_parameters", "has full_attention but no sliding_attention");
+    TESSERA_RETURN_IF_ERROR(parse_rope_object(params->at("sliding_attention"), "rope_parameters.sliding_attention", source, local));
+  } else {
+    TESSERA_RETURN_IF_ERROR(parse_rope(root, c.rope));
+    TESSERA_ASSIGN_OR_RETURN(local.theta, root.get_double_or("rope_local_base_freq", 10000.0));
+    TESSERA_RETURN_IF_ERROR(require_positive(local.theta, "rope_local_base_freq", source));
+  }
+  c.local_rope = local;
+  return Status::ok();
 }
 
 Expected<ModelConfig> parse_model_config(const std::string& json_text, const std::string& source) {
@@ -358,11 +402,12 @@ Expected<ModelConfig> parse_model_config(const std::string& json_text, const std
                                         : c.arch == Architecture::kMistral ? 4096 * 32
                                         : c.arch == Architecture::kPhi3    ? 4096
                                         : c.arch == Architecture::kGemma2  ? 8192
+                                        : c.arch == Architecture::kGemma3  ? 131072
                                                                            : 32768;
   TESSERA_ASSIGN_OR_RETURN(c.max_position_embeddings,
                            root.get_int_or("max_position_embeddings", default_max_positions, 1));
 
-  const bool gemma = c.arch == Architecture::kGemma2;
+  const bool gemma = c.arch == Architecture::kGemma2 || c.arch == Architecture::kGemma3;
   // Gemma 2 reads hidden_activation (its config.json may carry a stale hidden_act beside it, which
   // transformers ignores); the others hidden_act.
   const char* act_key = gemma ? "hidden_activation" : "hidden_act";
@@ -407,17 +452,21 @@ Expected<ModelConfig> parse_model_config(const std::string& json_text, const std
                                       "attention is not supported");
       break;
     }
-    case Architecture::kGemma2: {
+    case Architecture::kGemma2:
+    case Architecture::kGemma3: {
+      const bool g3 = c.arch == Architecture::kGemma3;
       c.norm_plus_one = c.sandwich_norms = c.scale_embeddings = true;
+      c.qk_norm = g3;
       TESSERA_ASSIGN_OR_RETURN(bool attention_bias, root.get_bool_or("attention_bias", false));
       c.qkv_bias = c.o_bias = attention_bias;
       TESSERA_ASSIGN_OR_RETURN(c.query_pre_attn_scalar, root.get_double_or("query_pre_attn_scalar", 256.0));
       TESSERA_RETURN_IF_ERROR(require_positive(c.query_pre_attn_scalar, "query_pre_attn_scalar", source));
-      for (auto [key, out, fallback] : {std::tuple{"attn_logit_softcapping", &c.attn_logit_softcapping, 50.0},
-                                        std::tuple{"final_logit_softcapping", &c.final_logit_softcapping, 30.0}}) {
+      // Gemma 2 caps by default; Gemma 3 does not.
+      for (auto [key, out, fallback] : {std::tuple{"attn_logit_softcapping", &c.attn_logit_softcapping, g3 ? 0.0 : 50.0},
+                                        std::tuple{"final_logit_softcapping", &c.final_logit_softcapping, g3 ? 0.0 : 30.0}}) {
         if (json.contains(key) && json.at(key).is_null()) continue;  // null: no capping
         TESSERA_ASSIGN_OR_RETURN(*out, root.get_double_or(key, fallback));
-        TESSERA_RETURN_IF_ERROR(require_positive(*out, key, source));
+        if (*out != 0.0) TESSERA_RETURN_IF_ERROR(require_positive(*out, key, source));
       }
       TESSERA_ASSIGN_OR_RETURN(c.sliding_window, root.get_int_or("sliding_window", 4096, 0));
       c.sliding_layers.assign(static_cast<size_t>(c.num_layers), false);
@@ -430,9 +479,10 @@ Expected<ModelConfig> parse_model_config(const std::string& json_text, const std
             return root.field_error("layer_types", "entries must be \"sliding_attention\" or \"full_attention\", got " + json_excerpt(t));
           c.sliding_layers[i] = t == "sliding_attention";
         }
-      } else {
-        for (size_t i = 0; i < c.sliding_layers.size(); ++i) c.sliding_layers[i] = i % 2 == 0;  // Gemma 2's pattern
+      } else {  // Gemma 2: every other layer; Gemma 3: five in six
+        for (size_t i = 0; i < c.sliding_layers.size(); ++i) c.sliding_layers[i] = g3 ? (i + 1) % 6 != 0 : i % 2 == 0;
       }
+      if (g3) TESSERA_RETURN_IF_ERROR(parse_gemma3_rope(root, c));
       break;
     }
     case Architecture::kQwen2: {
@@ -447,7 +497,7 @@ Expected<ModelConfig> parse_model_config(const std::string& json_text, const std
     }
   }
 
-  TESSERA_RETURN_IF_ERROR(parse_rope(root, c.rope));
+  if (c.arch != Architecture::kGemma3) TESSERA_RETURN_IF_ERROR(parse_rope(root, c.rope));  // Gemma 3: above
   TESSERA_RETURN_IF_ERROR(parse_token_ids(root, c));
   parse_dtype_hint(root, c);
   return c;
@@ -512,7 +562,14 @@ Json model_config_to_hf_json(const ModelConfig& c) {
       j["use_sliding_window"] = false;
       j["sliding_window"] = nullptr;
       break;
-    case Architecture::kGemma2: {
+    case Architecture::kGemma2:
+    case Architecture::kGemma3: {
+      if (c.local_rope) {  // the 5.x spelling: one RoPE per layer type
+        Json full = rope_json(c.rope), local = rope_json(*c.local_rope);
+        j.erase("rope_theta");
+        j.erase("rope_scaling");
+        j["rope_parameters"] = {{"full_attention", full}, {"sliding_attention", local}};
+      }
       j["attention_bias"] = c.qkv_bias;
       j["query_pre_attn_scalar"] = c.query_pre_attn_scalar;
       j["attn_logit_softcapping"] = c.attn_logit_softcapping > 0 ? Json(c.attn_logit_softcapping) : Json(nullptr);

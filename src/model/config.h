@@ -3,7 +3,8 @@
 // Supported `architectures`: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
 // Phi3ForCausalLM (a Llama with q/k/v and gate/up stored fused, and a sliding window),
 // Qwen3ForCausalLM (RMSNorm of each q and k head before RoPE, no q/k/v bias), Gemma2ForCausalLM
-// (the Gemma fields below; CPU only). RoPE is read
+// (the Gemma fields below; CPU only), Gemma3ForCausalLM (text: Gemma 2's without soft-capping,
+// plus q/k norms and a RoPE per layer type; CPU only). RoPE is read
 // from either spelling found in the wild: transformers 4.x (`rope_theta` + `rope_scaling`) and
 // transformers 5.x (`rope_parameters`), with rope types default, linear and llama3. Every
 // derived quantity (head_dim, kv heads) is computed once here; the rest of tessera trusts it.
@@ -19,7 +20,7 @@
 
 namespace tessera {
 
-enum class Architecture { kLlama, kMistral, kQwen2, kPhi3, kQwen3, kGemma2 };
+enum class Architecture { kLlama, kMistral, kQwen2, kPhi3, kQwen3, kGemma2, kGemma3 };
 
 const char* architecture_hf_name(Architecture a);  // "LlamaForCausalLM", ...
 
@@ -67,6 +68,7 @@ struct ModelConfig {
   double attn_logit_softcapping = 0;    // 0: none
   double final_logit_softcapping = 0;   // 0: none
   std::vector<bool> sliding_layers;     // empty: the window (if any) on every layer
+  std::optional<RopeConfig> local_rope; // Gemma 3: the RoPE of the sliding layers (`rope` the others')
   int64_t sliding_window = 0;     // 0: none (Mistral may set it)
   RopeConfig rope;
   std::optional<int64_t> bos_token_id;

@@ -28,23 +28,27 @@ Expected<CpuKvCache> CpuKvCache::create(const ModelConfig& config, int32_t num_b
   return cache;
 }
 
-cpu::RopeSpec rope_spec(const ModelConfig& c) {
+cpu::RopeSpec rope_spec(const ModelConfig& c, const RopeConfig& rope) {
   cpu::RopeSpec s;
-  s.kind = c.rope.type == RopeType::kLinear  ? cpu::RopeKind::kLinear
-           : c.rope.type == RopeType::kLlama3 ? cpu::RopeKind::kLlama3
-                                              : cpu::RopeKind::kDefault;
-  s.theta = c.rope.theta;
-  s.factor = c.rope.factor;
-  s.low_freq_factor = c.rope.low_freq_factor;
-  s.high_freq_factor = c.rope.high_freq_factor;
-  s.original_max_position_embeddings = static_cast<double>(c.rope.original_max_position_embeddings);
+  s.kind = rope.type == RopeType::kLinear  ? cpu::RopeKind::kLinear
+           : rope.type == RopeType::kLlama3 ? cpu::RopeKind::kLlama3
+                                            : cpu::RopeKind::kDefault;
+  s.theta = rope.theta;
+  s.factor = rope.factor;
+  s.low_freq_factor = rope.low_freq_factor;
+  s.high_freq_factor = rope.high_freq_factor;
+  s.original_max_position_embeddings = static_cast<double>(rope.original_max_position_embeddings);
   s.rotary_dim = static_cast<int32_t>(c.head_dim);
-  s.freq_factors = c.rope.freq_factors;
+  s.freq_factors = rope.freq_factors;
   return s;
 }
 
+cpu::RopeSpec rope_spec(const ModelConfig& c) { return rope_spec(c, c.rope); }
+
 LlamaModel::LlamaModel(ModelConfig config, ModelWeights weights)
-    : config_(std::move(config)), weights_(std::move(weights)), inv_freq_(cpu::rope_inv_freq(rope_spec(config_))) {}
+    : config_(std::move(config)), weights_(std::move(weights)), inv_freq_(cpu::rope_inv_freq(rope_spec(config_))) {
+  if (config_.local_rope) inv_freq_local_ = cpu::rope_inv_freq(rope_spec(config_, *config_.local_rope));
+}
 
 Expected<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& model_dir) {
   TESSERA_ASSIGN_OR_RETURN(Checkpoint ckpt, Checkpoint::open(model_dir));
@@ -166,8 +170,10 @@ Status LlamaModel::forward(const ForwardBatch& b, CpuKvCache& cache, std::vector
         }
       });
     }
-    cpu::apply_rope(q, T, qkv_size, static_cast<int32_t>(c.num_heads), static_cast<int32_t>(D), b.positions.data(), inv_freq_.data());
-    cpu::apply_rope(k, T, qkv_size, static_cast<int32_t>(c.num_kv_heads), static_cast<int32_t>(D), b.positions.data(), inv_freq_.data());
+    const bool local = !inv_freq_local_.empty() && c.sliding_layers[li];  // Gemma 3's sliding layers
+    const float* inv_freq = local ? inv_freq_local_.data() : inv_freq_.data();
+    cpu::apply_rope(q, T, qkv_size, static_cast<int32_t>(c.num_heads), static_cast<int32_t>(D), b.positions.data(), inv_freq);
+    cpu::apply_rope(k, T, qkv_size, static_cast<int32_t>(c.num_kv_heads), static_cast<int32_t>(D), b.positions.data(), inv_freq);
     float* k_cache = cache.k[li].data<float>();
     float* v_cache = cache.v[li].data<float>();
     cpu::reshape_and_cache(k, qkv_size, v, qkv_size, b.slot_mapping.data(), T, cache.layout, k_cache, v_cache);

@@ -52,6 +52,8 @@ Status validate_forward_batch(const ForwardBatch& batch, const ModelConfig& conf
 
 // The RoPE of a config, in the CPU kernels' terms (rope_inv_freq, rope_cos_sin_table).
 kernels::cpu::RopeSpec rope_spec(const ModelConfig& config);
+// The same for another RoPE of the model (Gemma 3's local one).
+kernels::cpu::RopeSpec rope_spec(const ModelConfig& config, const RopeConfig& rope);
 
 class LlamaModel {
  public:
@@ -81,7 +83,8 @@ class LlamaModel {
 
   ModelConfig config_;
   ModelWeights weights_;
-  std::vector<float> inv_freq_;  // [head_dim / 2]
+  std::vector<float> inv_freq_;        // [head_dim / 2]
+  std::vector<float> inv_freq_local_;  // Gemma 3's sliding layers (config.local_rope); else empty
   bool batch_invariant_ = false;
 };
 

@@ -194,8 +194,8 @@ Expected<ModelWeights> load_weights(const Checkpoint& ckpt, DType dtype, const P
       TESSERA_ASSIGN_OR_RETURN(l.qkv.bias, load.stacked({p + "self_attn.q_proj.bias", p + "self_attn.k_proj.bias", p + "self_attn.v_proj.bias"}));
     }
     if (c.qk_norm) {
-      TESSERA_ASSIGN_OR_RETURN(l.q_norm, load.one(p + "self_attn.q_norm.weight"));
-      TESSERA_ASSIGN_OR_RETURN(l.k_norm, load.one(p + "self_attn.k_norm.weight"));
+      TESSERA_ASSIGN_OR_RETURN(l.q_norm, norm(p + "self_attn.q_norm.weight"));
+      TESSERA_ASSIGN_OR_RETURN(l.k_norm, norm(p + "self_attn.k_norm.weight"));
     }
     TESSERA_ASSIGN_OR_RETURN(l.o.weight, load.one(p + "self_attn.o_proj.weight"));
     if (c.o_bias) {

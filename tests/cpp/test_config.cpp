@@ -304,7 +304,7 @@ TEST(Config, UnknownArchitecture) {
   EXPECT_CONTAINS(m, std::string(kSource) +
                          ": architecture 'GPT2LMHeadModel' is not supported (supported: "
                          "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM, "
-                         "Qwen3ForCausalLM, Gemma2ForCausalLM)");
+                         "Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM)");
 }
 
 TEST(Config, Qwen3) {
@@ -354,6 +354,38 @@ TEST(Config, Gemma2) {
   j.erase("layer_types");
   j["hidden_activation"] = "gelu";
   EXPECT_CONTAINS(parse_error(j, StatusCode::kUnimplemented), "hidden_activation 'gelu'");
+}
+
+TEST(Config, Gemma3RopePerLayerType) {
+  Json j = llama31_config();
+  j["architectures"] = {"Gemma3ForCausalLM"};
+  j["model_type"] = "gemma3_text";
+  j.erase("rope_scaling");
+  j.erase("rope_theta");
+  j["num_hidden_layers"] = 7;
+  j["rope_parameters"] = {{"full_attention", {{"rope_type", "linear"}, {"rope_theta", 1e6}, {"factor", 8.0}}},
+                          {"sliding_attention", {{"rope_type", "default"}, {"rope_theta", 1e4}}}};
+  auto c = parse_model_config(j.dump(), kSource);
+  ASSERT_TRUE(c.has_value()) << c.status().message();
+  EXPECT_EQ(c->arch, Architecture::kGemma3);
+  EXPECT_TRUE(c->qk_norm && c->norm_plus_one && c->sandwich_norms);
+  EXPECT_EQ(c->attn_logit_softcapping, 0.0);  // Gemma 3 does not cap
+  EXPECT_EQ(c->rope.type, RopeType::kLinear);
+  EXPECT_EQ(c->rope.theta, 1e6);
+  ASSERT_TRUE(c->local_rope.has_value());
+  EXPECT_EQ(c->local_rope->theta, 1e4);
+  EXPECT_EQ(c->sliding_layers, (std::vector<bool>{true, true, true, true, true, false, true}));  // five in six
+  auto again = parse_model_config(model_config_to_hf_json(*c).dump(), kSource);
+  ASSERT_TRUE(again.has_value()) << again.status().message();
+  EXPECT_EQ(*again, *c);
+  // transformers 4.x's spelling: rope_theta (+ rope_scaling) and rope_local_base_freq.
+  j.erase("rope_parameters");
+  j["rope_theta"] = 1e6;
+  j["rope_local_base_freq"] = 5e3;
+  auto old = parse_model_config(j.dump(), kSource);
+  ASSERT_TRUE(old.has_value()) << old.status().message();
+  EXPECT_EQ(old->rope.theta, 1e6);
+  EXPECT_EQ(old->local_rope->theta, 5e3);
 }
 
 TEST(Config, Phi3) {

@@ -131,7 +131,7 @@ GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Golden);
 
 TEST(GoldenData, AllArchitecturesPresent) {
   const auto cases = golden_cases();
-  for (const char* required : {"llama", "llama_rope_parameters", "qwen2", "mistral", "phi3", "qwen3", "gemma2"})
+  for (const char* required : {"llama", "llama_rope_parameters", "qwen2", "mistral", "phi3", "qwen3", "gemma2", "gemma3"})
     EXPECT_NE(std::find(cases.begin(), cases.end(), required), cases.end())
         << "tests/data/golden/" << required << " is missing (python3 tools/make_golden.py --out tests/data/golden)";
   // GGUF files in every ggml type [real-models] lists, read back by transformers.
