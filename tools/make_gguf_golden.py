@@ -67,12 +67,18 @@ LAYER_NAMES = {
 }
 
 
-def gguf_name(hf: str) -> str:
+# Gemma 2 has four norms a layer; llama.cpp calls the one before the MLP ffn_norm.
+GEMMA2_LAYER_NAMES = dict(LAYER_NAMES, post_attention_layernorm="post_attention_norm",
+                          pre_feedforward_layernorm="ffn_norm", post_feedforward_layernorm="post_ffw_norm")
+
+
+def gguf_name(hf: str, arch: str = "llama") -> str:
     if hf in GGUF_NAMES:
         return GGUF_NAMES[hf]
     parts = hf.split(".")  # model.layers.N.<module...>.weight|bias
     module = ".".join(parts[3:-1])
-    return f"blk.{parts[2]}.{LAYER_NAMES[module]}.{parts[-1]}"
+    names = GEMMA2_LAYER_NAMES if arch == "gemma2" else LAYER_NAMES
+    return f"blk.{parts[2]}.{names[module]}.{parts[-1]}"
 
 
 def unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
@@ -113,6 +119,10 @@ def write_model_gguf(model, path: str, type_name: str, extra: dict | None = None
     w.add_rope_freq_base(float(c.rope_parameters["rope_theta"]) if getattr(c, "rope_parameters", None)
                          else float(c.rope_theta))
     w.add_vocab_size(c.vocab_size)
+    if arch == "gemma2":
+        w.add_sliding_window(c.sliding_window)
+        w.add_attn_logit_softcapping(c.attn_logit_softcapping)
+        w.add_final_logit_softcapping(c.final_logit_softcapping)
     if arch == "phi3":  # else transformers' Phi3Config pads with id 32000, past a small vocabulary
         w.add_pad_token_id(0)
     tied = bool(c.tie_word_embeddings)
@@ -125,8 +135,10 @@ def write_model_gguf(model, path: str, type_name: str, extra: dict | None = None
                  c.num_key_value_heads if ".k_proj." in name else 0)
         if arch == "llama" and heads:
             stored[name] = unpermute(add_tensor(w, gguf_name(name), permute(x, heads), type_name), heads)
+        elif arch == "gemma2" and name.endswith("norm.weight"):  # stored as 1 + w, read back as w
+            stored[name] = add_tensor(w, gguf_name(name, arch), x + np.float32(1), type_name) - np.float32(1)
         else:
-            stored[name] = add_tensor(w, gguf_name(name), x, type_name)
+            stored[name] = add_tensor(w, gguf_name(name, arch), x, type_name)
     for name, x in (extra or {}).items():
         w.add_tensor(name, x)
     w.write_header_to_file()
@@ -145,9 +157,14 @@ def make_case(name: str, arch: str, type_name: str, seed: int, out_root: str):
 
     # transformers reads no head_dim from a qwen3 file: Qwen3Config's default, 128, must be it.
     sizes = dict(SIZES, head_dim=128) if arch == "qwen3" else SIZES
+    if arch == "gemma2":
+        sizes = dict(sizes, num_hidden_layers=2)  # a sliding layer and a full one
     extra = dict(pad_token_id=None) if arch == "phi3" else {}
+    if arch == "gemma2":  # what transformers assumes for a gemma2 file: Gemma2Config's defaults
+        extra = dict(pad_token_id=0, query_pre_attn_scalar=256, attn_logit_softcapping=50.0,
+                     final_logit_softcapping=30.0, sliding_window=8, hidden_activation="gelu_pytorch_tanh")
     case = dict(config=dict(model_type=arch, num_key_value_heads=2, rms_norm_eps=1e-5,
-                            tie_word_embeddings=arch in ("qwen2", "qwen3"), **sizes, **extra),
+                            tie_word_embeddings=arch in ("qwen2", "qwen3", "gemma2"), **sizes, **extra),
                 rope=dict(rope_type="default", rope_theta=10000.0), spelling="4.x", T=23)
     d = os.path.join(out_root, "golden", name)
     os.makedirs(d, exist_ok=True)
@@ -413,6 +430,7 @@ def main():
     cases.append(("gguf_qwen2_q8_0", "qwen2", "Q8_0", 7000))
     cases.append(("gguf_qwen3_q4_k", "qwen3", "Q4_K", 8000))
     cases.append(("gguf_phi3_q6_k", "phi3", "Q6_K", 9000))
+    cases.append(("gguf_gemma2_q8_0", "gemma2", "Q8_0", 9500))
     for name, arch, t, seed in cases:
         if not only or name in only:
             make_case(name, arch, t, seed, args.out)

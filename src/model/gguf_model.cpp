@@ -48,7 +48,7 @@ Expected<std::optional<std::string>> meta_string(const GgufFile& f, const std::s
 
 // The HF name of a GGUF tensor name, or "" for one tessera does not map. Phi-3 files keep q/k/v
 // and gate/up fused as attn_qkv and ffn_up, as its HF checkpoints do.
-std::string hf_name_of(const std::string& g, bool phi3) {
+std::string hf_name_of(const std::string& g, bool phi3, bool gemma) {
   static const std::map<std::string, std::string> kTop = {
       {"token_embd.weight", "model.embed_tokens.weight"},
       {"output_norm.weight", "model.norm.weight"},
@@ -75,6 +75,10 @@ std::string hf_name_of(const std::string& g, bool phi3) {
   if (last <= dot) return "";
   const std::string part = g.substr(dot + 1, last - dot - 1), kind = g.substr(last + 1);
   if (kind != "weight" && kind != "bias") return "";
+  // Gemma 2 has a norm after attention and around the MLP: ffn_norm is the one before it.
+  if (gemma && part == "post_attention_norm") return "model.layers." + std::to_string(std::stoll(layer)) + ".post_attention_layernorm." + kind;
+  if (gemma && part == "ffn_norm") return "model.layers." + std::to_string(std::stoll(layer)) + ".pre_feedforward_layernorm." + kind;
+  if (gemma && part == "post_ffw_norm") return "model.layers." + std::to_string(std::stoll(layer)) + ".post_feedforward_layernorm." + kind;
   if (phi3 && part == "attn_qkv") return "model.layers." + std::to_string(std::stoll(layer)) + ".self_attn.qkv_proj." + kind;
   if (phi3 && part == "ffn_up") return "model.layers." + std::to_string(std::stoll(layer)) + ".mlp.gate_up_proj." + kind;
   auto it = kLayer.find(part);
@@ -138,9 +142,12 @@ Expected<Json> gguf_hf_config_json(const GgufFile& f, const std::string& source)
   } else if (*arch == "phi3") {
     j["architectures"] = Json::array({"Phi3ForCausalLM"});
     j["model_type"] = "phi3";
+  } else if (*arch == "gemma2") {
+    j["architectures"] = Json::array({"Gemma2ForCausalLM"});
+    j["model_type"] = "gemma2";
   } else {
     return unimplemented(source + ": GGUF architecture '" + *arch +
-                         "' is not supported (supported: llama, qwen2, qwen3, phi3)");
+                         "' is not supported (supported: llama, qwen2, qwen3, phi3, gemma2)");
   }
   const std::string a = *arch + ".";
   // (GGUF key, config.json key, required)
@@ -170,9 +177,14 @@ Expected<Json> gguf_hf_config_json(const GgufFile& f, const std::string& source)
   } else if (rope_dims && *arch == "llama") {
     j["head_dim"] = *rope_dims;
   }
-  // Phi-3's window, when the converter wrote one (transformers' reader does not take it).
+  // Phi-3's and Gemma 2's window, when the converter wrote one; Gemma 2's soft-caps.
   TESSERA_ASSIGN_OR_RETURN(auto window, meta_int(f, a + "attention.sliding_window", source));
-  if (window && *arch == "phi3") j["sliding_window"] = *window;
+  if (window && (*arch == "phi3" || *arch == "gemma2")) j["sliding_window"] = *window;
+  if (*arch == "gemma2")
+    for (const char* cap : {"attn_logit_softcapping", "final_logit_softcapping"}) {
+      TESSERA_ASSIGN_OR_RETURN(auto v, meta_number(f, a + cap, source));
+      if (v) j[cap] = *v;
+    }
   TESSERA_ASSIGN_OR_RETURN(auto eps, meta_number(f, a + "attention.layer_norm_rms_epsilon", source));
   if (eps) j["rms_norm_eps"] = *eps;
   TESSERA_ASSIGN_OR_RETURN(auto theta, meta_number(f, a + "rope.freq_base", source));
@@ -236,7 +248,8 @@ Expected<std::shared_ptr<const GgufModel>> GgufModel::open(const std::string& pa
   m->permute_qk_ = m->config_.arch == Architecture::kLlama;
   std::vector<std::string> unused;
   for (size_t i = 0; i < m->gguf_.tensors.size(); ++i) {
-    const std::string hf = hf_name_of(m->gguf_.tensors[i].name, m->config_.arch == Architecture::kPhi3);
+    const std::string hf = hf_name_of(m->gguf_.tensors[i].name, m->config_.arch == Architecture::kPhi3,
+                                      m->config_.arch == Architecture::kGemma2);
     if (hf.empty()) {
       if (m->gguf_.tensors[i].name != "rope_freqs.weight") unused.push_back(m->gguf_.tensors[i].name);
     } else {
@@ -271,13 +284,18 @@ Expected<Tensor> GgufModel::get(const std::string& hf_name) const {
   if (t->type == GgmlType::kF32) plain = DType::kF32;
   if (t->type == GgmlType::kF16) plain = DType::kF16;
   if (t->type == GgmlType::kBF16) plain = DType::kBF16;
-  if (!permute && plain)
+  // llama.cpp stores Gemma's norm weights with the 1 of (1 + w) added; served as w, in fp32, as
+  // transformers' reader does, so the loader's own (1 + w) gives the same numbers.
+  const bool gemma_norm = config_.norm_plus_one && hf_name.find("norm.weight") != std::string::npos;
+  if (!permute && plain && !gemma_norm)
     return Tensor(file_, static_cast<size_t>(t->offset), *plain, shape, contiguous_strides(shape));
   TESSERA_ASSIGN_OR_RETURN(Tensor out, Tensor::empty(shape, DType::kF32));
   const auto* src = static_cast<const uint8_t*>(file_->data()) + t->offset;
   float* dst = static_cast<float*>(out.data_ptr());
   if (!permute) {
     TESSERA_RETURN_IF_ERROR(dequantize_tensor(*t, src, dst));
+    if (gemma_norm)
+      for (int64_t i = 0; i < out.numel(); ++i) dst[i] -= 1.0f;
     return out;
   }
   const int64_t heads = is_q ? config_.num_heads : config_.num_kv_heads;
@@ -295,7 +313,8 @@ uint64_t GgufModel::served_bytes() const {
   uint64_t total = 0;
   for (const auto& [name, i] : by_hf_name_) {
     const GgufTensorInfo& t = gguf_.tensors[i];
-    const bool plain = t.type == GgmlType::kF32 || t.type == GgmlType::kF16 || t.type == GgmlType::kBF16;
+    const bool plain = (t.type == GgmlType::kF32 || t.type == GgmlType::kF16 || t.type == GgmlType::kBF16) &&
+                       !(config_.norm_plus_one && name.find("norm.weight") != std::string::npos);
     const bool qk = permute_qk_ && (name.find(".q_proj.") != std::string::npos ||
                                     name.find(".k_proj.") != std::string::npos);
     total += plain && !qk ? t.bytes : static_cast<uint64_t>(t.num_elements()) * 4;

@@ -5,7 +5,8 @@
 // are turned into the config.json transformers would build from them (GGUF_CONFIG_MAPPING in its
 // GGUF integration) and parsed by parse_model_config, so a GGUF config gets every check a
 // config.json gets. Architectures: llama (Llama, Mistral and SmolLM files), qwen2, qwen3, phi3
-// (attn_qkv and ffn_up hold the fused projections, as Phi-3's HF checkpoints do).
+// (attn_qkv and ffn_up hold the fused projections, as Phi-3's HF checkpoints do), gemma2 (norms
+// stored as 1 + w, served as w; ffn_norm is the norm before the MLP, post_ffw_norm the one after).
 //
 // Tensors: `token_embd.weight` -> `model.embed_tokens.weight`, `blk.N.attn_q.weight` ->
 // `model.layers.N.self_attn.q_proj.weight`, `attn_q_norm` -> `self_attn.q_norm`, ...,

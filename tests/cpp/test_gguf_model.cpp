@@ -181,10 +181,10 @@ TEST_F(GgufModelTest, MissingOrUnsupportedMetadataIsOneClearError) {
   no_layers.write(path("a.gguf"));
   EXPECT_ERROR_HAS(Checkpoint::open(path("a.gguf")), "llama.block_count' is missing");
 
-  TinyLlama gemma;
-  gemma.arch = "gemma2";
-  gemma.write(path("b.gguf"));
-  EXPECT_ERROR_HAS(Checkpoint::open(path("b.gguf")), "architecture 'gemma2' is not supported");
+  TinyLlama bert;
+  bert.arch = "bert";
+  bert.write(path("b.gguf"));
+  EXPECT_ERROR_HAS(Checkpoint::open(path("b.gguf")), "architecture 'bert' is not supported");
 
   TinyLlama rope;  // llama.cpp's per-frequency divisors become the config's freq_factors
   rope.with_rope_freqs = true;

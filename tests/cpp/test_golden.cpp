@@ -137,7 +137,8 @@ TEST(GoldenData, AllArchitecturesPresent) {
   // GGUF files in every ggml type [real-models] lists, read back by transformers.
   for (const char* required : {"gguf_f16", "gguf_bf16", "gguf_q8_0", "gguf_q4_0", "gguf_q4_1", "gguf_q5_0",
                                "gguf_q5_1", "gguf_q4_k", "gguf_q5_k", "gguf_q6_k", "gguf_qwen2_q8_0",
-                               "gguf_qwen3_q4_k", "gguf_llama3_rope_freqs", "gguf_phi3_q6_k"})
+                               "gguf_qwen3_q4_k", "gguf_llama3_rope_freqs", "gguf_phi3_q6_k",
+                               "gguf_gemma2_q8_0"})
     EXPECT_NE(std::find(cases.begin(), cases.end(), required), cases.end())
         << "tests/data/golden/" << required << " is missing (python3 tools/make_gguf_golden.py --out tests/data)";
 }
