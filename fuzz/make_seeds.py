@@ -78,7 +78,9 @@ def gguf_seeds(out):
         f.write(gguf_bytes(3, 32, model_kvs, model_tensors))
     # The repository's own GGUF fixtures (tools/make_gguf_golden.py), when this runs in a checkout.
     data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data")
-    for rel in ["gguf/dequant.gguf", "golden/gguf_q4_k/model.gguf", "golden/gguf_qwen2_q8_0/model.gguf"]:
+    for rel in ["gguf/dequant.gguf", "golden/gguf_q4_k/model.gguf", "golden/gguf_qwen2_q8_0/model.gguf",
+                "golden/gguf_phi3_q6_k/model.gguf", "golden/gguf_gemma2_q8_0/model.gguf",
+                "golden/gguf_llama3_rope_freqs/model.gguf"]:
         path = os.path.join(data, rel)
         if os.path.exists(path):
             with open(path, "rb") as src, open(os.path.join(out, "gguf_" + rel.replace("/", "_")), "wb") as dst:
