@@ -46,9 +46,20 @@ Expected<std::optional<std::string>> meta_string(const GgufFile& f, const std::s
   return std::optional<std::string>(v->get<std::string>());
 }
 
-// The HF name of a GGUF tensor name, or "" for one tessera does not map. Phi-3 files keep q/k/v
-// and gate/up fused as attn_qkv and ffn_up, as its HF checkpoints do.
-std::string hf_name_of(const std::string& g, bool phi3, bool gemma) {
+// Layer tensors whose HF name depends on the architecture: Phi-3 keeps q/k/v and gate/up fused
+// (attn_qkv, ffn_up) as its HF checkpoints do; Gemma 2 has a norm after attention and around the
+// MLP, and its ffn_norm is the one before the MLP.
+const std::map<std::string, std::string>& layer_overrides(Architecture arch) {
+  static const std::map<std::string, std::string> kNone, kPhi3 = {
+      {"attn_qkv", "self_attn.qkv_proj"}, {"ffn_up", "mlp.gate_up_proj"}};
+  static const std::map<std::string, std::string> kGemma2 = {
+      {"post_attention_norm", "post_attention_layernorm"}, {"ffn_norm", "pre_feedforward_layernorm"},
+      {"post_ffw_norm", "post_feedforward_layernorm"}};
+  return arch == Architecture::kPhi3 ? kPhi3 : arch == Architecture::kGemma2 ? kGemma2 : kNone;
+}
+
+// The HF name of a GGUF tensor name, or "" for one tessera does not map.
+std::string hf_name_of(const std::string& g, Architecture arch) {
   static const std::map<std::string, std::string> kTop = {
       {"token_embd.weight", "model.embed_tokens.weight"},
       {"output_norm.weight", "model.norm.weight"},
@@ -75,15 +86,12 @@ std::string hf_name_of(const std::string& g, bool phi3, bool gemma) {
   if (last <= dot) return "";
   const std::string part = g.substr(dot + 1, last - dot - 1), kind = g.substr(last + 1);
   if (kind != "weight" && kind != "bias") return "";
-  // Gemma 2 has a norm after attention and around the MLP: ffn_norm is the one before it.
-  if (gemma && part == "post_attention_norm") return "model.layers." + std::to_string(std::stoll(layer)) + ".post_attention_layernorm." + kind;
-  if (gemma && part == "ffn_norm") return "model.layers." + std::to_string(std::stoll(layer)) + ".pre_feedforward_layernorm." + kind;
-  if (gemma && part == "post_ffw_norm") return "model.layers." + std::to_string(std::stoll(layer)) + ".post_feedforward_layernorm." + kind;
-  if (phi3 && part == "attn_qkv") return "model.layers." + std::to_string(std::stoll(layer)) + ".self_attn.qkv_proj." + kind;
-  if (phi3 && part == "ffn_up") return "model.layers." + std::to_string(std::stoll(layer)) + ".mlp.gate_up_proj." + kind;
+  const std::string prefix = "model.layers." + layer + ".";  // digits, no leading zero: as HF writes it
+  const auto& overrides = layer_overrides(arch);
+  if (auto o = overrides.find(part); o != overrides.end()) return prefix + o->second + "." + kind;
   auto it = kLayer.find(part);
   if (it == kLayer.end()) return "";
-  return "model.layers." + std::to_string(std::stoll(layer)) + "." + it->second + "." + kind;
+  return prefix + it->second + "." + kind;
 }
 
 // Rows of one q or k projection in llama.cpp's order ([heads, d/2, 2] per head) back to HF's
@@ -248,8 +256,7 @@ Expected<std::shared_ptr<const GgufModel>> GgufModel::open(const std::string& pa
   m->permute_qk_ = m->config_.arch == Architecture::kLlama;
   std::vector<std::string> unused;
   for (size_t i = 0; i < m->gguf_.tensors.size(); ++i) {
-    const std::string hf = hf_name_of(m->gguf_.tensors[i].name, m->config_.arch == Architecture::kPhi3,
-                                      m->config_.arch == Architecture::kGemma2);
+    const std::string hf = hf_name_of(m->gguf_.tensors[i].name, m->config_.arch);
     if (hf.empty()) {
       if (m->gguf_.tensors[i].name != "rope_freqs.weight") unused.push_back(m->gguf_.tensors[i].name);
     } else {
@@ -273,32 +280,38 @@ const GgufTensorInfo* GgufModel::info(const std::string& hf_name) const {
   return it == by_hf_name_.end() ? nullptr : &gguf_.tensors[it->second];
 }
 
+// How get() serves a tensor: q/k rows to un-interleave (llama), a Gemma norm to take the 1 off
+// (llama.cpp stores 1 + w; served as w in fp32, as transformers' reader does, so the loader's own
+// (1 + w) gives the same numbers), and the dtype of a zero-copy view when neither applies and the
+// file holds plain floats (nullopt: a new fp32 tensor).
+GgufModel::Serving GgufModel::serving(const std::string& hf_name, const GgufTensorInfo& t) const {
+  Serving s;
+  s.q_rows = permute_qk_ && hf_name.find(".self_attn.q_proj.") != std::string::npos;
+  s.k_rows = permute_qk_ && hf_name.find(".self_attn.k_proj.") != std::string::npos;
+  s.minus_one = config_.norm_plus_one && hf_name.find("norm.weight") != std::string::npos;
+  if (s.q_rows || s.k_rows || s.minus_one) return s;
+  if (t.type == GgmlType::kF32) s.view = DType::kF32;
+  if (t.type == GgmlType::kF16) s.view = DType::kF16;
+  if (t.type == GgmlType::kBF16) s.view = DType::kBF16;
+  return s;
+}
+
 Expected<Tensor> GgufModel::get(const std::string& hf_name) const {
   const GgufTensorInfo* t = info(hf_name);
   if (!t) return not_found(path() + ": no tensor for '" + hf_name + "'");
   Shape shape(t->extent.rbegin(), t->extent.rend());
-  const bool is_q = hf_name.find(".self_attn.q_proj.") != std::string::npos;
-  const bool is_k = hf_name.find(".self_attn.k_proj.") != std::string::npos;
-  const bool permute = permute_qk_ && (is_q || is_k);
-  std::optional<DType> plain;
-  if (t->type == GgmlType::kF32) plain = DType::kF32;
-  if (t->type == GgmlType::kF16) plain = DType::kF16;
-  if (t->type == GgmlType::kBF16) plain = DType::kBF16;
-  // llama.cpp stores Gemma's norm weights with the 1 of (1 + w) added; served as w, in fp32, as
-  // transformers' reader does, so the loader's own (1 + w) gives the same numbers.
-  const bool gemma_norm = config_.norm_plus_one && hf_name.find("norm.weight") != std::string::npos;
-  if (!permute && plain && !gemma_norm)
-    return Tensor(file_, static_cast<size_t>(t->offset), *plain, shape, contiguous_strides(shape));
+  const Serving how = serving(hf_name, *t);
+  if (how.view) return Tensor(file_, static_cast<size_t>(t->offset), *how.view, shape, contiguous_strides(shape));
   TESSERA_ASSIGN_OR_RETURN(Tensor out, Tensor::empty(shape, DType::kF32));
   const auto* src = static_cast<const uint8_t*>(file_->data()) + t->offset;
   float* dst = static_cast<float*>(out.data_ptr());
-  if (!permute) {
+  if (!how.q_rows && !how.k_rows) {
     TESSERA_RETURN_IF_ERROR(dequantize_tensor(*t, src, dst));
-    if (gemma_norm)
+    if (how.minus_one)
       for (int64_t i = 0; i < out.numel(); ++i) dst[i] -= 1.0f;
     return out;
   }
-  const int64_t heads = is_q ? config_.num_heads : config_.num_kv_heads;
+  const int64_t heads = how.q_rows ? config_.num_heads : config_.num_kv_heads;
   const int64_t rows = shape[0], cols = shape.size() > 1 ? shape[1] : 1;
   if (heads <= 0 || rows % (2 * heads) != 0)
     return data_loss(path() + ": tensor '" + t->name + "' has " + std::to_string(rows) +
@@ -313,11 +326,7 @@ uint64_t GgufModel::served_bytes() const {
   uint64_t total = 0;
   for (const auto& [name, i] : by_hf_name_) {
     const GgufTensorInfo& t = gguf_.tensors[i];
-    const bool plain = (t.type == GgmlType::kF32 || t.type == GgmlType::kF16 || t.type == GgmlType::kBF16) &&
-                       !(config_.norm_plus_one && name.find("norm.weight") != std::string::npos);
-    const bool qk = permute_qk_ && (name.find(".q_proj.") != std::string::npos ||
-                                    name.find(".k_proj.") != std::string::npos);
-    total += plain && !qk ? t.bytes : static_cast<uint64_t>(t.num_elements()) * 4;
+    total += serving(name, t).view ? t.bytes : static_cast<uint64_t>(t.num_elements()) * 4;
   }
   return total;
 }

@@ -18,6 +18,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,13 @@ class GgufModel {
   std::shared_ptr<MappedFile> file_;
   GgufFile gguf_;
   ModelConfig config_;
+  struct Serving {
+    bool q_rows = false, k_rows = false;  // rows to un-interleave (q or k heads)
+    bool minus_one = false;               // a Gemma norm stored as 1 + w
+    std::optional<DType> view;            // set: served as a zero-copy view of this dtype
+  };
+  Serving serving(const std::string& hf_name, const GgufTensorInfo& t) const;
+
   std::map<std::string, size_t> by_hf_name_;  // HF name -> gguf_.tensors index
   bool permute_qk_ = false;                   // llama.cpp's rotary interleave to undo
 };

@@ -28,6 +28,26 @@ std::vector<int32_t> ids(const Tokenizer& tok, const std::string& text, bool spe
   return r.has_value() ? *r : std::vector<int32_t>{};
 }
 
+// Writes a SentencePiece ("llama") vocabulary as a GGUF file (unk 0, bos 1, eos 2, no tensors)
+// and returns its path; the caller removes it.
+fs::path write_spm_vocab(const std::string& name, const std::vector<std::string>& tokens,
+                         const std::vector<float>& scores, const std::vector<int32_t>& types) {
+  GgufWriter w;
+  w.header(0, 8);
+  w.kv_str("general.architecture", "llama");
+  w.kv_str("tokenizer.ggml.model", "llama");
+  w.kv_strings("tokenizer.ggml.tokens", tokens);
+  w.kv_numbers<float>("tokenizer.ggml.scores", 6, scores);
+  w.kv_numbers<int32_t>("tokenizer.ggml.token_type", 5, types);
+  w.kv_u32("tokenizer.ggml.unknown_token_id", 0);
+  w.kv_u32("tokenizer.ggml.bos_token_id", 1);
+  w.kv_u32("tokenizer.ggml.eos_token_id", 2);
+  const std::vector<uint8_t> bytes = w.data(32, 0);
+  const fs::path path = fs::temp_directory_path() / ("tessera_" + name + "_" + std::to_string(::getpid()) + ".gguf");
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  return path;
+}
+
 // The vocabulary and the ids were run through transformers (see the file comment).
 TEST(GgufTokenizer, SentencePieceVocabularyMatchesTransformers) {
   const std::vector<std::string> tokens = {"<unk>", "<s>", "</s>", "<0x0A>", "<0x21>", "\xE2\x96\x81",
@@ -35,21 +55,7 @@ TEST(GgufTokenizer, SentencePieceVocabularyMatchesTransformers) {
                                            "ba", "bc", "abc", "\xE2\x96\x81" "abc", "\xC3\xA9", "<tool>"};
   std::vector<float> scores = {0, 0, 0, 0, 0, -1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11, -12, 0};
   std::vector<int32_t> types = {2, 3, 3, 6, 6, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 4};
-  GgufWriter w;
-  w.header(1, 8);
-  w.kv_str("general.architecture", "llama");
-  w.kv_str("tokenizer.ggml.model", "llama");
-  w.kv_strings("tokenizer.ggml.tokens", tokens);
-  w.kv_numbers<float>("tokenizer.ggml.scores", 6, scores);
-  w.kv_numbers<int32_t>("tokenizer.ggml.token_type", 5, types);
-  w.kv_u32("tokenizer.ggml.bos_token_id", 1);
-  w.kv_u32("tokenizer.ggml.eos_token_id", 2);
-  w.kv_u32("tokenizer.ggml.unknown_token_id", 0);
-  w.tensor("token_embd.weight", {4, tokens.size()}, 0, 0);
-  const std::vector<uint8_t> bytes = w.data(32, 4 * 4 * tokens.size());
-  const fs::path path = fs::temp_directory_path() / ("tessera_spm_" + std::to_string(::getpid()) + ".gguf");
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-
+  const fs::path path = write_spm_vocab("spm", tokens, scores, types);
   auto tok = load_model_tokenizer(path.string());
   ASSERT_TRUE(tok.has_value()) << tok.status().message();
   const struct { const char* text; std::vector<int32_t> plain, special; } cases[] = {
@@ -109,19 +115,7 @@ TEST(GgufTokenizer, SentencePieceMergesFromScoresMatchTransformers) {
     scores.push_back(-static_cast<float>(i));
     types.push_back(t == "<unk>" ? 2 : (t == "<s>" || t == "</s>") ? 3 : (t.rfind("<0x", 0) == 0 && t.size() == 6) ? 6 : 1);
   }
-  GgufWriter w;
-  w.header(0, 8);
-  w.kv_str("general.architecture", "llama");
-  w.kv_str("tokenizer.ggml.model", "llama");
-  w.kv_strings("tokenizer.ggml.tokens", tokens);
-  w.kv_numbers<float>("tokenizer.ggml.scores", 6, scores);
-  w.kv_numbers<int32_t>("tokenizer.ggml.token_type", 5, types);
-  w.kv_u32("tokenizer.ggml.unknown_token_id", 0);
-  w.kv_u32("tokenizer.ggml.bos_token_id", 1);
-  w.kv_u32("tokenizer.ggml.eos_token_id", 2);
-  const std::vector<uint8_t> bytes = w.data(32, 0);
-  const fs::path path = fs::temp_directory_path() / ("tessera_mistral_spm_" + std::to_string(::getpid()) + ".gguf");
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  const fs::path path = write_spm_vocab("mistral_spm", tokens, scores, types);
   auto tok = load_model_tokenizer(path.string());
   fs::remove(path);
   ASSERT_TRUE(tok.has_value()) << tok.status().message();

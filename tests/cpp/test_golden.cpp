@@ -10,27 +10,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 
 #include "kernels/cpu/sampling.h"
-#include "src/core/npy.h"
 #include "src/model/sequence_runner.h"
+#include "tests/cpp/npy_test_util.h"
 
 namespace tessera {
 namespace {
 
 const std::string kGolden = std::string(TESSERA_TEST_DATA) + "/golden";
-
-template <typename T>
-std::vector<T> npy_values(const std::string& path) {
-  auto a = read_npy(path);
-  EXPECT_TRUE(a.has_value()) << a.status().message();
-  if (!a) return {};
-  std::vector<T> v(a->data.size() / sizeof(T));
-  std::memcpy(v.data(), a->data.data(), v.size() * sizeof(T));
-  return v;
-}
 
 std::vector<std::string> golden_cases() {
   std::vector<std::string> cases;

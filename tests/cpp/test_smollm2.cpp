@@ -8,25 +8,14 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 
 #include "kernels/cpu/sampling.h"
-#include "src/core/npy.h"
 #include "src/model/sequence_runner.h"
+#include "tests/cpp/npy_test_util.h"
 
 namespace tessera {
 namespace {
-
-template <typename T>
-std::vector<T> npy_values(const std::string& path) {
-  auto a = read_npy(path);
-  EXPECT_TRUE(a.has_value()) << a.status().message();
-  if (!a) return {};
-  std::vector<T> v(a->data.size() / sizeof(T));
-  std::memcpy(v.data(), a->data.data(), v.size() * sizeof(T));
-  return v;
-}
 
 TEST(SmolLM2, LogitsAndGreedyMatchTransformersOnTheSameFile) {
   const char* env = std::getenv("TESSERA_SMOLLM2");
