@@ -393,8 +393,15 @@ class Connection final : public HttpExchange, public std::enable_shared_from_thi
       if (ec) return close_now();  // a reset while the response is pending: the client left
       return start_watch();
     }
-    // The exchange ended and cancelled the watch (or it completed at the same time).
-    if (ec && ec != net::error::operation_aborted) return close_now();
+    // The exchange ended and cancelled the watch, or the watch completed at the same time: with
+    // the end of the client's input too, requests pipelined before that end are still answered
+    // (as on_peer_half_close does), and the connection closes after them.
+    if (ec == net::error::eof) {
+      peer_write_closed_ = true;
+      if (buffer_.size() == 0) keep_alive_ = false;
+    } else if (ec && ec != net::error::operation_aborted) {
+      return close_now();
+    }
     continue_after_exchange();
   }
 
